@@ -1,0 +1,116 @@
+"""The Typer app, shared options and the error boundary: library errors become one ``Error:`` line."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import typer
+from typer.core import TyperGroup
+
+from digitclf.errors import DigitclfError
+
+EXIT_RUNTIME = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class DigitclfGroup(TyperGroup):
+    """Runs commands with click's standalone mode off, so every failure is shown our way."""
+
+    def main(self, args: Optional[Sequence[str]] = None, prog_name: Optional[str] = None,
+             complete_var: Optional[str] = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        args = list(sys.argv[1:] if args is None else args)
+        debug = "--debug" in args or os.environ.get("DIGITCLF_DEBUG") == "1"
+        try:
+            code = super().main(args=args, prog_name=prog_name or "digitclf", complete_var=complete_var,
+                                standalone_mode=False, **extra)
+        except DigitclfError as exc:
+            fail(str(exc), exc.exit_code, debug)
+        except typer.Abort:
+            fail("aborted", EXIT_INTERRUPTED, debug)
+        except KeyboardInterrupt:
+            fail("interrupted; the run was recorded as interrupted", EXIT_INTERRUPTED, debug)
+        except MemoryError:
+            fail("out of memory; use a smaller data set, split or model", EXIT_RUNTIME, debug)
+        except OSError as exc:
+            where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+            fail(f"{exc.strerror or exc}{where}; check the path, permissions and free disk space", EXIT_RUNTIME, debug)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence
+            if type(exc).__name__ == "NoArgsIsHelpError":  # help was already shown
+                code = EXIT_USAGE
+            elif hasattr(exc, "format_message") and hasattr(exc, "exit_code"):  # click's (typer's copy) errors
+                ctx = getattr(exc, "ctx", None)
+                see = f" (see '{ctx.command_path} --help')" if ctx is not None and exc.exit_code == EXIT_USAGE else ""
+                fail(f"{exc.format_message()}{see}", exc.exit_code, debug)
+            else:
+                fail(f"unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+                     EXIT_RUNTIME, debug)
+        code = code if isinstance(code, int) else 0
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def fail(message: str, code: int, debug: bool) -> None:
+    if debug:
+        import traceback
+
+        traceback.print_exc()
+    first = " ".join(str(message).split("\n")[0].split())
+    typer.echo(f"Error: {first}", err=True)
+    sys.exit(code)
+
+
+app = typer.Typer(
+    cls=DigitclfGroup,
+    help="digitclf: reproducible digit-classification experiments with scikit-learn.\n\n"
+    "Example: digitclf train --config configs/digits_lbfgs.yaml",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"digitclf {version('digitclf')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    debug: bool = typer.Option(False, "--debug", help="Show the full traceback on errors."),
+    version: bool = typer.Option(False, "--version", callback=version_callback, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """digitclf: reproducible digit-classification experiments with scikit-learn."""
+
+
+# ---------------------------------------------------------------- shared options and output
+
+ConfigOpt = typer.Option(None, "--config", "-c", help="YAML config: a path, or a bare name looked up in ./ then configs/.")
+SetOpt = typer.Option(None, "--set", "-s", metavar="KEY.PATH=VALUE",
+                      help="Override a config value (repeatable), e.g. --set model.params.C=10.")
+JsonOpt = typer.Option(False, "--json", help="Print the result as JSON on stdout and nothing else there.")
+OutputsOpt = typer.Option(None, "--outputs", "-o", help="Outputs folder (default: the config's output.dir, 'outputs').")
+
+
+def echo_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def info(message: str, quiet: bool = False) -> None:
+    """Human progress and notes: always stderr, so stdout stays clean for --json."""
+    if not quiet:
+        typer.echo(message, err=True)
+
+
+def outputs_dir(explicit: Optional[Path]) -> Path:
+    return explicit if explicit is not None else Path("outputs")

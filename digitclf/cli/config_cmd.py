@@ -1,0 +1,46 @@
+"""``digitclf config show|validate``: inspect a config without running it."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from digitclf.cli.app import ConfigOpt, SetOpt, app, echo_json
+
+config_app = typer.Typer(help="Inspect and check configs without running them.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("show")
+def show(
+    config: Optional[str] = ConfigOpt,
+    set_: Optional[list[str]] = SetOpt,
+    json_: bool = typer.Option(False, "--json", help="Print JSON instead of YAML."),
+) -> None:
+    """Print the fully resolved config (defaults filled, overrides applied).
+
+    Example: digitclf config show --config mnist_lbfgs.yaml --set model.params.C=10
+    """
+    from digitclf.config import load_config
+
+    cfg = load_config(config, set_ or [])
+    if json_:
+        echo_json(cfg.to_dict())
+    else:
+        typer.echo(cfg.to_yaml(), nl=False)
+
+
+@config_app.command("validate")
+def validate_cmd(
+    config: Optional[str] = ConfigOpt,
+    set_: Optional[list[str]] = SetOpt,
+) -> None:
+    """Check a config completely (schema, data set, estimator parameters) without running it.
+
+    Example: digitclf config validate --config configs/mnist_liblinear.yaml
+    """
+    from digitclf.config import load_config, validate
+
+    cfg = validate(load_config(config, set_ or []))
+    typer.echo(f"ok: {cfg.name} ({cfg.dataset.name}, {cfg.model.estimator}) is valid")

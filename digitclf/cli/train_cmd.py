@@ -1,0 +1,98 @@
+"""``digitclf train``: run one config into a new run folder."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from digitclf.cli.app import ConfigOpt, JsonOpt, OutputsOpt, SetOpt, app, echo_json, info
+
+
+class ConsoleProgress:
+    """Shows the current phase on stderr: a live spinner on a terminal, one line per phase otherwise."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.status: Any = None
+        self.started = time.perf_counter()
+
+    def __enter__(self) -> "ConsoleProgress":
+        if not self.quiet and sys.stderr.isatty():
+            from rich.console import Console
+
+            self.status = Console(stderr=True).status("starting")
+            self.status.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.status is not None:
+            self.status.stop()
+
+    def __call__(self, kind: str, data: dict[str, Any]) -> None:
+        if self.quiet:
+            return
+        if kind == "start":
+            message = f"run {data['run'].name}/{data['run'].id}"
+        elif kind == "phase":
+            message = f"{data['phase']}"
+            if data["phase"] == "fit":
+                est = data["estimator"]
+                solver = f" (solver={est['solver']})" if est.get("solver") else ""
+                message += f": {est['class']}{solver} on {data['n_train']:,} images"
+        else:
+            message = f"{kind}: {data['message']}"
+        if self.status is not None and kind == "phase":
+            self.status.update(f"{message}  [{time.perf_counter() - self.started:.1f}s]")
+        else:
+            info(f"- {message}")
+
+
+def format_summary(metrics: dict[str, Any], run_path: Path, notes: list[str]) -> str:
+    low, high = metrics["accuracy_ci95"]
+    solver = f" solver={metrics['solver']}" if metrics.get("solver") else ""
+    lines = [
+        f"run       {run_path}",
+        f"data      {metrics['dataset']}: {metrics['n_train']:,} train / {metrics['n_test']:,} test, "
+        f"{metrics['n_features']} features",
+        f"model     {metrics['estimator']}{solver}  n_iter={metrics['n_iter']}  "
+        f"converged={'yes' if metrics['converged'] else 'no'}",
+        f"accuracy  {metrics['accuracy']:.4f}  (95% CI {low:.4f}-{high:.4f}, {metrics['n_errors']} errors)",
+        "",
+        f"{'phase':<11}{'wall s':>9}{'cpu s':>9}",
+    ]
+    for phase, t in metrics["timings"].items():
+        lines.append(f"{phase:<11}{t['wall']:>9.3f}{t['cpu']:>9.3f}")
+    lines += [f"note: {note}" for note in notes]
+    return "\n".join(lines)
+
+
+@app.command()
+def train(
+    config: Optional[str] = ConfigOpt,
+    set_: Optional[list[str]] = SetOpt,
+    json_: bool = JsonOpt,
+    outputs: Optional[Path] = OutputsOpt,
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress or notes on stderr."),
+) -> None:
+    """Train and score one config; save model, metrics, plots in outputs/<name>/<run-id>/.
+
+    Example: digitclf train --config mnist_lbfgs.yaml --set model.params.C=10 --json
+    """
+    from digitclf.config import load_config, validate
+    from digitclf.runner import train as run_train
+
+    cfg = load_config(config, set_ or [])  # no --config: the built-in digits default
+    validate(cfg)  # every config error before any data or folder
+    with ConsoleProgress(quiet or json_) as progress:
+        result = run_train(cfg, events=progress, outputs=outputs)
+    if json_:
+        echo_json(result.metrics)
+        return
+    if not result.metrics["converged"]:
+        info("note: the solver stopped at max_iter before converging (ConvergenceWarning); "
+             "raise model.params.max_iter or standardize the input", quiet)
+    typer.echo(format_summary(result.metrics, result.run.path, result.notes))

@@ -1,0 +1,328 @@
+"""Run configuration: the YAML schema, loading, ``--set`` overrides and validation.
+
+Nothing here imports scikit-learn: structural errors are found before any heavy
+import.  Estimator parameters are checked against scikit-learn by
+``digitclf.models.check_model`` (called by ``validate``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from digitclf.errors import ConfigError
+
+CONFIG_DIRS = (Path("."), Path("configs"))
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+PREPROCESS_STEPS = ("none", "scale", "standardize")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class DatasetConfig(_Strict):
+    """Which data set to load, and from where."""
+
+    name: str = Field("digits", description="registry name: digits, mnist, fashion-mnist, idx, npz")
+    path: Path | None = Field(
+        None, description="a folder with the four IDX files (gzipped or not) or a Keras-style .npz"
+    )
+
+
+class SplitConfig(_Strict):
+    """How the test set is chosen."""
+
+    kind: Literal["random", "predefined"] = "random"
+    test_size: Union[float, int] = Field(
+        0.25, description="a fraction (0.25 or '1/7') or a number of test images"
+    )
+    random_state: int | None = Field(None, description="defaults to the config's seed")
+    stratify: bool = False
+
+    @field_validator("test_size", mode="before")
+    @classmethod
+    def _parse_test_size(cls, value: Any) -> float | int:
+        if isinstance(value, bool):
+            raise ValueError("must be a fraction like 0.25 or '1/7', or a count of test images")
+        if isinstance(value, str):
+            try:
+                value = float(Fraction(value.strip()))
+            except (ValueError, ZeroDivisionError):
+                raise ValueError(
+                    f"cannot read {value!r} as a fraction; write 0.25, 1/7 or a count like 10000"
+                ) from None
+        if isinstance(value, float):
+            if not 0.0 < value < 1.0:
+                raise ValueError(f"a fraction must be between 0 and 1 (exclusive), got {value}")
+        elif isinstance(value, int):
+            if value < 1:
+                raise ValueError(f"a count of test images must be at least 1, got {value}")
+        return value
+
+
+class PCAParams(_Strict):
+    n_components: Union[int, float] = Field(50, description="a count, or a fraction of variance in (0, 1)")
+    whiten: bool = False
+
+    @field_validator("n_components")
+    @classmethod
+    def _positive(cls, value: float | int) -> float | int:
+        if isinstance(value, float) and not 0.0 < value < 1.0:
+            raise ValueError("a fraction of explained variance must be in (0, 1)")
+        if isinstance(value, int) and value < 1:
+            raise ValueError("must be at least 1")
+        return value
+
+
+class PCAStep(_Strict):
+    pca: PCAParams
+
+
+PreprocessStep = Union[Literal["none", "scale", "standardize"], PCAStep]
+
+
+class ModelConfig(_Strict):
+    """The classifier: a registry name or a dotted scikit-learn path, and its parameters."""
+
+    estimator: str = "logistic_regression"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class OutputConfig(_Strict):
+    """Where and how a run is saved."""
+
+    dir: Path = Path("outputs")
+    model_format: Literal["joblib", "skops"] = "joblib"
+    plots: bool = True
+    misclassified: int = Field(25, ge=0, le=400, description="images in misclassified.png")
+
+
+class RunConfig(_Strict):
+    """One experiment: data, split, preprocessing, model, output and seed."""
+
+    name: str = Field("digits_lbfgs", pattern=NAME_PATTERN)
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    preprocess: list[PreprocessStep] = Field(default_factory=lambda: ["none"])
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    seed: int = 0
+
+    @field_validator("name")
+    @classmethod
+    def _no_dots_only(cls, value: str) -> str:
+        if set(value) <= {"."}:
+            raise ValueError("a name cannot be only dots")
+        return value
+
+    @field_validator("preprocess", mode="before")
+    @classmethod
+    def _check_steps(cls, value: Any) -> Any:
+        if value is None:
+            return ["none"]
+        if isinstance(value, (str, dict)):
+            value = [value]
+        if not isinstance(value, list):
+            raise ValueError("must be a list of steps, e.g. [scale] or [standardize, {pca: {n_components: 50}}]")
+        for step in value:
+            if isinstance(step, str) and step not in PREPROCESS_STEPS:
+                raise ValueError(f"unknown step {step!r}{suggest(step, PREPROCESS_STEPS + ('pca',))}; "
+                                 f"allowed: {', '.join(PREPROCESS_STEPS)}, {{pca: {{n_components: N}}}}")
+            if isinstance(step, dict) and list(step) != ["pca"]:
+                raise ValueError(f"unknown step {step!r}; the only step with parameters is {{pca: {{n_components: N}}}}")
+            if not isinstance(step, (str, dict)):
+                raise ValueError(f"a step must be a name or {{pca: {{...}}}}, got {step!r}")
+        return value
+
+    def resolved(self) -> "RunConfig":
+        """Fill values that default to others (the split's random_state takes the seed)."""
+        if self.split.random_state is None:
+            return self.model_copy(update={"split": self.split.model_copy(update={"random_state": self.seed})})
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def digest(self) -> str:
+        """A stable hash of the resolved config (without where outputs go)."""
+        data = self.to_dict()
+        data.pop("output", None)
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------- loading
+
+
+def find_config(name: str | Path) -> Path:
+    """A config path as given, or a bare name looked up in ./ then configs/ (``.yaml`` optional)."""
+    path = Path(name)
+    candidates = [path]
+    if not path.is_absolute() and len(path.parts) == 1:
+        candidates = [d / path for d in CONFIG_DIRS]
+        if path.suffix not in (".yaml", ".yml"):
+            candidates += [d / f"{path.name}.yaml" for d in CONFIG_DIRS]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    if path.is_dir():
+        raise ConfigError(f"config {str(name)!r} is a folder; give a YAML file such as configs/digits_lbfgs.yaml")
+    known = sorted(p.name for d in CONFIG_DIRS if d.is_dir() for p in d.glob("*.y*ml"))
+    hint = suggest(path.name, known) or (f"; available: {', '.join(known)}" if known else "")
+    raise ConfigError(f"config file {str(name)!r} not found (looked in ./ and configs/){hint}")
+
+
+def read_yaml(text: str, source: str) -> Any:
+    """``yaml.safe_load`` with errors turned into one line with line and column."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.constructor.ConstructorError as exc:
+        tag = re.search(r"tag '([^']+)'", str(exc))
+        where = _mark(exc.problem_mark)
+        raise ConfigError(
+            f"{source}{where}: YAML tag {tag.group(1) if tag else ''!s} is not allowed; "
+            "configs are plain YAML (mappings, lists, strings, numbers)"
+        ) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{source}{_mark(mark)}: invalid YAML: {problem}; fix the syntax there") from None
+
+
+def _mark(mark: Any) -> str:
+    return f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``a.b.c=value`` -> (['a', 'b', 'c'], value parsed as a YAML scalar or flow collection)."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"--set {text!r}: expected KEY.PATH=VALUE, e.g. --set model.params.C=10")
+    return key.split("."), read_yaml(raw, f"--set {key}") if raw.strip() else ""
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Apply ``--set`` overrides to a raw config mapping (in place, also returned)."""
+    for text in overrides:
+        keys, value = parse_override(text)
+        node = data
+        for depth, key in enumerate(keys[:-1]):
+            child = node.get(key)
+            if child is None:
+                child = node[key] = {}
+            if not isinstance(child, dict):
+                path = ".".join(keys[: depth + 1])
+                raise ConfigError(f"--set {text!r}: {path} is {type(child).__name__}, not a mapping; "
+                                  f"set it whole, e.g. --set {path}=...")
+            node = child
+        node[keys[-1]] = value
+    return data
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    *,
+    data: dict[str, Any] | None = None,
+) -> RunConfig:
+    """Load, override and validate a config (structure only); ``path=None`` is the built-in default."""
+    source = "config"
+    if data is None:
+        if path is None:
+            data = {}
+        else:
+            file = find_config(path)
+            source = str(file)
+            try:
+                text = file.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"cannot read config {source}: {getattr(exc, 'strerror', None) or exc}") from None
+            data = read_yaml(text, source)
+            if data is None:
+                raise ConfigError(f"{source} is empty; start from configs/digits_lbfgs.yaml")
+            if not isinstance(data, dict):
+                raise ConfigError(f"{source}: the top level must be a mapping of sections "
+                                  f"(name, dataset, split, ...), got a {type(data).__name__}")
+            data.setdefault("name", _default_name(file))
+    data = apply_overrides(dict(data), overrides)
+    return from_dict(data, source)
+
+
+def _default_name(file: Path) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", file.stem).lstrip("._-")
+    return stem or "run"
+
+
+def from_dict(data: dict[str, Any], source: str = "config") -> RunConfig:
+    try:
+        return RunConfig.model_validate(data).resolved()
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, source)) from None
+
+
+def validate(config: RunConfig) -> RunConfig:
+    """Everything that can be checked before data is loaded: data set spec and estimator params."""
+    from digitclf import datasets, models
+
+    datasets.check_spec(config.dataset, config.split)
+    models.check_model(config.model, config.preprocess)
+    return config
+
+
+# ---------------------------------------------------------------- messages
+
+
+def describe_validation_error(exc: ValidationError, source: str) -> str:
+    errors = exc.errors()
+    first = errors[0]
+    loc = [str(part) for part in first["loc"]]
+    where = ".".join(loc) or "(top level)"
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        allowed = _fields_at(first["loc"][:-1])
+        message = f"unknown key {loc[-1]!r}{suggest(loc[-1], allowed)}; allowed keys: {', '.join(allowed)}"
+    elif kind == "missing":
+        message = "required key is missing"
+    elif kind == "value_error":
+        message = str(first["msg"]).removeprefix("Value error, ")
+    elif kind == "string_pattern_mismatch" and loc == ["name"]:
+        message = (f"{first['input']!r} is not a safe run name; use letters, digits, '.', '_' or '-' "
+                   "(at most 64, starting with a letter or digit)")
+    else:
+        message = f"{first['msg'][0].lower()}{first['msg'][1:]}, got {first['input']!r}"
+    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    return f"{source}: {where}: {message}{more}"
+
+
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    model: Any = RunConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            if part == "PCAStep":
+                model = PCAStep
+            continue
+        annotation = field.annotation
+        candidates = [annotation, *getattr(annotation, "__args__", ())]
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), PCAStep)
+    return list(getattr(model, "model_fields", {}))
+
+
+def suggest(word: str, choices: Any) -> str:
+    """`` (did you mean 'x'?)`` or an empty string."""
+    match = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {match[0]!r}?)" if match else ""

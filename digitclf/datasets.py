@@ -1,0 +1,432 @@
+"""Named data sets, the IDX and npz readers, the OpenML fetch and the local cache.
+
+Every data set is returned as a ``Dataset``: all images flattened into one
+``(n, height*width)`` array (the canonical training part first when there is
+one), labels, the image shape and a fingerprint of the content.
+
+A named MNIST-style set is resolved in this order: an explicit ``path:`` -> the
+digitclf cache (uint8 ``.npy`` files checked against their sha256, then
+memory-mapped) -> a system folder (Debian's ``dataset-fashion-mnist``) -> OpenML
+through ``sklearn.datasets.fetch_openml``, converted once into the cache.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from digitclf.config import suggest
+from digitclf.errors import ConfigError, DatasetError
+
+if TYPE_CHECKING:
+    from digitclf.config import DatasetConfig, SplitConfig
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What the registry knows about a named data set (no data is read)."""
+
+    description: str
+    openml: str | None = None  # OpenML name for fetch_openml
+    openml_version: int = 1
+    n_train: int | None = None  # canonical training rows, first in OpenML order
+    system_dirs: tuple[str, ...] = ()
+    needs_path: bool = False
+    predefined_split: bool = True
+    class_names: tuple[str, ...] | None = None
+
+
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+
+DATASETS: dict[str, DatasetSpec] = {
+    "digits": DatasetSpec("scikit-learn's embedded 8x8 digits (1,797 images, offline)", predefined_split=False),
+    "mnist": DatasetSpec("MNIST handwritten digits, 28x28, 60k/10k (OpenML mnist_784)",
+                         openml="mnist_784", n_train=60000),
+    "fashion-mnist": DatasetSpec("Zalando Fashion-MNIST, 28x28, 60k/10k (OpenML Fashion-MNIST)",
+                                 openml="Fashion-MNIST", n_train=60000,
+                                 system_dirs=("/usr/share/datasets/fashion-mnist",),
+                                 class_names=FASHION_CLASSES),
+    "idx": DatasetSpec("any MNIST-format folder of IDX files given by path: (EMNIST, KMNIST, ...)", needs_path=True),
+    "npz": DatasetSpec("a Keras-style .npz with x_train/y_train/x_test/y_test given by path:", needs_path=True),
+}
+
+
+@dataclass
+class Dataset:
+    """Images flattened to rows, labels, and what is needed to trust and redraw them."""
+
+    name: str
+    X: np.ndarray
+    y: np.ndarray
+    image_shape: tuple[int, int]
+    n_train: int | None  # rows [0, n_train) are the canonical training set
+    source: str
+    fingerprint: str
+    pixel_max: float = 255.0
+    class_names: tuple[str, ...] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def classes(self) -> np.ndarray:
+        return np.unique(self.y)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "source": self.source, "fingerprint": self.fingerprint,
+                "n_samples": int(self.X.shape[0]), "n_features": int(self.X.shape[1]),
+                "image_shape": list(self.image_shape), "n_train_canonical": self.n_train,
+                "pixel_max": self.pixel_max, "dtype": str(self.X.dtype)}
+
+
+# ---------------------------------------------------------------- checks before loading
+
+
+def check_spec(cfg: "DatasetConfig", split: "SplitConfig | None" = None) -> DatasetSpec:
+    """Reject an unknown name, a missing path or an impossible split without reading data."""
+    spec = DATASETS.get(cfg.name)
+    if spec is None:
+        raise ConfigError(f"dataset.name: unknown data set {cfg.name!r}{suggest(cfg.name, DATASETS)}; "
+                          f"known: {', '.join(DATASETS)}")
+    if spec.needs_path and cfg.path is None:
+        raise ConfigError(f"dataset.name: {cfg.name!r} needs dataset.path (a folder of IDX files or an .npz file)")
+    if cfg.path is not None and not Path(cfg.path).expanduser().exists():
+        raise ConfigError(f"dataset.path: {str(cfg.path)!r} does not exist; point it at a folder of IDX files or an .npz")
+    if split is not None and split.kind == "predefined" and not spec.predefined_split and cfg.path is None:
+        raise ConfigError(f"split.kind: {cfg.name!r} has no predefined train/test split; use kind: random")
+    return spec
+
+
+# ---------------------------------------------------------------- readers
+
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
+               0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        if path.name.endswith(".gz"):
+            with gzip.open(path, "rb") as fh:
+                return fh.read()
+        return path.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise DatasetError(f"cannot read {path}: {exc}; re-download or re-export the file") from None
+
+
+def parse_idx(data: bytes, source: str = "IDX data") -> np.ndarray:
+    """Decode IDX bytes (the MNIST format: magic 0x0000 + dtype + ndim, big-endian sizes)."""
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES or data[3] == 0:
+        raise DatasetError(f"{source} is not an IDX file (bad magic number {data[:4].hex() or 'empty'}); "
+                           "expected the MNIST format, e.g. train-images-idx3-ubyte")
+    dtype, ndim = np.dtype(_IDX_DTYPES[data[2]]), data[3]
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise DatasetError(f"{source} is truncated inside its header; re-download it")
+    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if len(data) - header != expected:
+        raise DatasetError(f"{source} has {len(data) - header} data bytes but its header {shape} says {expected}; "
+                           "the file is truncated or corrupt, re-download it")
+    return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="), copy=False)
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    path = Path(path)
+    return parse_idx(_read_bytes(path), str(path))
+
+
+_IDX_PARTS = {"x_train": ("train", "images", "idx3"), "y_train": ("train", "labels", "idx1"),
+              "x_test": ("t10k", "images", "idx3"), "y_test": ("t10k", "labels", "idx1")}
+
+
+def _find_idx(folder: Path, part: str) -> Path:
+    prefix, kind, dims = _IDX_PARTS[part]
+    names = [f"{prefix}-{kind}-{dims}-ubyte", f"{prefix}-{kind}.{dims}-ubyte"]
+    if prefix == "t10k":
+        names += [f"test-{kind}-{dims}-ubyte", f"test-{kind}.{dims}-ubyte"]
+    for name in names:
+        for candidate in (folder / name, folder / f"{name}.gz"):
+            if candidate.is_file():
+                return candidate
+    raise DatasetError(f"{folder} has no {prefix}-{kind}-{dims}-ubyte[.gz]; an IDX folder needs the four "
+                       "standard files (train/t10k images and labels)")
+
+
+def read_idx_folder(folder: str | Path) -> dict[str, np.ndarray]:
+    folder = Path(folder)
+    return {part: read_idx(_find_idx(folder, part)) for part in _IDX_PARTS}
+
+
+def read_npz(path: str | Path) -> dict[str, np.ndarray]:
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = [k for k in _IDX_PARTS if k not in npz.files]
+            if missing:
+                raise DatasetError(f"{path} lacks {', '.join(missing)}; a Keras-style .npz holds "
+                                   "x_train, y_train, x_test and y_test")
+            return {k: npz[k] for k in _IDX_PARTS}
+    except DatasetError:
+        raise
+    except (OSError, ValueError, EOFError) as exc:
+        raise DatasetError(f"cannot read {path} as .npz: {exc}") from None
+
+
+def _combine(parts: dict[str, np.ndarray], source: str) -> tuple[np.ndarray, np.ndarray, int, tuple[int, int]]:
+    """Stack train then test into one (n, h*w) array; check shapes and counts agree."""
+    x_train, y_train, x_test, y_test = (parts[k] for k in _IDX_PARTS)
+    for xs, ys, which in ((x_train, y_train, "train"), (x_test, y_test, "test")):
+        if xs.ndim != 3:
+            raise DatasetError(f"{source}: {which} images have shape {xs.shape}; expected (n, height, width)")
+        if ys.ndim != 1 or len(ys) != len(xs):
+            raise DatasetError(f"{source}: {len(xs)} {which} images but {ys.shape[0] if ys.ndim else 0} labels; "
+                               "the image and label files must match")
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise DatasetError(f"{source}: train images are {x_train.shape[1:]} but test images {x_test.shape[1:]}")
+    shape = (int(x_train.shape[1]), int(x_train.shape[2]))
+    X = np.concatenate([x_train.reshape(len(x_train), -1), x_test.reshape(len(x_test), -1)])
+    y = np.concatenate([y_train, y_test]).astype(np.int64)
+    return X, y, len(x_train), shape
+
+
+# ---------------------------------------------------------------- fingerprints and the cache
+
+
+def _sha256(array: np.ndarray) -> str:
+    return hashlib.sha256(memoryview(np.ascontiguousarray(array)).cast("B")).hexdigest()
+
+
+def fingerprint(X: np.ndarray, y: np.ndarray, n_train: int | None) -> str:
+    return _fingerprint(_sha256(X), _sha256(y), n_train, X.shape)
+
+
+def _fingerprint(x_sha: str, y_sha: str, n_train: int | None, shape: tuple[int, ...]) -> str:
+    text = json.dumps([x_sha, y_sha, n_train, list(shape)])
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def cache_dir() -> Path:
+    """``$DIGITCLF_DATA``, else ``$XDG_CACHE_HOME/digitclf``, else ``~/.cache/digitclf``."""
+    if os.environ.get("DIGITCLF_DATA"):
+        return Path(os.environ["DIGITCLF_DATA"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "digitclf"
+
+
+def cache_manifest(name: str) -> dict[str, Any] | None:
+    path = cache_dir() / name / "manifest.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def cache_load(name: str, *, verify: bool = True) -> Dataset | None:
+    """The cached arrays memory-mapped, after their sha256 check; None when not cached."""
+    folder = cache_dir() / name
+    manifest = cache_manifest(name)
+    if manifest is None:
+        return None
+    arrays = {}
+    for key in ("X", "y"):
+        entry = manifest["arrays"][key]
+        try:
+            arrays[key] = np.load(folder / entry["file"], mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise DatasetError(f"cached {name} is damaged ({entry['file']}: {exc}); "
+                               f"run 'digitclf data fetch {name} --force' or delete {folder}") from None
+        if verify and _sha256(arrays[key]) != entry["sha256"]:
+            raise DatasetError(f"cached {name} failed its sha256 check ({entry['file']}); "
+                               f"run 'digitclf data fetch {name} --force' or delete {folder}")
+    spec = DATASETS.get(name)
+    return Dataset(name=name, X=arrays["X"], y=arrays["y"], image_shape=tuple(manifest["image_shape"]),
+                   n_train=manifest["n_train"], source=f"cache:{folder}", fingerprint=manifest["fingerprint"],
+                   class_names=spec.class_names if spec else None)
+
+
+def cache_store(name: str, X: np.ndarray, y: np.ndarray, n_train: int | None,
+                image_shape: tuple[int, int], source: str) -> Path:
+    """Write arrays into the cache atomically: a private temp folder renamed into place."""
+    root = cache_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / name
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
+    try:
+        X = np.ascontiguousarray(X, dtype=np.uint8)
+        y = np.ascontiguousarray(y, dtype=np.int64)
+        np.save(tmp / "X.npy", X)
+        np.save(tmp / "y.npy", y)
+        x_sha, y_sha = _sha256(X), _sha256(y)
+        manifest = {"name": name, "source": source, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                    "image_shape": list(image_shape), "n_train": n_train, "shape": list(X.shape),
+                    "fingerprint": _fingerprint(x_sha, y_sha, n_train, X.shape),
+                    "arrays": {"X": {"file": "X.npy", "sha256": x_sha}, "y": {"file": "y.npy", "sha256": y_sha}}}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        if final.exists():  # replacing (--force) or a damaged entry: move the old one aside first
+            old = root / f".{name}-old-{os.getpid()}"
+            os.replace(final, old)
+            shutil.rmtree(old, ignore_errors=True)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if cache_manifest(name) is None:  # another process won the race with a valid entry otherwise
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+# ---------------------------------------------------------------- sources
+
+
+def fetch_openml_arrays(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Download (or read from scikit-learn's own cache) an OpenML set as uint8 pixels and int labels.
+
+    With pandas >= 3.1 scikit-learn's pandas parser cannot read mnist_784's class
+    column; we fall back to the liac-arff parser.  The pandas parser returns int64
+    pixels: both become uint8 here.
+    """
+    spec = DATASETS[name]
+    from sklearn.datasets import fetch_openml
+
+    errors = []
+    for parser in ("pandas", "liac-arff"):
+        try:
+            bunch = fetch_openml(spec.openml, version=spec.openml_version, as_frame=False, parser=parser)
+            break
+        except ImportError as exc:  # pandas missing: the liac-arff parser needs nothing
+            errors.append(f"{parser}: {exc}")
+        except (OSError, ConnectionError) as exc:
+            raise DatasetError(f"cannot fetch {name} from OpenML ({_reason(exc)}); with no network, point "
+                               f"dataset.path at a folder of IDX files or run 'digitclf data import {name} PATH'") from None
+        except Exception as exc:  # noqa: BLE001 - parser failures vary by pandas/scikit-learn version
+            errors.append(f"{parser}: {type(exc).__name__}: {exc}")
+    else:
+        raise DatasetError(f"cannot parse OpenML {spec.openml}: {'; '.join(errors)}")
+    X = np.asarray(bunch.data)
+    if X.min() < 0 or X.max() > 255:
+        raise DatasetError(f"OpenML {spec.openml} has pixel values outside 0-255; not an MNIST-style set")
+    return X.astype(np.uint8), np.asarray(bunch.target).astype(np.int64)
+
+
+def _reason(exc: BaseException) -> str:
+    return str(getattr(exc, "reason", None) or exc).splitlines()[0][:120]
+
+
+def import_to_cache(name: str, path: str | Path) -> Path:
+    """Read an IDX folder or .npz and store it in the cache under ``name``."""
+    X, y, n_train, shape = _combine(_read_path(Path(path)), str(path))
+    _check_labels(y, str(path))
+    return cache_store(name, X, y, n_train, shape, source=f"import:{Path(path).resolve()}")
+
+
+def fetch_to_cache(name: str, progress: Any = None) -> Path:
+    spec = DATASETS.get(name)
+    if spec is None or spec.openml is None:
+        fetchable = [k for k, s in DATASETS.items() if s.openml]
+        raise ConfigError(f"{name!r} cannot be fetched{suggest(name, fetchable)}; fetchable: {', '.join(fetchable)}")
+    if progress is not None:
+        progress(f"fetching {name} from OpenML ({spec.openml}); this happens once, then it is cached")
+    X, y = fetch_openml_arrays(name)
+    side = int(round(np.sqrt(X.shape[1])))
+    return cache_store(name, X, y, spec.n_train, (side, side), source=f"openml:{spec.openml}")
+
+
+def _read_path(path: Path) -> dict[str, np.ndarray]:
+    path = path.expanduser()
+    if path.is_dir():
+        return read_idx_folder(path)
+    if path.suffix == ".npz":
+        return read_npz(path)
+    if not path.exists():
+        raise DatasetError(f"{path} does not exist; give a folder of IDX files or an .npz file")
+    raise DatasetError(f"{path} is neither a folder of IDX files nor an .npz file")
+
+
+def _check_labels(y: np.ndarray, source: str) -> None:
+    if len(np.unique(y)) < 2:
+        raise DatasetError(f"{source} has a single class ({y[0] if len(y) else 'no labels'}); "
+                           "classification needs at least two")
+
+
+def _load_digits() -> Dataset:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    X = digits.data.astype(np.uint8)  # integer counts 0..16, exactly representable
+    y = digits.target.astype(np.int64)
+    return Dataset("digits", X, y, (8, 8), None, "sklearn.datasets.load_digits",
+                   fingerprint(X, y, None), pixel_max=16.0)
+
+
+def load_dataset(cfg: "DatasetConfig", *, progress: Any = None) -> Dataset:
+    """Resolve and load a data set as configured (see the module docstring for the order)."""
+    spec = check_spec(cfg)
+    say = progress or (lambda message: None)
+    if cfg.path is not None:
+        path = Path(cfg.path).expanduser()
+        X, y, n_train, shape = _combine(_read_path(path), str(path))
+        _check_labels(y, str(path))
+        return Dataset(cfg.name, X, y, shape, n_train, f"path:{path.resolve()}", fingerprint(X, y, n_train),
+                       class_names=spec.class_names)
+    if cfg.name == "digits":
+        return _load_digits()
+    cached = cache_load(cfg.name)
+    if cached is not None:
+        return cached
+    for folder in spec.system_dirs:
+        if Path(folder).is_dir():
+            say(f"importing {cfg.name} from {folder} into the cache at {cache_dir()}")
+            import_to_cache(cfg.name, folder)
+            return cache_load(cfg.name)
+    fetch_to_cache(cfg.name, progress=say)
+    return cache_load(cfg.name)
+
+
+def list_datasets() -> list[dict[str, Any]]:
+    """One row per known data set: description, whether and where it is cached, its size on disk."""
+    rows = []
+    for name, spec in DATASETS.items():
+        manifest = cache_manifest(name)
+        size = sum(p.stat().st_size for p in (cache_dir() / name).glob("*") if p.is_file()) if manifest else 0
+        local = next((d for d in spec.system_dirs if Path(d).is_dir()), None)
+        rows.append({"name": name, "description": spec.description,
+                     "cached": manifest is not None, "cache_bytes": size,
+                     "samples": manifest["shape"][0] if manifest else None,
+                     "source": (manifest or {}).get("source") or ("embedded" if name == "digits" else
+                                                                   f"system:{local}" if local else
+                                                                   "needs path:" if spec.needs_path else "OpenML")})
+    return rows
+
+
+# ---------------------------------------------------------------- split
+
+
+def split_indices(dataset: Dataset, cfg: "SplitConfig") -> tuple[np.ndarray | slice, np.ndarray | slice]:
+    """Train and test rows: the canonical split as slices (no copy), or a seeded random split."""
+    n = len(dataset.y)
+    if cfg.kind == "predefined":
+        if dataset.n_train is None:
+            raise ConfigError(f"split.kind: {dataset.name!r} has no predefined train/test split; use kind: random")
+        return slice(0, dataset.n_train), slice(dataset.n_train, n)
+    test = cfg.test_size
+    if isinstance(test, int) and test >= n:
+        raise ConfigError(f"split.test_size: {test} test images but the data set has only {n}; "
+                          f"use a fraction such as 0.25")
+    from sklearn.model_selection import train_test_split
+
+    try:
+        train_idx, test_idx = train_test_split(np.arange(n), test_size=test, random_state=cfg.random_state,
+                                               stratify=dataset.y if cfg.stratify else None)
+    except ValueError as exc:
+        raise ConfigError(f"split: {exc}") from None
+    return train_idx, test_idx

@@ -1,0 +1,39 @@
+"""The few exception types the CLI knows how to show as one ``Error:`` line."""
+
+from __future__ import annotations
+
+
+class DigitclfError(Exception):
+    """Base class: a problem the user can fix, shown without a traceback."""
+
+    exit_code = 1
+
+
+class ConfigError(DigitclfError):
+    """The config file, an override or a command-line value is invalid."""
+
+    exit_code = 2
+
+
+class DatasetError(DigitclfError):
+    """A data set cannot be found, read or trusted."""
+
+    exit_code = 1
+
+
+class RunNotFoundError(DigitclfError):
+    """No saved run matches what the user asked for."""
+
+    exit_code = 2
+
+
+class RunError(DigitclfError):
+    """A saved run is incomplete, altered or unusable."""
+
+    exit_code = 2
+
+
+class InputError(DigitclfError):
+    """A file given on the command line (an image, a path) cannot be used."""
+
+    exit_code = 2

@@ -1,0 +1,117 @@
+"""Every figure digitclf draws.  Plots read results (arrays or a saved run); they never train.
+
+Figures are built with ``matplotlib.figure.Figure`` (no pyplot, no global
+backend state); each function accepts an existing ``Axes`` to draw into.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+STYLES = ("seaborn", "matplotlib")
+NORMALIZE = ("true", "pred", "all")
+
+
+def _axes(ax: "Axes | None", figsize: tuple[float, float]) -> "Axes":
+    if ax is not None:
+        return ax
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize, layout="constrained").add_subplot()
+
+
+def confusion_matrix(cm: Sequence[Sequence[float]], labels: Sequence[Any], *, accuracy: float | None = None,
+                     style: str = "seaborn", normalize: str | None = None, ax: "Axes | None" = None) -> "Axes":
+    """The seed's confusion matrix: an annotated seaborn heatmap, or its plain-matplotlib version."""
+    cm = np.asarray(cm, dtype=float)
+    if normalize == "true":
+        cm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    elif normalize == "pred":
+        cm = cm / np.maximum(cm.sum(axis=0, keepdims=True), 1)
+    elif normalize == "all":
+        cm = cm / max(cm.sum(), 1)
+    fmt = ".2f" if normalize else ".0f"
+    size = max(6.0, 0.6 * len(labels) + 2)
+    ax = _axes(ax, (size, size))
+    names = [str(label) for label in labels]
+    if style == "seaborn":
+        import seaborn as sns
+
+        sns.heatmap(cm, annot=True, fmt=fmt, linewidths=0.5, square=True, cmap="Blues_r",
+                    xticklabels=names, yticklabels=names, ax=ax)
+    else:
+        image = ax.imshow(cm, interpolation="nearest", cmap="Pastel1")
+        ax.figure.colorbar(image, ax=ax)
+        ticks = np.arange(len(names))
+        ax.set_xticks(ticks, names, rotation=45, size=10)
+        ax.set_yticks(ticks, names, size=10)
+        for i in range(cm.shape[0]):
+            for j in range(cm.shape[1]):
+                ax.annotate(format(cm[i, j], fmt), xy=(j, i), ha="center", va="center")
+    ax.set_ylabel("Actual label")
+    ax.set_xlabel("Predicted label")
+    title = "Confusion matrix" if accuracy is None else f"Accuracy Score: {accuracy:.4f}"
+    ax.set_title(title + (f" (normalized over {normalize})" if normalize else ""), size=15)
+    return ax
+
+
+def image_grid(images: np.ndarray, titles: Sequence[str], image_shape: Sequence[int], *, cols: int = 5,
+               ax: "Axes | None" = None, title: str | None = None) -> "Axes":
+    """Images in a grid of inset axes inside ``ax``, each with its title (gray colormap, as in the seed)."""
+    n = len(images)
+    cols = max(1, min(cols, n)) if n else 1
+    rows = max(1, -(-n // cols))
+    ax = _axes(ax, (2.4 * cols, 2.6 * rows + (0.4 if title else 0)))
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, size=14)
+    if n == 0:
+        ax.text(0.5, 0.5, "nothing to show", ha="center", va="center", size=14, transform=ax.transAxes)
+        return ax
+    cell_w, cell_h = 1.0 / cols, 1.0 / rows
+    for k, (image, text) in enumerate(zip(images, titles)):
+        r, c = divmod(k, cols)
+        inset = ax.inset_axes([c * cell_w + 0.05 * cell_w, 1 - (r + 1) * cell_h + 0.02 * cell_h,
+                               0.9 * cell_w, 0.78 * cell_h])
+        inset.imshow(np.reshape(image, tuple(image_shape)), cmap="gray", interpolation="nearest")
+        inset.set_title(text, size=9)
+        inset.set_axis_off()
+    return ax
+
+
+def misclassified(images: np.ndarray, y_true: Sequence[Any], y_pred: Sequence[Any], image_shape: Sequence[int], *,
+                  confidence: Sequence[float] | None = None, cols: int = 5, ax: "Axes | None" = None,
+                  class_names: Sequence[str] | None = None) -> "Axes":
+    """The seed's grid of mistakes, each titled "Predicted: p, Actual: a" (plus the probability if given)."""
+    def name(label: Any) -> str:
+        return class_names[int(label)] if class_names else str(label)
+
+    titles = [f"Predicted: {name(p)}, Actual: {name(a)}" + (f"\np={confidence[i]:.2f}" if confidence is not None else "")
+              for i, (p, a) in enumerate(zip(y_pred, y_true))]
+    return image_grid(images, titles, image_shape, cols=cols, ax=ax,
+                      title=None if len(images) else "No misclassified images")
+
+
+def samples(images: np.ndarray, labels: Sequence[Any], image_shape: Sequence[int], *, cols: int = 5,
+            ax: "Axes | None" = None) -> "Axes":
+    """The seed's first figure: images titled "Training: label"."""
+    return image_grid(images, [f"Training: {label}" for label in labels], image_shape, cols=cols, ax=ax)
+
+
+def save(ax_or_fig: "Axes | Figure", path: str | Path, dpi: int = 100) -> Path:
+    """Write the figure as PNG atomically."""
+    from digitclf.runs import atomic_write
+
+    fig = getattr(ax_or_fig, "figure", ax_or_fig)
+    if hasattr(fig, "get_figure") and fig.get_figure(root=True) is not None:
+        fig = fig.get_figure(root=True)
+    path = Path(path)
+    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=dpi))
+    return path

@@ -1,0 +1,232 @@
+"""One run: load, split, preprocess, fit, predict, score -- each phase timed -- then save it all."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import signal
+import threading
+import time
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from digitclf import config as config_mod
+from digitclf.config import RunConfig
+from digitclf.runs import RunDir, write_text
+
+PHASES = ("load", "split", "preprocess", "fit", "predict", "score")
+Events = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class RunResult:
+    """What one run produced; plots and commands read this (or the saved run), never the training code."""
+
+    run: RunDir
+    config: RunConfig
+    metrics: dict[str, Any]
+    model: Any
+    y_test: np.ndarray
+    y_pred: np.ndarray
+    proba: np.ndarray | None
+    image_shape: tuple[int, int]
+    notes: list[str] = field(default_factory=list)
+
+
+class Timer:
+    """Wall and CPU seconds per phase."""
+
+    def __init__(self, events: Events) -> None:
+        self.timings: dict[str, dict[str, float]] = {}
+        self._events = events
+
+    @contextlib.contextmanager
+    def phase(self, name: str, **info: Any) -> Iterator[None]:
+        self._events("phase", {"phase": name, **info})
+        wall, cpu = time.perf_counter(), time.process_time()
+        yield
+        self.timings[name] = {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt (like Ctrl-C) so the run is recorded as interrupted."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _n_iter(estimator: Any) -> int | None:
+    inner = getattr(estimator, "estimators_", None)
+    if isinstance(inner, list) and inner and hasattr(inner[0], "n_iter_"):
+        return int(max(np.max(e.n_iter_) for e in inner))
+    value = getattr(estimator, "n_iter_", None)
+    return None if value is None else int(np.max(value))
+
+
+def train(cfg: RunConfig, *, events: Events | None = None, outputs: Path | None = None,
+          run_id: str | None = None) -> RunResult:
+    """Validate ``cfg``, run it into a new run folder and return the result.
+
+    The folder is ``running`` until every artifact is written, then ``complete``;
+    an exception marks it ``failed`` (traceback saved), Ctrl-C or SIGTERM ``interrupted``.
+    """
+    cfg = config_mod.validate(cfg.resolved())
+    emit = events or (lambda kind, info: None)
+    run = RunDir.create(Path(outputs or cfg.output.dir), cfg.name, run_id)
+    run.start(cfg.to_dict(), config_digest=cfg.digest())
+    emit("start", {"run": run})
+    try:
+        with _sigterm_as_interrupt():
+            result = _execute(cfg, run, emit)
+    except KeyboardInterrupt:
+        run.finish("interrupted", error="interrupted by the user (Ctrl-C or SIGTERM)")
+        raise
+    except BaseException as exc:
+        try:
+            write_text(run.file("traceback.txt"), traceback.format_exc())
+        finally:
+            run.finish("failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    return result
+
+
+def _execute(cfg: RunConfig, run: RunDir, emit: Events) -> RunResult:
+    from digitclf import datasets, metrics, models
+
+    write_text(run.file("config.yaml"), cfg.to_yaml())
+    timer = Timer(emit)
+    with timer.phase("load"):
+        data = datasets.load_dataset(cfg.dataset, progress=lambda message: emit("note", {"message": message}))
+    run.update(dataset=data.describe())
+    with timer.phase("split"):
+        train_rows, test_rows = datasets.split_indices(data, cfg.split)
+        X_train, y_train = data.X[train_rows], data.y[train_rows]
+        X_test, y_test = data.X[test_rows], data.y[test_rows]
+    labels = np.unique(y_train)
+    if len(labels) < 2:
+        from digitclf.errors import DatasetError
+
+        raise DatasetError(f"the training split has a single class ({labels[0]}); use a larger or stratified split")
+    estimator, notes = models.build_estimator(cfg.model, cfg.seed, len(labels))
+    for note in notes:
+        emit("note", {"message": note})
+    steps = models.build_preprocessor(cfg.preprocess, data.pixel_max, cfg.seed)
+    with timer.phase("preprocess"):
+        for _, step in steps:
+            X_train = step.fit_transform(X_train)
+            X_test = step.transform(X_test)
+    description = models.describe_estimator(estimator)
+    with timer.phase("fit", estimator=description, n_train=len(y_train)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            estimator.fit(X_train, y_train)
+    with timer.phase("predict"):
+        y_pred = estimator.predict(X_test)
+        proba = estimator.predict_proba(X_test).astype(np.float32) if hasattr(estimator, "predict_proba") else None
+    with timer.phase("score"):
+        scores = metrics.score(y_test, y_pred, labels)
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    warning_lines = sorted({f"{w.category.__name__}: {str(w.message).splitlines()[0]}" for w in caught})
+    for line in warning_lines:
+        emit("warning", {"message": line})
+    result_metrics = {
+        "schema": 1,
+        "name": cfg.name,
+        "run_id": run.id,
+        "dataset": cfg.dataset.name,
+        "estimator": description["class"],
+        "solver": description["solver"],
+        "accuracy": scores.pop("accuracy"),
+        "accuracy_ci95": scores.pop("accuracy_ci95"),
+        "n_train": int(len(y_train)),
+        "n_test": int(len(y_test)),
+        "n_features": int(X_train.shape[1]),
+        "timings": timer.timings,
+        "fit_seconds": timer.timings["fit"]["wall"],
+        "n_iter": _n_iter(estimator),
+        "converged": converged,
+        **scores,
+    }
+    from sklearn.pipeline import Pipeline
+
+    model = Pipeline([*steps, ("clf", estimator)])  # steps are fitted: predict works on raw images
+    result = RunResult(run, cfg, result_metrics, model, y_test, y_pred, proba, data.image_shape, notes)
+    emit("phase", {"phase": "save"})
+    save_artifacts(result, data.X[test_rows], test_rows, data.class_names)
+    run.finish("complete", notes=notes, warnings=warning_lines, one_vs_rest=description["one_vs_rest"],
+               fit_seconds=result_metrics["fit_seconds"], accuracy=result_metrics["accuracy"])
+    return result
+
+
+def save_model(model: Any, run: RunDir, fmt: str) -> None:
+    if fmt == "skops":
+        try:
+            import skops.io as sio
+        except ImportError:
+            from digitclf.errors import ConfigError
+
+            raise ConfigError("output.model_format: skops needs the skops package; "
+                              "pip install 'digitclf[skops]' or use model_format: joblib") from None
+        run.add_artifact("model.skops", lambda fh: fh.write(sio.dumps(model)))
+    else:
+        import joblib
+
+        run.add_artifact("model.joblib", lambda fh: joblib.dump(model, fh))
+
+
+def save_artifacts(result: RunResult, test_images: np.ndarray, test_rows: Any, class_names: Any) -> None:
+    """model, split.npz (what evaluate and plot-errors need), plots, then metrics.json."""
+    from digitclf import plots
+
+    run, cfg, m = result.run, result.config, result.metrics
+    save_model(result.model, run, cfg.output.model_format)
+    wrong = np.flatnonzero(result.y_test != result.y_pred)
+    if isinstance(test_rows, slice):
+        test_index = np.arange(test_rows.start, test_rows.stop)
+    else:
+        test_index = np.asarray(test_rows)
+
+    def write_split(fh: Any) -> None:
+        buffer = io.BytesIO()
+        np.savez_compressed(
+            buffer, test_index=test_index, y_test=result.y_test, y_pred=result.y_pred,
+            proba=result.proba if result.proba is not None else np.zeros((0, 0), np.float32),
+            error_index=wrong, error_images=np.asarray(test_images[wrong]),
+            image_shape=np.asarray(result.image_shape), labels=np.asarray(m["labels"]))
+        fh.write(buffer.getvalue())
+
+    run.add_artifact("split.npz", write_split)
+    if cfg.output.plots:
+        ax = plots.confusion_matrix(m["confusion_matrix"], m["labels"], accuracy=m["accuracy"])
+        run.add_artifact("confusion_matrix.png", lambda fh: ax.figure.savefig(fh, format="png", dpi=100))
+        shown = wrong[: cfg.output.misclassified]
+        confidence = result.proba[shown].max(axis=1) if result.proba is not None else None
+        grid = plots.misclassified(test_images[shown], result.y_test[shown], result.y_pred[shown],
+                                   result.image_shape, confidence=confidence, class_names=class_names)
+        run.add_artifact("misclassified.png", lambda fh: grid.figure.savefig(fh, format="png", dpi=100))
+    run.add_artifact("metrics.json", lambda fh: fh.write(_json_bytes(m)))
+
+
+def _json_bytes(data: Any) -> bytes:
+    import json
+
+    return (json.dumps(data, indent=2) + "\n").encode()
+

@@ -1,0 +1,241 @@
+"""The run store: one folder per run, atomic writes, status, the ``latest`` pointer, lookup.
+
+Layout: ``<outputs>/<name>/<run-id>/`` with ``run.json`` (status, pid, times,
+versions, data fingerprint, sha256 of every artifact), ``config.yaml``,
+``metrics.json``, ``model.joblib``, ``split.npz`` and the plots.  A run becomes
+``complete`` only after every artifact is in place; ``<outputs>/latest`` is a
+symlink to the newest complete run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import socket
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from digitclf.errors import RunError, RunNotFoundError
+
+STATUSES = ("running", "complete", "failed", "interrupted", "abandoned")
+RUN_FILE = "run.json"
+
+
+# ---------------------------------------------------------------- atomic writes
+
+
+def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
+    """Call ``write(fh)`` on a temp file in the same folder, fsync it, then rename it over ``path``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; artifacts are ordinary files
+        with os.fdopen(fd, mode) as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and every library that shapes a result (read from metadata, no imports)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": sys.version.split()[0]}
+    for dist in ("digitclf", "scikit-learn", "numpy", "scipy", "joblib", "matplotlib", "seaborn"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+# ---------------------------------------------------------------- a run folder
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+@dataclass
+class RunDir:
+    """A run folder and its ``run.json`` record."""
+
+    path: Path
+    written: dict[str, str] = field(default_factory=dict, repr=False)  # artifacts of this process
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    @property
+    def name(self) -> str:
+        return self.path.parent.name
+
+    @classmethod
+    def create(cls, outputs: Path, name: str, run_id: str | None = None) -> "RunDir":
+        """Make a new, exclusive folder (never shared by two runs, even in the same second)."""
+        parent = Path(outputs) / name
+        parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(100):
+            path = parent / (run_id or new_run_id())
+            try:
+                path.mkdir()
+                return cls(path)
+            except FileExistsError:
+                if run_id is not None:
+                    raise
+        raise RunError(f"could not create a unique run folder under {parent}")
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def record(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.file(RUN_FILE).read_text())
+        except FileNotFoundError:
+            raise RunError(f"{self.path} has no {RUN_FILE}: not a digitclf run folder") from None
+        except (OSError, ValueError) as exc:
+            raise RunError(f"{self.file(RUN_FILE)} is unreadable ({exc}); the run is damaged") from None
+
+    def update(self, **fields: Any) -> dict[str, Any]:
+        try:
+            data = self.record()
+        except RunError:
+            data = {}
+        data.update(fields)
+        write_json(self.file(RUN_FILE), data)
+        return data
+
+    def start(self, config: dict[str, Any], **fields: Any) -> None:
+        self.update(id=self.id, name=self.name, status="running", pid=os.getpid(), host=socket.gethostname(),
+                    started=_now(), finished=None, config=config, versions=versions(), artifacts={}, **fields)
+
+    def add_artifact(self, name: str, write: Callable[[Any], None], mode: str = "wb") -> Path:
+        """Write one artifact atomically and remember its sha256."""
+        path = self.file(name)
+        atomic_write(path, write, mode)
+        self.written[name] = sha256_file(path)
+        return path
+
+    def finish(self, status: str, **fields: Any) -> None:
+        record = self.record()
+        artifacts = {**record.get("artifacts", {}), **self.written}
+        self.update(status=status, finished=_now(), artifacts=artifacts, **fields)
+        if status == "complete":
+            set_latest(self.path.parent.parent, self.path)
+
+    def status(self) -> str:
+        """Recorded status; a ``running`` run whose process is gone is ``abandoned``."""
+        record = self.record()
+        status = record.get("status", "running")
+        if status == "running" and record.get("host") == socket.gethostname() and not _alive(record.get("pid")):
+            return "abandoned"
+        return status
+
+    def verify(self, name: str) -> Path:
+        """The artifact's path after its sha256 matches the one recorded; refuse otherwise."""
+        expected = self.record().get("artifacts", {}).get(name)
+        path = self.file(name)
+        if expected is None:
+            raise RunError(f"{self.path}: {name} is not recorded in {RUN_FILE}; the run is incomplete")
+        if not path.is_file():
+            raise RunError(f"{path} is missing; the run is incomplete, train it again")
+        if sha256_file(path) != expected:
+            raise RunError(f"{path} does not match the sha256 recorded when it was saved; refusing to load "
+                           "an altered file (a model file can run code). Re-train or restore the original.")
+        return path
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# ---------------------------------------------------------------- latest, listing, lookup
+
+
+def set_latest(outputs: Path, run: Path) -> None:
+    """Point ``<outputs>/latest`` at ``run`` (a relative symlink, swapped atomically)."""
+    link = Path(outputs) / "latest"
+    tmp = Path(outputs) / f".latest.{os.getpid()}.{secrets.token_hex(3)}"
+    os.symlink(os.path.relpath(run, outputs), tmp)
+    os.replace(tmp, link)
+
+
+def iter_runs(outputs: Path) -> list[RunDir]:
+    """Every run folder under ``outputs`` (those with a run.json), oldest first."""
+    outputs = Path(outputs)
+    if not outputs.is_dir():
+        return []
+    found = [RunDir(p.parent) for p in outputs.glob(f"*/*/{RUN_FILE}") if not p.parent.parent.is_symlink()]
+    return sorted(found, key=lambda r: (r.id, r.name))
+
+
+def resolve_run(ref: str | Path | None, outputs: Path = Path("outputs"), *, complete: bool = True) -> RunDir:
+    """A run from a folder path, a run id (a unique prefix is enough) or None for the latest."""
+    outputs = Path(outputs)
+    if ref is None:
+        link = outputs / "latest"
+        if not link.exists():
+            raise RunNotFoundError(f"no complete run in {outputs}/; train one first: "
+                                   "digitclf train --config configs/digits_lbfgs.yaml")
+        run = RunDir(link.resolve())
+    elif Path(ref).is_dir() and (Path(ref) / RUN_FILE).is_file():
+        run = RunDir(Path(ref).resolve())
+    else:
+        ref = str(ref)
+        runs = iter_runs(outputs)
+        matches = [r for r in runs if r.id.startswith(ref) or f"{r.name}/{r.id}".startswith(ref)]
+        if not matches:
+            hint = f"; see 'digitclf runs' (newest: {runs[-1].id})" if runs else f"; {outputs}/ has no runs yet"
+            raise RunNotFoundError(f"no run matches {ref!r} in {outputs}/{hint}")
+        if len(matches) > 1:
+            raise RunNotFoundError(f"{ref!r} matches {len(matches)} runs ({', '.join(r.id for r in matches[:3])}"
+                                   f"{', ...' if len(matches) > 3 else ''}); give more of the id")
+        run = matches[0]
+    if complete:
+        status = run.status()
+        if status != "complete":
+            raise RunError(f"run {run.id} is {status}, not complete; it has no usable results "
+                           "(train it again, or prune it with 'digitclf runs --prune')")
+    return run
