@@ -239,3 +239,51 @@ def resolve_run(ref: str | Path | None, outputs: Path = Path("outputs"), *, comp
             raise RunError(f"run {run.id} is {status}, not complete; it has no usable results "
                            "(train it again, or prune it with 'digitclf runs --prune')")
     return run
+
+
+# ---------------------------------------------------------------- reading a saved run
+
+
+def load_json(run: RunDir, name: str) -> dict[str, Any]:
+    path = run.file(name)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RunError(f"{path} is missing; the run is incomplete") from None
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{path} is unreadable ({exc}); the run is damaged") from None
+
+
+def load_split(run: RunDir) -> dict[str, Any]:
+    """split.npz as a dict: test_index, y_test, y_pred, proba (or None), error_index, error_images, image_shape, labels."""
+    import numpy as np
+
+    path = run.verify("split.npz")
+    with np.load(path, allow_pickle=False) as npz:
+        data = {key: npz[key] for key in npz.files}
+    if data.get("proba") is not None and data["proba"].size == 0:
+        data["proba"] = None
+    data["image_shape"] = tuple(int(v) for v in data["image_shape"])
+    return data
+
+
+def load_model(run: RunDir) -> Any:
+    """The fitted pipeline, after its sha256 matches the one recorded; warns on a scikit-learn version change."""
+    import warnings
+
+    record = run.record()
+    saved = record.get("versions", {}).get("scikit-learn")
+    current = versions().get("scikit-learn")
+    if saved and current and saved != current:
+        warnings.warn(f"run {run.id} was saved with scikit-learn {saved}, this is {current}; "
+                      "predictions may differ", stacklevel=2)
+    if "model.skops" in record.get("artifacts", {}):
+        import skops.io as sio
+
+        path = run.verify("model.skops")
+        trusted = [t for t in sio.get_untrusted_types(file=path)
+                   if t.split(".")[0] in ("sklearn", "numpy", "digitclf", "scipy")]
+        return sio.load(path, trusted=trusted)
+    import joblib
+
+    return joblib.load(run.verify("model.joblib"))
