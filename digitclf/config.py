@@ -22,7 +22,7 @@ from digitclf.errors import ConfigError
 
 CONFIG_DIRS = (Path("."), Path("configs"))
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-PREPROCESS_STEPS = ("none", "scale", "standardize")
+PREPROCESS_STEPS = ("none", "float32", "scale", "standardize")
 
 
 class _Strict(BaseModel):
@@ -87,7 +87,7 @@ class PCAStep(_Strict):
     pca: PCAParams
 
 
-PreprocessStep = Union[Literal["none", "scale", "standardize"], PCAStep]
+PreprocessStep = Union[Literal["none", "float32", "scale", "standardize"], PCAStep]
 
 
 class ModelConfig(_Strict):

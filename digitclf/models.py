@@ -122,7 +122,9 @@ def build_preprocessor(steps: list["PreprocessStep"], pixel_max: float, seed: in
     for step in steps:
         if step == "none":
             continue
-        if step == "scale":
+        if step == "float32":
+            out.append(("float32", FunctionTransformer(to_float32)))
+        elif step == "scale":
             out.append(("scale", FunctionTransformer(scale_pixels, kw_args={"factor": 1.0 / pixel_max})))
         elif step == "standardize":
             if not is_float:

@@ -11,13 +11,16 @@ import traceback
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
 from digitclf import config as config_mod
 from digitclf.config import RunConfig
 from digitclf.runs import RunDir, write_text
+
+if TYPE_CHECKING:
+    from digitclf.datasets import Dataset
 
 PHASES = ("load", "split", "preprocess", "fit", "predict", "score")
 Events = Callable[[str, dict[str, Any]], None]
@@ -79,20 +82,24 @@ def _n_iter(estimator: Any) -> int | None:
 
 
 def train(cfg: RunConfig, *, events: Events | None = None, outputs: Path | None = None,
-          run_id: str | None = None) -> RunResult:
+          run_id: str | None = None, data: "Dataset | None" = None,
+          record: dict[str, Any] | None = None) -> RunResult:
     """Validate ``cfg``, run it into a new run folder and return the result.
 
-    The folder is ``running`` until every artifact is written, then ``complete``;
-    an exception marks it ``failed`` (traceback saved), Ctrl-C or SIGTERM ``interrupted``.
+    ``run_id`` names the folder (default: time + random suffix; an existing one is an error);
+    ``data`` is an already loaded data set (sweeps load it once per worker); ``record`` adds
+    keys to run.json (a sweep marks its points).  The folder is ``running`` until every
+    artifact is written, then ``complete``; an exception marks it ``failed`` (traceback
+    saved), Ctrl-C or SIGTERM ``interrupted``.
     """
     cfg = config_mod.validate(cfg.resolved())
     emit = events or (lambda kind, info: None)
     run = RunDir.create(Path(outputs or cfg.output.dir), cfg.name, run_id)
-    run.start(cfg.to_dict(), config_digest=cfg.digest())
+    run.start(cfg.to_dict(), config_digest=cfg.digest(), **(record or {}))
     emit("start", {"run": run})
     try:
         with _sigterm_as_interrupt():
-            result = _execute(cfg, run, emit)
+            result = _execute(cfg, run, emit, data)
     except KeyboardInterrupt:
         run.finish("interrupted", error="interrupted by the user (Ctrl-C or SIGTERM)")
         raise
@@ -105,13 +112,14 @@ def train(cfg: RunConfig, *, events: Events | None = None, outputs: Path | None 
     return result
 
 
-def _execute(cfg: RunConfig, run: RunDir, emit: Events) -> RunResult:
+def _execute(cfg: RunConfig, run: RunDir, emit: Events, data: "Dataset | None") -> RunResult:
     from digitclf import datasets, metrics, models
 
     write_text(run.file("config.yaml"), cfg.to_yaml())
     timer = Timer(emit)
     with timer.phase("load"):
-        data = datasets.load_dataset(cfg.dataset, progress=lambda message: emit("note", {"message": message}))
+        if data is None:
+            data = datasets.load_dataset(cfg.dataset, progress=lambda message: emit("note", {"message": message}))
     run.update(dataset=data.describe())
     with timer.phase("split"):
         train_rows, test_rows = datasets.split_indices(data, cfg.split)
