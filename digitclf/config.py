@@ -183,10 +183,25 @@ def find_config(name: str | Path) -> Path:
     raise ConfigError(f"config file {str(name)!r} not found (looked in ./ and configs/){hint}")
 
 
+class _SafeLoader(yaml.SafeLoader):
+    """The safe loader, reading ``1e-3`` as a float (YAML 1.2) rather than a string (YAML 1.1)."""
+
+
+_SafeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+                |[-+]?\.(?:inf|Inf|INF)
+                |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."),
+)
+
+
 def read_yaml(text: str, source: str) -> Any:
-    """``yaml.safe_load`` with errors turned into one line with line and column."""
+    """Safe YAML loading with errors turned into one line with line and column."""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.constructor.ConstructorError as exc:
         tag = re.search(r"tag '([^']+)'", str(exc))
         where = _mark(exc.problem_mark)
@@ -285,9 +300,10 @@ def validate(config: RunConfig) -> RunConfig:
 
 
 def describe_validation_error(exc: ValidationError, source: str) -> str:
-    errors = exc.errors()
+    # in a union (preprocess steps), report the branch matching the input's shape
+    errors = sorted(exc.errors(), key=lambda e: any(str(p).startswith("literal[") for p in e["loc"]))
     first = errors[0]
-    loc = [str(part) for part in first["loc"]]
+    loc = [str(part) for part in first["loc"] if part not in ("PCAStep",) and not str(part).startswith("literal[")]
     where = ".".join(loc) or "(top level)"
     kind = first["type"]
     if kind == "extra_forbidden":
@@ -302,7 +318,8 @@ def describe_validation_error(exc: ValidationError, source: str) -> str:
                    "(at most 64, starting with a letter or digit)")
     else:
         message = f"{first['msg'][0].lower()}{first['msg'][1:]}, got {first['input']!r}"
-    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    rest = [e for e in errors[1:] if not any(str(p).startswith("literal[") for p in e["loc"])]
+    more = f" (and {len(rest)} more problem{'s' if len(rest) > 1 else ''})" if rest else ""
     return f"{source}: {where}: {message}{more}"
 
 
