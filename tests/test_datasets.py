@@ -1,0 +1,167 @@
+"""Dataset sources: IDX (gz and raw), npz, the sha256-checked cache, splits, and bad files."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+
+import numpy as np
+import pytest
+from conftest import FASHION_DIR, tiny_images, write_idx
+
+from digitclf import datasets
+from digitclf.config import DatasetConfig, SplitConfig
+from digitclf.errors import ConfigError, DatasetError
+
+
+def test_idx_roundtrip_gz_and_raw(tmp_path):
+    X, y = tiny_images(12)
+    raw = write_idx(tmp_path / "raw-images-idx3-ubyte", X)
+    gz = write_idx(tmp_path / "gz-images-idx3-ubyte", X, gz=True)
+    np.testing.assert_array_equal(datasets.read_idx(raw), X)
+    np.testing.assert_array_equal(datasets.read_idx(gz), X)
+    np.testing.assert_array_equal(datasets.read_idx(write_idx(tmp_path / "l-idx1-ubyte", y)), y)
+
+
+def test_idx_reader_matches_the_format_spec_by_hand(tmp_path):
+    # magic 0x00000801 = unsigned byte, 1 dimension; size 3; data 7 8 9
+    path = tmp_path / "labels-idx1-ubyte"
+    path.write_bytes(bytes([0, 0, 8, 1, 0, 0, 0, 3, 7, 8, 9]))
+    assert datasets.read_idx(path).tolist() == [7, 8, 9]
+
+
+@pytest.mark.parametrize("data,expected", [
+    (b"\x00\x00\x08", "is not an IDX file (bad magic number 000008)"),
+    (b"\x12\x34\x08\x01\x00\x00\x00\x01\x05", "is not an IDX file (bad magic number 12340801)"),
+    (b"\x00\x00\x08\x03\x00\x00", "is truncated inside its header"),
+    (b"\x00\x00\x08\x01\x00\x00\x00\x05\x01\x02", "has 2 data bytes but its header (5,) says 5"),
+])
+def test_bad_idx_bytes(data, expected):
+    with pytest.raises(DatasetError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+        datasets.parse_idx(data, "f")
+
+
+def test_idx_folder_loads_train_then_test(idx_folder):
+    data = datasets.load_dataset(DatasetConfig(name="idx", path=idx_folder))
+    x_train = datasets.read_idx(idx_folder / "train-images-idx3-ubyte.gz")
+    x_test = datasets.read_idx(idx_folder / "t10k-images-idx3-ubyte.gz")
+    assert data.X.shape == (250, 784) and data.X.dtype == np.uint8
+    np.testing.assert_array_equal(data.X[:200], x_train.reshape(200, -1))
+    np.testing.assert_array_equal(data.X[200:], x_test.reshape(50, -1))
+    assert data.n_train == 200 and data.image_shape == (28, 28)
+    assert data.fingerprint == datasets.fingerprint(data.X, data.y, 200)
+
+
+def test_idx_count_mismatch(tmp_path, idx_folder):
+    write_idx(idx_folder / "t10k-labels-idx1-ubyte", np.zeros(49), gz=True)
+    with pytest.raises(DatasetError, match="50 test images but 49 labels; the image and label files must match"):
+        datasets.load_dataset(DatasetConfig(name="idx", path=idx_folder))
+
+
+def test_idx_folder_missing_file(idx_folder):
+    (idx_folder / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DatasetError, match="has no t10k-labels-idx1-ubyte"):
+        datasets.load_dataset(DatasetConfig(name="idx", path=idx_folder))
+
+
+def test_corrupt_gzip(idx_folder):
+    path = idx_folder / "train-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:500])
+    with pytest.raises(DatasetError, match="cannot read .*train-images-idx3-ubyte.gz"):
+        datasets.load_dataset(DatasetConfig(name="idx", path=idx_folder))
+
+
+def test_npz_keras_layout(tmp_path):
+    x_train, y_train = tiny_images(30)
+    x_test, y_test = tiny_images(10, seed=5)
+    path = tmp_path / "d.npz"
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    data = datasets.load_dataset(DatasetConfig(name="npz", path=path))
+    np.testing.assert_array_equal(data.X[30:], x_test.reshape(10, -1))
+    np.testing.assert_array_equal(data.y, np.concatenate([y_train, y_test]))
+    np.savez(path, x_train=x_train, y_train=y_train)
+    with pytest.raises(DatasetError, match="lacks x_test, y_test; a Keras-style .npz holds"):
+        datasets.load_dataset(DatasetConfig(name="npz", path=path))
+
+
+def test_single_class_is_refused(tmp_path):
+    x, _ = tiny_images(20)
+    path = tmp_path / "one.npz"
+    np.savez(path, x_train=x, y_train=np.full(20, 3), x_test=x[:5], y_test=np.full(5, 3))
+    with pytest.raises(DatasetError, match="has a single class .3.; classification needs at least two"):
+        datasets.load_dataset(DatasetConfig(name="npz", path=path))
+
+
+def test_cache_store_then_memmap_hit(idx_folder):
+    folder = datasets.import_to_cache("mnist", idx_folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    x = np.load(folder / "X.npy")
+    assert manifest["arrays"]["X"]["sha256"] == hashlib.sha256(x.tobytes()).hexdigest()
+    data = datasets.load_dataset(DatasetConfig(name="mnist"))
+    assert isinstance(data.X, np.memmap) and not data.X.flags.writeable
+    assert data.source.startswith("cache:") and data.n_train == 200
+    direct = datasets.load_dataset(DatasetConfig(name="idx", path=idx_folder))
+    np.testing.assert_array_equal(data.X, direct.X)
+    assert data.fingerprint == direct.fingerprint
+
+
+def test_altered_cache_is_never_used(idx_folder):
+    folder = datasets.import_to_cache("mnist", idx_folder)
+    blob = bytearray((folder / "X.npy").read_bytes())
+    blob[-1] ^= 0xFF
+    (folder / "X.npy").write_bytes(bytes(blob))
+    with pytest.raises(DatasetError, match="cached mnist failed its sha256 check .X.npy.; run 'digitclf data fetch "
+                                           "mnist --force' or delete"):
+        datasets.load_dataset(DatasetConfig(name="mnist"))
+
+
+def test_truncated_cache_is_reported(idx_folder):
+    folder = datasets.import_to_cache("mnist", idx_folder)
+    (folder / "X.npy").write_bytes((folder / "X.npy").read_bytes()[:1000])
+    with pytest.raises(DatasetError, match="cached mnist is damaged"):
+        datasets.load_dataset(DatasetConfig(name="mnist"))
+
+
+def test_reimport_replaces_cache(idx_folder):
+    datasets.import_to_cache("mnist", idx_folder)
+    datasets.import_to_cache("mnist", idx_folder)
+    assert [p.name for p in datasets.cache_dir().iterdir()] == ["mnist"]  # no temp folders left
+
+
+def test_random_split_equals_train_test_split_on_the_arrays():
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    data = datasets.load_dataset(DatasetConfig(name="digits"))
+    train, test = datasets.split_indices(data, SplitConfig(test_size=0.25, random_state=0))
+    digits = load_digits()
+    _, x_test, _, y_test = train_test_split(digits.data, digits.target, test_size=0.25, random_state=0)
+    np.testing.assert_array_equal(data.X[test], x_test)
+    np.testing.assert_array_equal(data.y[test], y_test)
+    assert len(np.intersect1d(train, test)) == 0 and len(train) + len(test) == 1797
+
+
+def test_predefined_split_is_a_view(idx_folder):
+    data = datasets.load_dataset(DatasetConfig(name="idx", path=idx_folder))
+    train, test = datasets.split_indices(data, SplitConfig(kind="predefined"))
+    assert (train, test) == (slice(0, 200), slice(200, 250))
+    assert np.shares_memory(data.X[train], data.X)
+
+
+def test_count_test_size_larger_than_data():
+    data = datasets.load_dataset(DatasetConfig(name="digits"))
+    with pytest.raises(ConfigError, match="split.test_size: 5000 test images but the data set has only 1797"):
+        datasets.split_indices(data, SplitConfig(test_size=5000))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not FASHION_DIR.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+def test_real_fashion_mnist_from_system_folder_into_cache():
+    data = datasets.load_dataset(DatasetConfig(name="fashion-mnist"))
+    assert data.X.shape == (70000, 784) and data.n_train == 60000
+    assert np.bincount(data.y).tolist() == [7000] * 10
+    with gzip.open(FASHION_DIR / "t10k-labels-idx1-ubyte.gz") as fh:
+        np.testing.assert_array_equal(data.y[60000:], np.frombuffer(fh.read(), np.uint8, offset=8))
+    again = datasets.load_dataset(DatasetConfig(name="fashion-mnist"))
+    assert isinstance(again.X, np.memmap) and again.fingerprint == data.fingerprint
