@@ -105,13 +105,53 @@ def samples(images: np.ndarray, labels: Sequence[Any], image_shape: Sequence[int
     return image_grid(images, [f"Training: {label}" for label in labels], image_shape, cols=cols, ax=ax)
 
 
+def accuracy_vs_time(points: Sequence[dict[str, Any]], *, ax: "Axes | None" = None) -> "Axes":
+    """Test accuracy (with its 95% CI) against fit seconds, one labelled point per run.
+
+    Each point is a mapping with ``label``, ``fit_seconds``, ``accuracy`` and optionally ``accuracy_ci95``.
+    """
+    ax = _axes(ax, (7.0, 4.5))
+    points = [p for p in points if p.get("accuracy") is not None and p.get("fit_seconds") is not None]
+    if not points:
+        ax.text(0.5, 0.5, "no complete runs", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return ax
+    x = np.array([p["fit_seconds"] for p in points], dtype=float)
+    y = np.array([p["accuracy"] for p in points], dtype=float)
+    ci = np.array([p.get("accuracy_ci95") or [a, a] for p, a in zip(points, y)], dtype=float)
+    ax.errorbar(x, y, yerr=[y - ci[:, 0], ci[:, 1] - y], fmt="o", capsize=3, color="tab:blue", ecolor="0.6")
+    for xi, yi, point in zip(x, y, points):
+        ax.annotate(str(point["label"]), (xi, yi), xytext=(4, 4), textcoords="offset points", size=8)
+    if x.min() > 0 and x.max() / x.min() > 20:  # runs from 0.05 s to minutes: a log axis keeps both readable
+        ax.set_xscale("log")
+    ax.set_xlabel("fit time (s)")
+    ax.set_ylabel("test accuracy (95% CI)")
+    ax.set_title("Accuracy versus fit time", size=13)
+    ax.grid(True, alpha=0.3)
+    return ax
+
+
+def _root_figure(ax_or_fig: "Axes | Figure") -> "Figure":
+    fig = getattr(ax_or_fig, "figure", ax_or_fig)
+    if hasattr(fig, "get_figure") and fig.get_figure(root=True) is not None:
+        fig = fig.get_figure(root=True)
+    return fig
+
+
+def png_bytes(ax_or_fig: "Axes | Figure", dpi: int = 100) -> bytes:
+    """The figure encoded as PNG, in memory (the HTML report embeds these)."""
+    import io
+
+    buffer = io.BytesIO()
+    _root_figure(ax_or_fig).savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
 def save(ax_or_fig: "Axes | Figure", path: str | Path, dpi: int = 100) -> Path:
     """Write the figure as PNG atomically."""
     from digitclf.runs import atomic_write
 
-    fig = getattr(ax_or_fig, "figure", ax_or_fig)
-    if hasattr(fig, "get_figure") and fig.get_figure(root=True) is not None:
-        fig = fig.get_figure(root=True)
+    fig = _root_figure(ax_or_fig)
     path = Path(path)
     atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=dpi))
     return path

@@ -1,0 +1,147 @@
+"""The table of saved runs (``digitclf runs``): rows, filters, sorting, formats, and pruning dead runs."""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import io
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from digitclf.errors import ConfigError, RunError, RunNotFoundError
+from digitclf.runs import STATUSES, RunDir, iter_runs, load_json
+
+COLUMNS = ("id", "name", "dataset", "model", "accuracy", "fit_seconds", "converged", "status", "date")
+KEYS = (*COLUMNS, "sweep", "path")
+FORMATS = ("table", "csv", "json", "md")
+NUMERIC = ("accuracy", "fit_seconds")  # right-aligned
+PRUNABLE = ("abandoned", "failed", "interrupted")
+DAMAGED = "damaged"  # run.json cannot be read
+
+
+def run_row(run: RunDir) -> dict[str, Any]:
+    """One run as a flat row (a damaged run.json gives a row with status 'damaged')."""
+    from digitclf.evaluate import model_description
+
+    row: dict[str, Any] = dict.fromkeys(KEYS)
+    row.update(id=run.id, name=run.name, path=str(run.path))
+    try:
+        record = run.record()
+        row["status"] = run.status()
+    except RunError:
+        row["status"] = DAMAGED
+        return row
+    metrics = None
+    if row["status"] == "complete":
+        try:
+            metrics = load_json(run, "metrics.json")
+        except RunError:
+            pass
+    row.update(
+        dataset=(record.get("dataset") or {}).get("name") or record.get("config", {}).get("dataset", {}).get("name"),
+        model=model_description(record, metrics),
+        accuracy=(metrics or record).get("accuracy"),
+        fit_seconds=(metrics or record).get("fit_seconds"),
+        converged=(metrics or {}).get("converged"),
+        date=_date(record.get("started")),
+        sweep=(record.get("sweep") or {}).get("id"),
+    )
+    return row
+
+
+def _date(stamp: Any) -> str | None:
+    """``2026-11-27T22:20:28+0000`` -> ``2026-11-27 22:20:28``."""
+    return str(stamp)[:19].replace("T", " ") if stamp else None
+
+
+def list_runs(outputs: Path, *, name: str | None = None, status: str | None = None, sweep: str | None = None,
+              sort: str = "date", reverse: bool = False) -> list[dict[str, Any]]:
+    """Rows for every run folder under ``outputs``, filtered and sorted.
+
+    ``name`` is a run name or a glob (``digits_*``); ``sweep`` a sweep id or its prefix.
+    Raises RunNotFoundError when ``outputs`` holds no runs at all; filters may leave an empty list.
+    """
+    if status is not None and status not in (*STATUSES, DAMAGED):
+        raise ConfigError(f"--status: {status!r} is not one of {', '.join((*STATUSES, DAMAGED))}")
+    if sort not in KEYS:
+        raise ConfigError(f"--sort: {sort!r} is not a column; use one of {', '.join(KEYS)}")
+    runs = iter_runs(outputs)
+    if not runs:
+        raise RunNotFoundError(f"no runs in {outputs}/; train one first: digitclf train --config configs/digits_lbfgs.yaml")
+    rows = [run_row(run) for run in runs if name is None or fnmatch.fnmatchcase(run.name, name)]
+    rows = [r for r in rows if (status is None or r["status"] == status)
+            and (sweep is None or str(r["sweep"] or "").startswith(sweep))]
+    present = sorted((r for r in rows if r[sort] is not None), key=lambda r: (r[sort], r["id"]), reverse=reverse)
+    return present + [r for r in rows if r[sort] is None]  # rows without the value last, either way
+
+
+# ---------------------------------------------------------------- formats
+
+
+def cell(key: str, value: Any) -> str:
+    """One value as shown in a table."""
+    if value is None:
+        return "-"
+    if key == "accuracy":
+        return f"{value:.4f}"
+    if key == "fit_seconds":
+        return f"{value:.2f}" if value < 100 else f"{value:.0f}"
+    if key == "converged":
+        return "yes" if value else "no"
+    return str(value)
+
+
+def render(rows: Sequence[dict[str, Any]], fmt: str = "table", columns: Sequence[str] = COLUMNS) -> str:
+    """The rows as an aligned text table, CSV, JSON (every key) or a Markdown table."""
+    if fmt == "json":
+        return json.dumps(list(rows), indent=2)
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(KEYS), extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return buffer.getvalue().rstrip("\n")
+    headers = [c.replace("_", " ") for c in columns]
+    cells = [[cell(c, row[c]) for c in columns] for row in rows]
+    if fmt == "md":
+        rule = "|" + "|".join("---:" if c in NUMERIC else "---" for c in columns) + "|"
+        return "\n".join(["| " + " | ".join(headers) + " |", rule] + ["| " + " | ".join(line) + " |" for line in cells])
+    if fmt != "table":
+        raise ConfigError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
+    widths = [max(len(line[i]) for line in [headers, *cells]) for i in range(len(columns))]
+    pads = [str.rjust if c in NUMERIC else str.ljust for c in columns]
+    return "\n".join("  ".join(pad(text, width) for pad, text, width in zip(pads, line, widths)).rstrip()
+                     for line in [headers, *cells])
+
+
+# ---------------------------------------------------------------- prune
+
+
+def prunable(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of runs that can never produce results: abandoned, failed or interrupted."""
+    return [r for r in rows if r["status"] in PRUNABLE]
+
+
+def prune(rows: Iterable[dict[str, Any]], outputs: Path) -> list[Path]:
+    """Delete those run folders (and a name folder left empty); returns the deleted paths.
+
+    The status is read again just before deleting, so a run that came back to life is kept.
+    """
+    outputs = Path(outputs).resolve()
+    deleted = []
+    for row in prunable(rows):
+        path = Path(row["path"]).resolve()
+        if outputs not in path.parents or not (path / "run.json").is_file():
+            continue  # only ever delete run folders inside outputs
+        try:
+            if RunDir(path).status() not in PRUNABLE:
+                continue
+        except RunError:
+            continue
+        shutil.rmtree(path)
+        deleted.append(path)
+        if path.parent != outputs and not any(path.parent.iterdir()):
+            path.parent.rmdir()
+    return deleted

@@ -1,0 +1,103 @@
+"""One self-contained static HTML page about saved runs: no JavaScript, every image embedded as a data URI.
+
+The page holds the runs table, an accuracy-versus-fit-time scatter across the runs, and for each
+run its confusion matrix and its most confident mistakes, drawn from what the run saved.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from digitclf.runs import RunDir, load_json, load_split, write_text
+
+CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; padding: 0 1em; }
+table { border-collapse: collapse; font-size: 0.9em; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.3em 0.7em; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+figure { display: inline-block; margin: 0.5em 1em 0.5em 0; vertical-align: top; }
+figure img { max-width: 520px; height: auto; border: 1px solid #eee; }
+figcaption { font-size: 0.85em; color: #555; }
+section { border-top: 2px solid #eee; margin-top: 2em; }
+.muted { color: #777; }
+"""
+
+
+def _img(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
+
+
+def _figure(png: bytes, caption: str) -> str:
+    return f"<figure>{_img(png, caption)}<figcaption>{html.escape(caption)}</figcaption></figure>"
+
+
+def _runs_table(rows: Sequence[dict[str, Any]]) -> str:
+    from digitclf.listing import COLUMNS, NUMERIC, cell
+
+    head = "".join(f"<th>{html.escape(c.replace('_', ' '))}</th>" for c in COLUMNS)
+    body = []
+    for row in rows:
+        cells = []
+        for column in COLUMNS:
+            text = html.escape(cell(column, row[column]))
+            if column == "id":
+                text = f'<a href="#run-{html.escape(row["id"])}">{text}</a>'
+            numeric = ' class="num"' if column in NUMERIC else ""
+            cells.append(f"<td{numeric}>{text}</td>")
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _run_section(run: RunDir, *, errors: int, style: str, normalize: str | None, dpi: int) -> str:
+    from digitclf import plots
+    from digitclf.evaluate import error_grid, model_description
+
+    record, metrics = run.record(), load_json(run, "metrics.json")
+    low, high = metrics["accuracy_ci95"]
+    summary = (f"{html.escape(str(metrics.get('dataset')))}: {metrics['n_train']:,} train / {metrics['n_test']:,} test; "
+               f"{html.escape(model_description(record, metrics))}; accuracy {metrics['accuracy']:.4f} "
+               f"(95% CI {low:.4f}-{high:.4f}, {metrics['n_errors']} errors); fit {metrics['fit_seconds']:.2f} s")
+    cm = plots.confusion_matrix(metrics["confusion_matrix"], metrics["labels"], accuracy=metrics["accuracy"],
+                                style=style, normalize=normalize)
+    has_proba = load_split(run)["proba"] is not None
+    sort = "confidence" if has_proba else "index"
+    grid = error_grid(run, n=errors, cols=5, sort=sort)
+    caption = f"Misclassified test images (up to {errors}, {'most confident first' if has_proba else 'in test order'})"
+    return (f'<section id="run-{html.escape(run.id)}"><h2>{html.escape(run.name)} / {html.escape(run.id)}</h2>'
+            f'<p>{summary}</p><p class="muted">{html.escape(str(run.path))}</p>'
+            f"{_figure(plots.png_bytes(cm, dpi), 'Confusion matrix')}"
+            f"{_figure(plots.png_bytes(grid, dpi), caption)}</section>")
+
+
+def build(runs: Sequence[RunDir], *, errors: int = 10, style: str = "seaborn", normalize: str | None = None,
+          dpi: int = 72, title: str = "digitclf report") -> str:
+    """The report as one HTML string (complete runs only: resolve them with ``resolve_run``)."""
+    from digitclf import plots
+    from digitclf.listing import run_row
+
+    rows = [run_row(run) for run in runs]
+    points = [{"label": f"{r['name']} {r['id'][-6:]}", "fit_seconds": r["fit_seconds"], "accuracy": r["accuracy"],
+               "accuracy_ci95": load_json(run, "metrics.json").get("accuracy_ci95")} for run, r in zip(runs, rows)]
+    scatter = plots.accuracy_vs_time(points)
+    sections = "".join(_run_section(run, errors=errors, style=style, normalize=normalize, dpi=dpi) for run in runs)
+    generated = time.strftime("%Y-%m-%d %H:%M:%S %z")
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
+            f"<h1>{html.escape(title)}</h1><p class=\"muted\">{len(runs)} run{'s' if len(runs) != 1 else ''}, "
+            f"generated {html.escape(generated)}</p>"
+            f"<h2>Runs</h2>{_runs_table(rows)}"
+            f"<h2>Accuracy versus fit time</h2>{_figure(plots.png_bytes(scatter, dpi), 'Test accuracy against fit seconds, one point per run')}"
+            f"{sections}</body></html>\n")
+
+
+def write(runs: Sequence[RunDir], out: str | Path, **options: Any) -> Path:
+    """Build the report and write it atomically to ``out``."""
+    out = Path(out)
+    write_text(out, build(runs, **options))
+    return out
