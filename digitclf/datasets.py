@@ -39,6 +39,7 @@ class DatasetSpec:
     description: str
     openml: str | None = None  # OpenML name for fetch_openml
     openml_version: int = 1
+    openml_target_column: int = 784  # position of the class column in the ARFF
     n_train: int | None = None  # canonical training rows, first in OpenML order
     system_dirs: tuple[str, ...] = ()
     needs_path: bool = False
@@ -301,7 +302,11 @@ def fetch_openml_arrays(name: str) -> tuple[np.ndarray, np.ndarray]:
     errors = []
     for parser in ("pandas", "liac-arff"):
         try:
-            bunch = fetch_openml(spec.openml, version=spec.openml_version, as_frame=False, parser=parser)
+            # pandas >= 3.1 reads the bare-digit class column as integer categories, which
+            # scikit-learn's pandas parser rejects (and then deletes its cached ARFF): read it as text
+            read_csv = {"dtype": {spec.openml_target_column: "str"}} if parser == "pandas" else None
+            bunch = fetch_openml(spec.openml, version=spec.openml_version, as_frame=False, parser=parser,
+                                 read_csv_kwargs=read_csv)
             break
         except ImportError as exc:  # pandas missing: the liac-arff parser needs nothing
             errors.append(f"{parser}: {exc}")

@@ -90,6 +90,10 @@ def check_model(model: "ModelConfig", preprocess: list["PreprocessStep"] | None 
     y = np.arange(30) % 3
     try:
         estimator, _ = build_estimator(model, seed=0, n_classes=3)
+        # a huge (valid) iteration or tree count would make this check slow; invalid values are kept
+        estimator.set_params(**{key: 5 for key, value in estimator.get_params().items()
+                                if key.rpartition("__")[2] in ("max_iter", "n_estimators")
+                                and isinstance(value, int) and value > 5})
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             estimator.fit(X, y)

@@ -73,6 +73,33 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _interruptible(func: Callable[[], Any]) -> Any:
+    """Run ``func`` in a worker thread and wait for it in the main thread.
+
+    A long solver loop in compiled code (saga, liblinear) only returns to Python at
+    the end, so a signal would wait for it; the waiting main thread handles Ctrl-C
+    and SIGTERM at once, and the run is recorded as interrupted.  The worker is a
+    daemon thread: it ends with the process.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return func()
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = func()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=target, name="digitclf-fit", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.1)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
+
+
 def _n_iter(estimator: Any) -> int | None:
     inner = getattr(estimator, "estimators_", None)
     if isinstance(inner, list) and inner and hasattr(inner[0], "n_iter_"):
@@ -101,15 +128,22 @@ def train(cfg: RunConfig, *, events: Events | None = None, outputs: Path | None 
         with _sigterm_as_interrupt():
             result = _execute(cfg, run, emit, data)
     except KeyboardInterrupt:
-        run.finish("interrupted", error="interrupted by the user (Ctrl-C or SIGTERM)")
+        _record_end(run, "interrupted", "interrupted by the user (Ctrl-C or SIGTERM)", None)
         raise
     except BaseException as exc:
-        try:
-            write_text(run.file("traceback.txt"), traceback.format_exc())
-        finally:
-            run.finish("failed", error=f"{type(exc).__name__}: {exc}")
+        _record_end(run, "failed", f"{type(exc).__name__}: {exc}", traceback.format_exc())
         raise
     return result
+
+
+def _record_end(run: RunDir, status: str, error: str, trace: str | None) -> None:
+    """Best effort: on a full disk recording the failure can fail too; the original error still wins."""
+    try:
+        if trace:
+            write_text(run.file("traceback.txt"), trace)
+        run.finish(status, error=error)
+    except OSError:
+        pass
 
 
 def _execute(cfg: RunConfig, run: RunDir, emit: Events, data: "Dataset | None") -> RunResult:
@@ -142,10 +176,11 @@ def _execute(cfg: RunConfig, run: RunDir, emit: Events, data: "Dataset | None") 
     with timer.phase("fit", estimator=description, n_train=len(y_train)):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            estimator.fit(X_train, y_train)
+            _interruptible(lambda: estimator.fit(X_train, y_train))
     with timer.phase("predict"):
-        y_pred = estimator.predict(X_test)
-        proba = estimator.predict_proba(X_test).astype(np.float32) if hasattr(estimator, "predict_proba") else None
+        y_pred = _interruptible(lambda: estimator.predict(X_test))
+        proba = _interruptible(lambda: estimator.predict_proba(X_test).astype(np.float32)) \
+            if hasattr(estimator, "predict_proba") else None
     with timer.phase("score"):
         scores = metrics.score(y_test, y_pred, labels)
 

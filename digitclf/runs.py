@@ -267,6 +267,11 @@ def load_split(run: RunDir) -> dict[str, Any]:
     return data
 
 
+# beyond what skops trusts by default (scikit-learn and numpy types): the functions digitclf's
+# preprocessing steps call, nothing else
+SKOPS_TRUSTED = {"digitclf.models.scale_pixels", "digitclf.models.to_float32"}
+
+
 def load_model(run: RunDir) -> Any:
     """The fitted pipeline, after its sha256 matches the one recorded; warns on a scikit-learn version change."""
     import warnings
@@ -281,9 +286,11 @@ def load_model(run: RunDir) -> Any:
         import skops.io as sio
 
         path = run.verify("model.skops")
-        trusted = [t for t in sio.get_untrusted_types(file=path)
-                   if t.split(".")[0] in ("sklearn", "numpy", "digitclf", "scipy")]
-        return sio.load(path, trusted=trusted)
+        untrusted = set(sio.get_untrusted_types(file=path)) - SKOPS_TRUSTED
+        if untrusted:
+            raise RunError(f"{path} contains types digitclf does not trust ({', '.join(sorted(untrusted))}); "
+                           "refusing to load it")
+        return sio.load(path, trusted=sorted(SKOPS_TRUSTED))
     import joblib
 
     return joblib.load(run.verify("model.joblib"))

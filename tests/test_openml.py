@@ -37,16 +37,6 @@ N_ROWS = 30
 OFFLINE_REASON = "[Errno -3] Temporary failure in name resolution"
 
 
-def _pandas_breaks_bare_digit_classes() -> bool:
-    """pandas >= 3.1 reads `{0,...,9}` categories as ints, which scikit-learn's pandas parser cannot rename."""
-    try:
-        import pandas
-    except ImportError:
-        return False
-    major, minor = (int(part) for part in pandas.__version__.split(".")[:2])
-    return (major, minor) >= (3, 1)
-
-
 # ---------------------------------------------------------------- the fixture data_home
 
 
@@ -243,11 +233,6 @@ def test_pandas_parser_and_liac_arff_fallback_give_the_same_arrays(openml_mnist,
     assert len(fingerprints) == 1
 
 
-@pytest.mark.xfail(_pandas_breaks_bare_digit_classes(), strict=True, reason=(
-    "datasets.fetch_openml_arrays bug: with pandas >= 3.1 scikit-learn's pandas parser fails on "
-    "mnist_784's bare-digit class column, and scikit-learn then deletes its cached ARFF and "
-    "downloads it again (offline: DatasetError). Fix: pass read_csv_kwargs={'dtype': {784: 'str'}} "
-    "with parser='pandas'."))
 def test_unpatched_pandas_parser_reads_the_cached_arff_offline(openml_mnist, no_network):
     data = datasets.load_dataset(DatasetConfig(name="mnist"))
     assert no_network == []

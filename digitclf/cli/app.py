@@ -16,6 +16,7 @@ from digitclf.errors import DigitclfError
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+INTERRUPTED = "interrupted (Ctrl-C or SIGTERM); a run in progress was recorded as interrupted"
 
 
 class DigitclfGroup(TyperGroup):
@@ -33,7 +34,7 @@ class DigitclfGroup(TyperGroup):
         except typer.Abort:
             fail("aborted", EXIT_INTERRUPTED, debug)
         except KeyboardInterrupt:
-            fail("interrupted; the run was recorded as interrupted", EXIT_INTERRUPTED, debug)
+            fail(INTERRUPTED, EXIT_INTERRUPTED, debug)
         except MemoryError:
             fail("out of memory; use a smaller data set, split or model", EXIT_RUNTIME, debug)
         except OSError as exc:
@@ -50,6 +51,8 @@ class DigitclfGroup(TyperGroup):
                 fail(f"unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
                      EXIT_RUNTIME, debug)
         code = code if isinstance(code, int) else 0
+        if code == EXIT_INTERRUPTED:  # typer turns KeyboardInterrupt into Exit(130) before we see it
+            fail(INTERRUPTED, EXIT_INTERRUPTED, debug)
         if standalone_mode:
             sys.exit(code)
         return code

@@ -1,0 +1,155 @@
+"""Runs survive faults: signals, SIGKILL, concurrency, a full disk, tampering, racing cache fills."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from digitclf import datasets, runs
+from digitclf.config import DatasetConfig, load_config
+from digitclf.errors import RunError
+from digitclf.runner import train
+
+CLI = [sys.executable, "-c", "from digitclf.cli import main; main()"]
+SLOW_FIT = ["--set", "model.params={solver: saga, max_iter: 10000000, tol: 0}", "--set", "preprocess=[scale]"]
+
+
+def run_records(outputs: Path = Path("outputs")) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(outputs.glob("*/*/run.json"))]
+
+
+def start_slow_train(*extra: str) -> tuple[subprocess.Popen, Path]:
+    """A real `digitclf train` whose fit runs for minutes; returns once it is fitting."""
+    proc = subprocess.Popen([*CLI, "train", "-c", "digits_lbfgs", *SLOW_FIT, *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for path in Path("outputs").glob("*/*/run.json"):
+            record = json.loads(path.read_text() or "{}")
+            if record.get("pid") == proc.pid and "dataset" in record:
+                time.sleep(0.5)  # past load and split, inside fit
+                return proc, path.parent
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("the run never started fitting")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_during_fit_marks_run_interrupted(sig):
+    proc, run = start_slow_train()
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert stderr.strip().splitlines()[-1] == "Error: interrupted (Ctrl-C or SIGTERM); a run in progress was recorded as interrupted"
+    assert "Traceback" not in stderr
+    record = json.loads((run / "run.json").read_text())
+    assert record["status"] == "interrupted" and record["finished"]
+    assert runs.RunDir(run).status() == "interrupted"
+    assert not Path("outputs/latest").exists()
+
+
+def test_sigkill_leaves_an_abandoned_run_that_latest_ignores():
+    first = train(load_config("digits_lbfgs", ["output.plots=false"])).run.path
+    proc, run = start_slow_train()
+    proc.kill()
+    proc.wait(timeout=30)
+    assert json.loads((run / "run.json").read_text())["status"] == "running"
+    assert runs.RunDir(run).status() == "abandoned"
+    assert Path("outputs/latest").resolve() == first.resolve()
+    with pytest.raises(RunError, match=f"run {run.name} is abandoned, not complete"):
+        runs.resolve_run(run.name)
+
+
+def test_eight_concurrent_trains_make_eight_complete_runs():
+    procs = [subprocess.Popen([*CLI, "train", "-c", "digits_lbfgs", "--json", "--set", "output.plots=false",
+                               "--set", f"seed={i}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(8)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 8, [err for _, err in outs]
+    folders = sorted(Path("outputs/digits_lbfgs").iterdir())
+    assert len(folders) == 8
+    seeds = set()
+    for folder in folders:
+        record = json.loads((folder / "run.json").read_text())
+        assert record["status"] == "complete"
+        for name, digest in record["artifacts"].items():
+            assert runs.sha256_file(folder / name) == digest
+        seeds.add(record["config"]["seed"])
+        printed = next(json.loads(out) for out, _ in outs if json.loads(out)["run_id"] == folder.name)
+        assert printed == json.loads((folder / "metrics.json").read_text())
+    assert seeds == set(range(8))
+    assert Path("outputs/latest").resolve().parent == Path("outputs/digits_lbfgs").resolve()
+    assert not list(Path("outputs").rglob("*.tmp"))
+
+
+def test_disk_full_marks_run_failed_and_keeps_earlier_runs(cli, monkeypatch):
+    earlier = train(load_config("digits_lbfgs", ["output.plots=false"])).run.path
+    before = {p.name: p.read_bytes() for p in earlier.iterdir()}
+    real = runs.atomic_write
+
+    def full_disk(path, write, mode="wb"):
+        if Path(path).name == "model.joblib":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real(path, write, mode)
+
+    monkeypatch.setattr(runs, "atomic_write", full_disk)
+    result = cli("train", "-c", "digits_lbfgs")
+    assert result.exit_code == 1
+    failed = next(p.parent for p in Path("outputs").glob("*/*/run.json") if p.parent.name != earlier.name)
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: No space left on device ({failed / 'model.joblib'}); check the path, permissions and free disk space")
+    assert json.loads((failed / "run.json").read_text())["status"] == "failed"
+    assert not (failed / "model.joblib").exists() and not list(failed.glob(".*tmp"))
+    assert {p.name: p.read_bytes() for p in earlier.iterdir()} == before
+    assert Path("outputs/latest").resolve() == earlier.resolve()
+
+
+def test_outputs_that_is_not_a_folder(cli):
+    Path("outputs").write_text("not a folder")
+    result = cli("train", "-c", "digits_lbfgs")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+    assert Path("outputs").read_text() == "not a folder"
+
+
+def test_tampered_model_is_refused():
+    run = train(load_config("digits_lbfgs", ["output.plots=false"])).run
+    model = run.file("model.joblib")
+    model.write_bytes(model.read_bytes() + b"\x00")
+    with pytest.raises(RunError, match="does not match the sha256 recorded when it was saved; refusing to load"):
+        runs.load_model(run)
+
+
+def test_skops_model_roundtrip_and_untrusted_types_refused(monkeypatch):
+    pytest.importorskip("skops")
+    result = train(load_config("digits_lbfgs", ["output.model_format=skops", "preprocess=[scale]",
+                                                "output.plots=false"]))
+    loaded = runs.load_model(result.run)
+    X = datasets.load_dataset(DatasetConfig()).X[:20]
+    np.testing.assert_array_equal(loaded.predict(X), result.model.predict(X))
+    monkeypatch.setattr(runs, "SKOPS_TRUSTED", set())
+    with pytest.raises(RunError, match="contains types digitclf does not trust .digitclf.models.scale_pixels."):
+        runs.load_model(result.run)
+
+
+def test_two_processes_filling_the_cache_at_once(idx_folder):
+    code = ("import sys\nfrom digitclf.datasets import import_to_cache\n"
+            "for _ in range(5):\n    import_to_cache('mnist', sys.argv[1])\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(idx_folder)], stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errors
+    data = datasets.load_dataset(DatasetConfig(name="mnist"))  # passes its sha256 check
+    direct = datasets.load_dataset(DatasetConfig(name="idx", path=idx_folder))
+    assert data.fingerprint == direct.fingerprint
+    assert [p.name for p in datasets.cache_dir().iterdir()] == ["mnist"]
