@@ -97,6 +97,13 @@ class ModelConfig(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class MlflowConfig(_Strict):
+    """Log each run to MLflow (needs ``pip install 'digitclf[mlflow]'``)."""
+
+    tracking_uri: str | None = Field(None, description="default: MLflow's own (MLFLOW_TRACKING_URI or ./mlruns)")
+    experiment: str = "digitclf"
+
+
 class OutputConfig(_Strict):
     """Where and how a run is saved."""
 
@@ -104,6 +111,7 @@ class OutputConfig(_Strict):
     model_format: Literal["joblib", "skops"] = "joblib"
     plots: bool = True
     misclassified: int = Field(25, ge=0, le=400, description="images in misclassified.png")
+    mlflow: MlflowConfig | None = None
 
 
 class RunConfig(_Strict):
