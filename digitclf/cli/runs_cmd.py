@@ -34,8 +34,9 @@ def format_evaluation(result: dict[str, Any]) -> str:
     """The evaluation as text: accuracy line, per-class report, confusion matrix table."""
     low, high = result["accuracy_ci95"]
     data = result["dataset"]
+    rows = {"test": "test rows", "train": "training rows", "all": "all rows"}[result["split"]]
     where = ("the test split saved with the run" if data["same_as_training"] and result["split"] == "test"
-             else f"{result['split']} part of {data['source']}")
+             else f"{rows} of {data['source']}")
     lines = [f"run       {result['run_path']}  ({result['model']})",
              f"data      {data['name']}, {where}: {result['n_test']:,} images",
              f"accuracy  {result['accuracy']:.4f}  (95% CI {low:.4f}-{high:.4f}, {result['n_errors']} errors)"]
