@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from digitclf.cli import config_cmd, data_cmd, runs_cmd, train_cmd  # noqa: F401  (registers commands)
+from digitclf.cli import config_cmd, data_cmd, runs_cmd, sweep_cmd, train_cmd  # noqa: F401  (registers commands)
 from digitclf.cli.app import app
 
 
