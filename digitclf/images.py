@@ -76,7 +76,12 @@ def light_background(gray: np.ndarray) -> bool:
     return float(np.median(_border(gray))) > 127.5
 
 
-def to_model_input(gray: np.ndarray, image_shape: Sequence[int], pixel_max: float) -> np.ndarray:
+def load_input(path: str | Path, image_shape: Sequence[int], pixel_max: float) -> np.ndarray:
+    """An image file as one row of model input (see ``to_model_input``)."""
+    return to_model_input(read_gray(path), image_shape, pixel_max, source=str(path))
+
+
+def to_model_input(gray: np.ndarray, image_shape: Sequence[int], pixel_max: float, source: str = "image") -> np.ndarray:
     """One grayscale picture (0-255) -> a flat row of ``h*w`` pixels in 0..pixel_max, light digit on black."""
     shape = (int(image_shape[0]), int(image_shape[1]))
     if light_background(gray):
@@ -86,7 +91,7 @@ def to_model_input(gray: np.ndarray, image_shape: Sequence[int], pixel_max: floa
     background = float(np.median(_border(gray)))
     ink = np.clip(gray - background, 0, None)
     if ink.max() <= 8.0:  # nothing stands out from the background by more than a few gray levels
-        raise InputError("no digit found: the image is blank (or has almost no contrast)")
+        raise InputError(f"{source}: no digit found, the image is blank or has almost no contrast")
     ink /= ink.max()
     rows, cols = np.nonzero(ink >= INK)
     ink = ink[rows.min(): rows.max() + 1, cols.min(): cols.max() + 1]

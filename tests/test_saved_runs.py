@@ -53,9 +53,10 @@ def template(tmp_path_factory):
     idx_a = make_idx(root / "idx_a", seed=1, mislabel=8)
     idx_b = make_idx(root / "idx_b", seed=5)
     lbfgs = train(outputs)
-    c10 = train(outputs, "name=digits_c10", "model.params.C=10")
+    # train-time plots only for the first run: the commands under test draw their own (and it saves seconds)
+    c10 = train(outputs, "name=digits_c10", "model.params.C=10", "output.plots=false")
     idx = train(outputs, "name=idx_run", "dataset.name=idx", f"dataset.path={idx_a}", "split.kind=predefined",
-                "preprocess=[scale]")
+                "preprocess=[scale]", "output.plots=false")
     return SimpleNamespace(outputs=outputs, idx_a=idx_a, idx_b=idx_b,
                            lbfgs=lbfgs.run.id, c10=c10.run.id, idx=idx.run.id)
 
@@ -293,8 +294,9 @@ def test_normalized_confusion_matrix_annotations():
 def test_compare_flags_exactly_the_changed_keys(saved):
     result = evaluate_mod.compare([run_of(saved.lbfgs), run_of(saved.c10)], only_changed=True)
     changed_config = [key.split(":", 1)[1] for key in result["changed"] if key.startswith("config:")]
-    assert sorted(changed_config) == ["model.params.C", "name"]
-    assert result["sections"]["config"] == {"name": ["digits_lbfgs", "digits_c10"], "model.params.C": [None, 10]}
+    assert sorted(changed_config) == ["model.params.C", "name", "output.plots"]  # what the fixture changed
+    assert result["sections"]["config"] == {"name": ["digits_lbfgs", "digits_c10"], "output.plots": [True, False],
+                                            "model.params.C": [None, 10]}
     assert result["sections"]["data"] == {}
     full = evaluate_mod.compare([run_of(saved.lbfgs), run_of(saved.c10)])
     assert full["sections"]["config"]["seed"] == [0, 0] and full["changed"] == result["changed"]

@@ -146,13 +146,10 @@ def split_run_and_images(args: list[str]) -> tuple[Optional[str], list[str]]:
     from digitclf.images import SUFFIXES
 
     first = Path(args[0])
-    if (first / "run.json").is_file():
-        return args[0], args[1:]
-    if first.exists() or first.suffix.lower() in SUFFIXES or len(args) == 1:
-        return None, args
-    if not args[1:]:
-        raise InputError("no images given; e.g. digitclf predict RUN digit.png")
-    return args[0], args[1:]
+    is_run = (first / "run.json").is_file() or not (first.exists() or first.suffix.lower() in SUFFIXES)
+    if is_run and len(args) == 1:
+        raise InputError(f"no images given, or {args[0]!r} does not exist; usage: digitclf predict [RUN] IMAGE...")
+    return (args[0], args[1:]) if is_run else (None, args)
 
 
 @app.command()
