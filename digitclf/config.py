@@ -301,6 +301,13 @@ def validate(config: RunConfig) -> RunConfig:
 
     datasets.check_spec(config.dataset, config.split)
     models.check_model(config.model, config.preprocess)
+    from importlib.util import find_spec
+
+    if config.output.model_format == "skops" and find_spec("skops") is None:
+        raise ConfigError("output.model_format: skops needs the skops package; "
+                          "pip install 'digitclf[skops]' or use model_format: joblib")
+    if config.output.mlflow is not None and find_spec("mlflow") is None:
+        raise ConfigError("output.mlflow: logging to MLflow needs it installed; pip install 'digitclf[mlflow]'")
     return config
 
 

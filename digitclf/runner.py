@@ -221,13 +221,8 @@ def _execute(cfg: RunConfig, run: RunDir, emit: Events, data: "Dataset | None") 
 
 def save_model(model: Any, run: RunDir, fmt: str) -> None:
     if fmt == "skops":
-        try:
-            import skops.io as sio
-        except ImportError:
-            from digitclf.errors import ConfigError
+        import skops.io as sio  # presence checked by config.validate
 
-            raise ConfigError("output.model_format: skops needs the skops package; "
-                              "pip install 'digitclf[skops]' or use model_format: joblib") from None
         run.add_artifact("model.skops", lambda fh: fh.write(sio.dumps(model)))
     else:
         import joblib
@@ -265,7 +260,26 @@ def save_artifacts(result: RunResult, test_images: np.ndarray, test_rows: Any, c
         grid = plots.misclassified(test_images[shown], result.y_test[shown], result.y_pred[shown],
                                    result.image_shape, confidence=confidence, class_names=class_names)
         run.add_artifact("misclassified.png", lambda fh: grid.figure.savefig(fh, format="png", dpi=100))
+    run.add_artifact("predictions.csv", lambda fh: fh.write(_predictions_csv(result.y_test, result.y_pred)))
+    run.add_artifact("metrics_flat.json", lambda fh: fh.write(_json_bytes(flat_metrics(m))))
     run.add_artifact("metrics.json", lambda fh: fh.write(_json_bytes(m)))
+
+
+def flat_metrics(m: dict[str, Any]) -> dict[str, Any]:
+    """Scalars only, one level (what `dvc metrics show` and spreadsheets read without adapters)."""
+    flat = {key: m[key] for key in ("accuracy", "macro_f1", "n_train", "n_test", "n_errors", "n_iter",
+                                    "converged", "fit_seconds")}
+    flat["accuracy_ci95_low"], flat["accuracy_ci95_high"] = m["accuracy_ci95"]
+    for phase, seconds in m["timings"].items():
+        flat[f"{phase}_wall_seconds"] = seconds["wall"]
+        flat[f"{phase}_cpu_seconds"] = seconds["cpu"]
+    return flat
+
+
+def _predictions_csv(y_true: np.ndarray, y_pred: np.ndarray) -> bytes:
+    """One row per test image: actual,predicted (DVC's confusion template reads these two columns)."""
+    rows = "".join(f"{a},{p}\n" for a, p in zip(y_true.tolist(), y_pred.tolist()))
+    return ("actual,predicted\n" + rows).encode()
 
 
 def _json_bytes(data: Any) -> bytes:

@@ -70,6 +70,25 @@ def format_summary(metrics: dict[str, Any], run_path: Path, notes: list[str]) ->
     return "\n".join(lines)
 
 
+def with_mlflow(cfg: Any) -> Any:
+    from digitclf.config import MlflowConfig
+
+    return cfg.model_copy(update={"output": cfg.output.model_copy(update={"mlflow": MlflowConfig()})})
+
+
+def check_run_id(run_id: str, outputs: Path, name: str) -> None:
+    import re
+
+    from digitclf.config import NAME_PATTERN
+    from digitclf.errors import ConfigError
+
+    if not re.fullmatch(NAME_PATTERN, run_id):
+        raise ConfigError(f"--run-id {run_id!r} is not a safe folder name; use letters, digits, '.', '_' or '-'")
+    if (Path(outputs) / name / run_id).exists():
+        raise ConfigError(f"--run-id {run_id!r}: {Path(outputs) / name / run_id} exists and is never overwritten; "
+                          "remove it first or choose another id")
+
+
 @app.command()
 def train(
     config: Optional[str] = ConfigOpt,
@@ -77,6 +96,9 @@ def train(
     json_: bool = JsonOpt,
     outputs: Optional[Path] = OutputsOpt,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress or notes on stderr."),
+    run_id: Optional[str] = typer.Option(None, "--run-id", help="Name the run folder yourself (e.g. for a DVC "
+                                         "stage); refused if it exists. Default: time + random suffix."),
+    mlflow: bool = typer.Option(False, "--mlflow", help="Also log the run to MLflow (settings: output.mlflow)."),
 ) -> None:
     """Train and score one config; save model, metrics, plots in outputs/<name>/<run-id>/.
 
@@ -86,9 +108,13 @@ def train(
     from digitclf.runner import train as run_train
 
     cfg = load_config(config, set_ or [])  # no --config: the built-in digits default
+    if mlflow and cfg.output.mlflow is None:
+        cfg = with_mlflow(cfg)
     validate(cfg)  # every config error before any data or folder
+    if run_id is not None:
+        check_run_id(run_id, outputs or cfg.output.dir, cfg.name)
     with ConsoleProgress(quiet or json_) as progress:
-        result = run_train(cfg, events=progress, outputs=outputs)
+        result = run_train(cfg, events=progress, outputs=outputs, run_id=run_id)
     if json_:
         echo_json(result.metrics)
         return
