@@ -17,6 +17,8 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Union
@@ -27,6 +29,7 @@ import pytest
 from conftest import tiny_images, write_idx
 
 CONFIG = "c.yaml"
+RUN_ID = "20260101-000000-abcdef"
 IDX_CONFIG = "dataset: {name: idx, path: idxdata}\n"  # the conftest ``idx_folder`` is ./idxdata
 NPZ_CONFIG = "dataset: {name: npz, path: d.npz}\n"
 DIGITS = "configs/digits_lbfgs.yaml"
@@ -49,6 +52,8 @@ class Bad:
     fragments: tuple[str, ...] = ()
     files: Mapping[str, FileContent] = field(default_factory=dict)  # written into the working folder
     idx: Callable[[Path], None] | None = None  # alters the conftest IDX folder (./idxdata)
+    saved: bool = False  # ./outputs holds one complete run, RUN_ID
+    setup: Callable[[Path], None] | None = None  # last touches to the working folder
     ran: bool = False  # found after loading the data: one run folder, marked failed
     bug: str | None = None  # strict xfail: what is wrong today
 
@@ -113,6 +118,46 @@ def npz(**arrays: np.ndarray) -> Callable[[], bytes]:
 
 
 X60, Y60 = tiny_images(60, side=8)
+
+
+# ---------------------------------------------------------------- saved runs
+
+
+def saved(id: str, args: tuple[str, ...], code: int, error: str, fragments: tuple[str, ...] = (), **kw) -> Bad:
+    """A row run where ./outputs holds one complete run (RUN_ID, named digits_lbfgs)."""
+    return Bad(id, args, code, error, fragments, saved=True, **kw)
+
+
+def other_run(run_id: str, edit: Callable[[Path], None]) -> Callable[[Path], None]:
+    """Copy the saved run to ``run_id`` and alter the copy."""
+
+    def setup(folder: Path) -> None:
+        runs = folder / "outputs" / "digits_lbfgs"
+        shutil.copytree(runs / RUN_ID, runs / run_id)
+        edit(runs / run_id)
+
+    return setup
+
+
+def set_status(status: str) -> Callable[[Path], None]:
+    def edit(run: Path) -> None:
+        record = json.loads((run / "run.json").read_text())
+        (run / "run.json").write_text(json.dumps({**record, "id": run.name, "status": status}))
+
+    return edit
+
+
+def png() -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+NO_COMPLETE_RUN = "no complete run in {}/; train one first: digitclf train --config configs/digits_lbfgs.yaml"
+NO_MATCH = "no run matches {!r} in outputs/; see 'digitclf runs' (newest: " + RUN_ID + ")"
+FAILED_ID = "20260101-000001-failed"
 
 # ---------------------------------------------------------------- the table
 
@@ -363,11 +408,110 @@ CASES: list[Bad] = [
         "'../x' is not a usable cache name; use letters, digits, '.', '_' or '-'"),
     Bad("import-path-missing", ("data", "import", "mine", "nowhere"), 2, "", ("'nowhere'", "does not exist"),
         bug="a missing command-line path is a usage error (InputError, exit 2), reported today as DatasetError, exit 1"),
+    # -- saved runs: evaluate, predict, runs, compare, plots, report
+    Bad("evaluate-no-outputs-folder", ("evaluate",), 2, NO_COMPLETE_RUN.format("outputs")),
+    Bad("evaluate-empty-outputs", ("evaluate", "-o", "empty"), 2, NO_COMPLETE_RUN.format("empty"),
+        setup=lambda folder: (folder / "empty").mkdir()),
+    Bad("runs-empty-outputs", ("runs", "-o", "empty"), 2,
+        "no runs in empty/; train one first: digitclf train --config configs/digits_lbfgs.yaml",
+        setup=lambda folder: (folder / "empty").mkdir()),
+    Bad("predict-without-runs", ("predict", "digit.png"), 2, NO_COMPLETE_RUN.format("outputs"),
+        files={"digit.png": png}),
+    saved("evaluate-unknown-run", ("evaluate", "nosuchrun"), 2, NO_MATCH.format("nosuchrun")),
+    saved("evaluate-ambiguous-prefix", ("evaluate", "20260101"), 2,
+          f"'20260101' matches 2 runs ({RUN_ID}, {FAILED_ID}); give more of the id",
+          setup=other_run(FAILED_ID, set_status("failed"))),
+    saved("evaluate-failed-run", ("evaluate", FAILED_ID), 2,
+          f"run {FAILED_ID} is failed, not complete; it has no usable results "
+          "(train it again, or prune it with 'digitclf runs --prune')",
+          setup=other_run(FAILED_ID, set_status("failed"))),
+    saved("evaluate-damaged-run-record", ("evaluate", "20260101-000002-damaged"), 2,
+          "outputs/digits_lbfgs/20260101-000002-damaged/run.json is unreadable (Expecting property name enclosed "
+          "in double quotes: line 1 column 2 (char 1)); the run is damaged",
+          setup=other_run("20260101-000002-damaged", lambda run: (run / "run.json").write_text("{not json"))),
+    saved("evaluate-missing-split", ("evaluate", "20260101-000003-nosplit"), 2,
+          "outputs/digits_lbfgs/20260101-000003-nosplit/split.npz is missing; the run is incomplete, train it again",
+          setup=other_run("20260101-000003-nosplit",
+                          lambda run: (set_status("complete")(run), (run / "split.npz").unlink()))),
+    saved("evaluate-unknown-dataset", ("evaluate", "--dataset", "nosuch"), 2,
+          "--dataset: 'nosuch' is neither a known data set (", ("mnist", ") nor an existing IDX folder or .npz file")),
+    saved("evaluate-bad-split-choice", ("evaluate", "--split", "bogus"), 2, "Invalid value for '--split': ",
+          ("'bogus' is not one of 'test', 'train', 'all'", "(see 'digitclf evaluate --help')")),
+    saved("predict-unknown-run", ("predict", "nosuchrun", "digit.png"), 2, NO_MATCH.format("nosuchrun"),
+          files={"digit.png": png}),
+    saved("predict-text-file", ("predict", "notes.txt"), 2,
+          "cannot read notes.txt as an image (cannot identify image file 'notes.txt'); give a PNG or JPEG file",
+          files={"notes.txt": "seven"}),
+    saved("predict-text-named-png", ("predict", "fake.png"), 2,
+          "cannot read fake.png as an image (cannot identify image file 'fake.png'); give a PNG or JPEG file",
+          files={"fake.png": "not a png"}),
+    saved("predict-truncated-png", ("predict", "cut.png"), 2,
+          "cannot read cut.png as an image (cannot identify image file 'cut.png'); give a PNG or JPEG file",
+          files={"cut.png": lambda: png()[:40]}),
+    saved("predict-missing-image", ("predict", "missing.png"), 2,
+          "image 'missing.png' does not exist; give PNG/JPEG files or a folder of them"),
+    saved("predict-folder-without-images", ("predict", "nopics"), 2,
+          "nopics has no PNG or JPEG files; give image files or a folder of them", files={"nopics/readme.txt": "x"}),
+    saved("predict-run-but-no-images", ("predict", RUN_ID), 2,
+          f"no images given, or '{RUN_ID}' does not exist; usage: digitclf predict [RUN] IMAGE..."),
+    saved("predict-tampered-model", ("predict", RUN_ID, "digit.png"), 2,
+          f"outputs/digits_lbfgs/{RUN_ID}/model.joblib does not match the sha256 recorded when it was saved; "
+          "refusing to load an altered file (a model file can run code). Re-train or restore the original.",
+          files={"digit.png": png},
+          setup=lambda folder: (folder / f"outputs/digits_lbfgs/{RUN_ID}/model.joblib").open("ab").write(b"\0")),
+    saved("runs-unknown-sort", ("runs", "--sort", "bogus"), 2, "--sort: 'bogus' is not a column; use one of ",
+          ("accuracy",)),
+    saved("runs-unknown-status", ("runs", "--status", "bogus"), 2, "--status: 'bogus' is not one of ",
+          ("running, complete, failed, interrupted, abandoned",)),
+    saved("runs-unknown-format", ("runs", "--format", "xml"), 2, "Invalid value for '--format': ",
+          ("'xml' is not one of",)),
+    saved("compare-one-run", ("compare", RUN_ID), 2, "compare needs at least two runs, e.g. digitclf compare RUN_A RUN_B"),
+    saved("plot-errors-zero", ("plot-errors", "--n", "0"), 2, "Invalid value for '--n': ",
+          ("greater than or equal to 1",)),
+    saved("report-unknown-run", ("report", "nosuch"), 2, NO_MATCH.format("nosuch")),
+    Bad("plot-samples-unknown-dataset", ("plot-samples", "--dataset", "nosuch"), 2,
+        "--dataset: 'nosuch' is neither a known data set (", ("mnist", ") nor an existing IDX folder or .npz file")),
+    Bad("plot-samples-out-folder-missing", ("plot-samples", "--dataset", "digits", "--out", "nodir/x.png"), 2,
+        "cannot write nodir/x.png: the folder nodir does not exist; create it first",
+        bug="atomic_write's mkstemp error names its temp file: 'No such file or directory (.../nodir/.x.png.*.tmp)', "
+            "exit 1"),
+    # -- sweeps: every point is validated before any runs
+    Bad("sweep-grid-malformed", ("sweep", "-c", DIGITS, "--grid", "novalue"), 2,
+        "--grid 'novalue': expected KEY.PATH=v1,v2,..., e.g. --grid model.params.C=0.1,1,10"),
+    Bad("sweep-grid-without-values", ("sweep", "-c", DIGITS, "--grid", "model.params.C="), 2,
+        "--grid 'model.params.C=': expected KEY.PATH=v1,v2,..., e.g. --grid model.params.C=0.1,1,10"),
+    Bad("sweep-point-unknown-param", ("sweep", "-c", DIGITS, "--grid", "model.params.Cc=1,2"), 2,
+        "sweep point 1 (Cc=1): model.params.Cc: LogisticRegression has no parameter 'Cc' (did you mean 'C'?); "
+        "allowed: ", ("max_iter",)),
+    Bad("sweep-point-invalid-value", ("sweep", "-c", DIGITS, "--grid", "model.params.C=1,-1"), 2,
+        "sweep point 2 (C=-1): model.params: The 'C' parameter of LogisticRegression must be a float in the range "
+        "(0.0, inf]. Got -1 instead."),
+    Bad("sweep-nothing-to-sweep", ("sweep", "-c", DIGITS), 2, "nothing to sweep: give --grid KEY=v1,v2 ",
+        ("sweep:",)),
+    Bad("sweep-unknown-backend", ("sweep", "-c", DIGITS, "--grid", "model.params.C=1,2", "--backend", "bogus",
+                                  "--dry-run"), 2, "--backend: unknown backend 'bogus'; use one of loky, dask"),
+    Bad("sweep-zero-jobs", ("sweep", "-c", DIGITS, "--grid", "model.params.C=1,2", "--jobs", "0", "--dry-run"), 2,
+        "--jobs: 0 is not a number of processes; use 1, 2, ... or -1 for one per core"),
+    Bad("sweep-jobs-not-a-number", ("sweep", "-c", DIGITS, "--grid", "model.params.C=1,2", "--jobs", "abc"), 2,
+        "Invalid value for '--jobs' / '-j': ", ("unable to parse string as an integer",)),
     Bad("import-bad-idx", ("data", "import", "mine", "idxdata"), 1,
         "idxdata/train-images-idx3-ubyte.gz is not an IDX file (bad magic number 00000703); "
         "expected the MNIST format, e.g. train-images-idx3-ubyte",
         idx=edit_gz("train-images-idx3-ubyte", lambda b: b"\x00\x00\x07\x03" + b[4:])),
 ]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """An outputs folder with one complete run (k-NN on digits: no slow fit), trained once per module."""
+    from digitclf.config import load_config
+    from digitclf.runner import train
+
+    outputs = tmp_path_factory.mktemp("trained") / "outputs"
+    cfg = load_config(Path(__file__).parent.parent / DIGITS,
+                      ["model.estimator=knn", "model.params={}", "output.plots=false"])
+    train(cfg, outputs=outputs, run_id=RUN_ID)
+    return outputs
 
 
 def _params() -> list:
@@ -389,8 +533,16 @@ def _write_files(folder: Path, files: Mapping[str, FileContent]) -> None:
             path.write_text(content)
 
 
-def _run_records(folder: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted(folder.glob("**/run.json"))]
+def _snapshot(folder: Path) -> tuple[list[str], dict[str, str]]:
+    """Where every ``latest`` points, and the status of every run.json (or 'damaged')."""
+    latest = sorted(f"{p} -> {os.readlink(p)}" for p in folder.glob("**/latest"))
+    records = {}
+    for path in sorted(folder.glob("**/run.json")):
+        try:
+            records[str(path)] = json.loads(path.read_text())["status"]
+        except ValueError:
+            records[str(path)] = "damaged"
+    return latest, records
 
 
 @pytest.mark.parametrize("case", _params())
@@ -398,6 +550,11 @@ def test_bad_input_gives_one_error_line(case: Bad, cli, isolated, request):
     _write_files(isolated, case.files)
     if case.idx is not None:
         case.idx(request.getfixturevalue("idx_folder"))
+    if case.saved:
+        shutil.copytree(request.getfixturevalue("trained"), isolated / "outputs", symlinks=True)
+    if case.setup is not None:
+        case.setup(isolated)
+    before = _snapshot(isolated)
 
     result = cli(*case.args, prog_name="digitclf")  # the name users see in "see 'digitclf --help'"
 
@@ -416,10 +573,12 @@ def test_bad_input_gives_one_error_line(case: Bad, cli, isolated, request):
         assert line == f"Error: {case.error}"
     assert result.exit_code == case.code, line
 
-    # nothing left looking complete
-    assert list(isolated.glob("**/latest")) == []
-    statuses = [record["status"] for record in _run_records(isolated)]
-    assert statuses == (["failed"] if case.ran else [])
+    # nothing left looking complete: saved runs untouched, at most one new run, marked failed
+    latest, records = _snapshot(isolated)
+    assert latest == before[0]
+    new = {path: status for path, status in records.items() if path not in before[1]}
+    assert {path: records[path] for path in before[1]} == before[1]
+    assert list(new.values()) == (["failed"] if case.ran else [])
 
 
 def test_suite_is_large_enough():
