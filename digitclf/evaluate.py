@@ -267,7 +267,9 @@ def predict_images(run: RunDir, paths: Sequence[str | Path], top: int = 3) -> di
     if hasattr(model, "predict_proba"):
         scores, kind = model.predict_proba(X), "probability"
     else:
-        scores, kind = np.atleast_2d(model.decision_function(X)), "score"
+        scores, kind = np.asarray(model.decision_function(X)), "score"
+        if scores.ndim == 1:  # two classes: one margin, positive for classes_[1]
+            scores = np.column_stack([-scores, scores])
     rows = []
     for file, row in zip(files, scores):
         best = np.argsort(-row, kind="stable")[:top]

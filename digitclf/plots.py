@@ -124,6 +124,7 @@ def accuracy_vs_time(points: Sequence[dict[str, Any]], *, ax: "Axes | None" = No
         ax.annotate(str(point["label"]), (xi, yi), xytext=(4, 4), textcoords="offset points", size=8)
     if x.min() > 0 and x.max() / x.min() > 20:  # runs from 0.05 s to minutes: a log axis keeps both readable
         ax.set_xscale("log")
+    ax.margins(x=0.15, y=0.1)  # room for the labels of the outermost points
     ax.set_xlabel("fit time (s)")
     ax.set_ylabel("test accuracy (95% CI)")
     ax.set_title("Accuracy versus fit time", size=13)
