@@ -13,10 +13,10 @@ import json
 import re
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, field_validator
 
 from digitclf.errors import ConfigError
 
@@ -42,9 +42,10 @@ class SplitConfig(_Strict):
     """How the test set is chosen."""
 
     kind: Literal["random", "predefined"] = "random"
-    test_size: Union[float, int] = Field(
-        0.25, description="a fraction (0.25 or '1/7') or a number of test images"
-    )
+    test_size: Annotated[Union[float, int], WithJsonSchema({
+        "anyOf": [{"type": "number", "exclusiveMinimum": 0},
+                  {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(/\s*\d+\s*)?$"}],
+        "description": "a fraction (0.25 or '1/7') or a number of test images"})] = 0.25
     random_state: int | None = Field(None, description="defaults to the config's seed")
     stratify: bool = False
 
@@ -293,6 +294,22 @@ def from_dict(data: dict[str, Any], source: str = "config") -> RunConfig:
         return RunConfig.model_validate(data).resolved()
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc, source)) from None
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of a config file (for editors: YAML language server), including a sweep: section."""
+    schema = RunConfig.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "digitclf config"
+    schema["properties"]["sweep"] = {
+        "type": "object", "additionalProperties": False,
+        "description": "digitclf sweep: a grid of KEY.PATH -> values and/or explicit variants",
+        "properties": {
+            "grid": {"type": "object", "additionalProperties": {"type": "array", "minItems": 1}},
+            "variants": {"type": "array", "items": {"type": "object"}},
+        },
+    }
+    return schema
 
 
 def validate(config: RunConfig) -> RunConfig:

@@ -98,7 +98,23 @@ def root(
 
 # ---------------------------------------------------------------- shared options and output
 
-ConfigOpt = typer.Option(None, "--config", "-c", help="YAML config: a path, or a bare name looked up in ./ then configs/.")
+def complete_config(incomplete: str) -> list[str]:
+    """Shell completion: YAML files in ./ and configs/."""
+    from digitclf.config import CONFIG_DIRS
+
+    names = {str(p) if d != Path(".") else p.name for d in CONFIG_DIRS if d.is_dir() for p in d.glob("*.y*ml")}
+    return sorted(n for n in names if n.startswith(incomplete))
+
+
+def complete_run(incomplete: str) -> list[str]:
+    """Shell completion: run ids under ./outputs (newest first)."""
+    from digitclf.runs import iter_runs
+
+    return [r.id for r in reversed(iter_runs(Path("outputs"))) if r.id.startswith(incomplete)]
+
+
+ConfigOpt = typer.Option(None, "--config", "-c", autocompletion=complete_config,
+                         help="YAML config: a path, or a bare name looked up in ./ then configs/.")
 SetOpt = typer.Option(None, "--set", "-s", metavar="KEY.PATH=VALUE",
                       help="Override a config value (repeatable), e.g. --set model.params.C=10.")
 JsonOpt = typer.Option(False, "--json", help="Print the result as JSON on stdout and nothing else there.")

@@ -44,3 +44,14 @@ def validate_cmd(
 
     cfg = validate(load_config(config, set_ or []))
     typer.echo(f"ok: {cfg.name} ({cfg.dataset.name}, {cfg.model.estimator}) is valid")
+
+
+@config_app.command("schema")
+def schema() -> None:
+    """Print the JSON Schema of config files (point your editor's YAML language server at it).
+
+    Example: digitclf config schema > digitclf.schema.json
+    """
+    from digitclf.config import json_schema
+
+    echo_json(json_schema())

@@ -1,0 +1,5 @@
+"""``python -m digitclf`` works like ``digitclf``."""
+
+from digitclf.cli import main
+
+main()

@@ -1,0 +1,130 @@
+"""Docs are checked: every command has help with an example, README's commands parse, the schema works."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.main import get_command
+
+from digitclf.cli import app
+from digitclf.cli.app import complete_config, complete_run
+from digitclf.config import json_schema
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def all_commands(group=None, path=()):
+    group = group or get_command(app)
+    for name, command in sorted(getattr(group, "commands", {}).items()):
+        if getattr(command, "commands", None):
+            yield from all_commands(command, (*path, name))
+        else:
+            yield (*path, name), command
+
+
+def test_every_command_has_a_summary_and_an_example():
+    commands = dict(all_commands())
+    assert {("train",), ("config", "show"), ("config", "validate"), ("config", "schema"), ("data", "list")} <= set(commands)
+    for path, command in commands.items():
+        help_text = command.help or ""
+        assert help_text.strip(), path
+        assert "Example: digitclf " + " ".join(path) in help_text, path
+
+
+def parse(args: list[str]):
+    """Parse a command line exactly as digitclf would, without running it."""
+    ctx = get_command(app).make_context("digitclf", list(args))
+    while getattr(ctx.command, "commands", None):
+        name, command, rest = ctx.command.resolve_command(ctx, ctx._protected_args + ctx.args)
+        ctx = command.make_context(name, rest, parent=ctx)
+    return ctx
+
+
+def readme_command_lines() -> list[str]:
+    blocks, current, language = [], None, None
+    for line in README.splitlines():
+        if line.startswith("```"):
+            if current is None:
+                current, language = [], line[3:].strip()
+            else:
+                if language in ("bash", "console", ""):
+                    blocks.append("\n".join(current))
+                current = None
+        elif current is not None:
+            current.append(line)
+    found = []
+    for block in blocks:
+        for match in re.finditer(r"(?:^|\$ |&& |; do |\| )(digitclf [^;&|#\n]*)", block, flags=re.M):
+            found.append(match.group(1).strip())
+    return found
+
+
+def test_readme_commands_parse():
+    lines = readme_command_lines()
+    assert len(lines) >= 10
+    for line in lines:
+        args = shlex.split(line.replace("$s", "lbfgs"))[1:]
+        parse(args)  # raises on an unknown command, option or bad value
+
+
+def test_python_dash_m_works_like_the_console_script():
+    done = subprocess.run([sys.executable, "-m", "digitclf", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0 and "train" in done.stdout
+
+
+def test_help_does_not_import_the_heavy_stack():
+    code = ("import sys\nfrom digitclf.cli import main\nsys.argv=['digitclf','--help']\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn','matplotlib','seaborn','pandas','scipy'}),"
+            " file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stderr.strip().splitlines()[-1] == "[]"
+
+
+def test_completion_of_config_names_and_run_ids(cli):
+    assert "configs/mnist_lbfgs.yaml" in complete_config("configs/mn")
+    assert all(name.startswith("configs/mn") for name in complete_config("configs/mn"))
+    assert complete_run("") == []
+    assert cli("train", "-q", "--set", "output.plots=false", "--set", "model.params.max_iter=5").exit_code == 0
+    (run_id,) = complete_run("")
+    assert complete_run(run_id[:8]) == [run_id] and complete_run("zzz") == []
+
+
+def test_schema_validates_every_shipped_config_and_rejects_bad_ones(cli):
+    jsonschema = pytest.importorskip("jsonschema")
+    printed = cli("config", "schema")
+    assert printed.exit_code == 0
+    schema = json.loads(printed.stdout)
+    assert schema == json.loads(json.dumps(json_schema()))
+    validator = jsonschema.Draft202012Validator(schema)
+    configs = sorted((ROOT / "configs").glob("*.yaml"))
+    assert len(configs) >= 6
+    for path in configs:
+        errors = list(validator.iter_errors(yaml.safe_load(path.read_text())))
+        assert errors == [], (path.name, [e.message for e in errors])
+    bad = [
+        {"model": {"estimator": "logistic_regression", "parms": {}}},  # unknown key
+        {"split": {"kind": "shuffled"}},
+        {"split": {"test_size": "one-seventh"}},
+        {"name": "../escape"},
+        {"preprocess": ["scael"]},
+        {"sweep": {"grid": {"model.params.C": []}}},
+    ]
+    for document in bad:
+        assert list(validator.iter_errors(document)), document
+
+
+def test_readme_yaml_language_server_line_points_at_the_schema():
+    assert "# yaml-language-server: $schema=" in README
+
+
+def test_shipped_schema_copy_is_current():
+    assert json.loads((ROOT / "docs" / "config.schema.json").read_text()) == json.loads(json.dumps(json_schema()))
