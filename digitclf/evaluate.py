@@ -85,14 +85,6 @@ def _recorded_dataset(run: RunDir, record: dict[str, Any]) -> "DatasetConfig":
     return cfg
 
 
-def _save_artifacts(run: RunDir, files: dict[str, Any]) -> list[Path]:
-    """Write files into the run folder atomically and record their sha256 in run.json (so ``verify`` still holds)."""
-    paths = [run.add_artifact(name, write) for name, write in files.items()]
-    artifacts = {**run.record().get("artifacts", {}), **run.written}
-    run.update(artifacts=artifacts)
-    return paths
-
-
 # ---------------------------------------------------------------- evaluate
 
 
@@ -107,79 +99,99 @@ def evaluate(run: RunDir, *, dataset: str | None = None, split: str = "test", st
     and ``confusion_matrix-<data>-<split>.png`` for anything but the run's own test split).
     """
     from digitclf import metrics as metrics_mod
-    from digitclf.datasets import load_dataset, split_indices
 
     if split not in SPLITS:
         raise ConfigError(f"--split: {split!r} is not one of {', '.join(SPLITS)}")
     record = run.record()
-    trained_on = record.get("dataset", {})
     saved = load_split(run)
-    notes: list[str] = []
-    if dataset is None:
-        data = load_dataset(_recorded_dataset(run, record), progress=progress)
-        if trained_on.get("fingerprint") and data.fingerprint != trained_on["fingerprint"]:
-            raise RunError(f"data set {data.name!r} ({data.source}) has fingerprint {data.fingerprint}, but run {run.id} "
-                           f"was trained on {trained_on['fingerprint']}; the saved test split does not apply to it. "
-                           f"Restore the original data, or score it as another data set with --dataset")
-    else:
-        data = load_dataset(dataset_config(dataset), progress=progress)
-        _check_compatible(data, trained_on, dataset, run)
-    same_data = data.fingerprint == trained_on.get("fingerprint")
-
-    n = len(data.y)
-    if same_data:
-        test_rows = saved["test_index"]
-    else:
-        test_rows = np.arange(data.n_train, n) if data.n_train is not None else \
-            np.asarray(split_indices(data, _run_split(record))[1])
-    rows = {"test": test_rows, "train": np.setdiff1d(np.arange(n), test_rows), "all": np.arange(n)}[split]
+    data, same_data = _load_data(run, record, dataset, progress)
+    rows = _rows(data, saved, record, same_data, split)
     X, y_true = np.asarray(data.X[rows]), np.asarray(data.y[rows])
     if same_data and split == "test" and not np.array_equal(y_true, saved["y_test"]):
         raise RunError(f"{run.path}/split.npz: the saved test labels do not match the data set's rows; "
                        "the run or the data set is damaged")
-    run_max = float(trained_on.get("pixel_max") or data.pixel_max)
+    notes: list[str] = []
+    run_max = float(record.get("dataset", {}).get("pixel_max") or data.pixel_max)
     if data.pixel_max != run_max:
         X = X * np.float32(run_max / data.pixel_max)
         notes.append(f"pixels rescaled from 0-{data.pixel_max:g} to the run's 0-{run_max:g}")
 
     model, load_notes = load_model_noting(run)
-    notes += load_notes
     y_pred = model.predict(X)
     labels = np.union1d(saved["labels"], np.unique(y_true))
     scores = metrics_mod.score(y_true, y_pred, labels)
-
-    own_test = same_data and split == "test"
-    suffix = "" if own_test else f"-{data.name}-{split}"
+    recorded = _metrics_or_none(run) or {}
     result: dict[str, Any] = {
         "schema": 1,
         "run_id": run.id,
         "name": run.name,
         "run_path": str(run.path),
-        "model": model_description(record, _metrics_or_none(run)),
+        "model": model_description(record, recorded),
         "evaluated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "dataset": {"name": data.name, "source": data.source, "fingerprint": data.fingerprint,
                     "image_shape": list(data.image_shape), "same_as_training": same_data},
         "split": split,
         "class_names": list(class_names(record) or []) or None,
         **scores,
-        "notes": notes,
+        "notes": notes + load_notes,
     }
+    own_test = same_data and split == "test"
     if own_test:
-        recorded = _metrics_or_none(run) or {}
         result["recorded_accuracy"] = recorded.get("accuracy")
         result["matches_recorded"] = recorded.get("accuracy") == scores["accuracy"]
         result["changed_predictions"] = int(np.sum(y_pred != saved["y_pred"]))
     if save:
         from digitclf import plots
 
-        evaluation_file, figure_file = f"evaluation{suffix}.json", f"confusion_matrix{suffix}.png"
-        result["files"] = [evaluation_file, figure_file]
+        suffix = "" if own_test else f"-{data.name}-{split}"
+        result["files"] = [f"evaluation{suffix}.json", f"confusion_matrix{suffix}.png"]
         ax = plots.confusion_matrix(scores["confusion_matrix"], labels, accuracy=scores["accuracy"],
                                     style=style, normalize=normalize)
-        # the figure replaces a recorded artifact, so its new sha256 is recorded too
-        _save_artifacts(run, {figure_file: lambda fh: fh.write(plots.png_bytes(ax))})
-        write_json(run.file(evaluation_file), result)
+        _replace_artifact(run, result["files"][1], plots.png_bytes(ax))
+        write_json(run.file(result["files"][0]), result)
     return result
+
+
+def _load_data(run: RunDir, record: dict[str, Any], ref: str | None, progress: Any) -> tuple["Dataset", bool]:
+    """The run's own data set (refused if its content changed), or the one ``--dataset`` names (same image shape)."""
+    from digitclf.datasets import load_dataset
+
+    trained_on = record.get("dataset", {})
+    if ref is None:
+        data = load_dataset(_recorded_dataset(run, record), progress=progress)
+        if trained_on.get("fingerprint") and data.fingerprint != trained_on["fingerprint"]:
+            raise RunError(f"data set {data.name!r} ({data.source}) has fingerprint {data.fingerprint}, but run {run.id} "
+                           f"was trained on {trained_on['fingerprint']}; the saved test split does not apply to it. "
+                           f"Restore the original data, or score it as another data set with --dataset")
+    else:
+        data = load_dataset(dataset_config(ref), progress=progress)
+        shape = tuple(trained_on.get("image_shape") or ())
+        if shape and tuple(data.image_shape) != shape:
+            raise ConfigError(f"--dataset {ref}: its images are {'x'.join(map(str, data.image_shape))} but run "
+                              f"{run.id} was trained on {'x'.join(map(str, shape))} images; pick a data set with "
+                              "the same image size")
+    return data, data.fingerprint == trained_on.get("fingerprint")
+
+
+def _rows(data: "Dataset", saved: dict[str, Any], record: dict[str, Any], same_data: bool, split: str) -> np.ndarray:
+    """Row numbers to score: the saved test rows on the run's own data; on another set its canonical test
+    part (or the run's seeded split rule when it has none); ``train`` is the rest, ``all`` everything."""
+    from digitclf.datasets import split_indices
+
+    n = len(data.y)
+    if same_data:
+        test = saved["test_index"]
+    elif data.n_train is not None:
+        test = np.arange(data.n_train, n)
+    else:
+        test = np.asarray(split_indices(data, _run_split(record))[1])
+    return {"test": test, "train": np.setdiff1d(np.arange(n), test), "all": np.arange(n)}[split]
+
+
+def _replace_artifact(run: RunDir, name: str, content: bytes) -> None:
+    """Write a file into the run folder atomically and record its new sha256 in run.json (``verify`` still holds)."""
+    run.add_artifact(name, lambda fh: fh.write(content))
+    run.update(artifacts={**run.record().get("artifacts", {}), name: run.written[name]})
 
 
 def _metrics_or_none(run: RunDir) -> dict[str, Any] | None:
@@ -196,13 +208,6 @@ def _run_split(record: dict[str, Any]) -> Any:
     if split.kind == "predefined":  # the other set has no canonical part: fall back to the seeded rule
         split = split.model_copy(update={"kind": "random"})
     return split
-
-
-def _check_compatible(data: "Dataset", trained_on: dict[str, Any], ref: str, run: RunDir) -> None:
-    shape = tuple(trained_on.get("image_shape") or ())
-    if shape and tuple(data.image_shape) != shape:
-        raise ConfigError(f"--dataset {ref}: its images are {'x'.join(map(str, data.image_shape))} but run {run.id} "
-                          f"was trained on {'x'.join(map(str, shape))} images; pick a data set with the same image size")
 
 
 # ---------------------------------------------------------------- mistakes
