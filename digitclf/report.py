@@ -98,6 +98,8 @@ def build(runs: Sequence[RunDir], *, errors: int = 10, style: str = "seaborn", n
 
 def write(runs: Sequence[RunDir], out: str | Path, **options: Any) -> Path:
     """Build the report and write it atomically to ``out``."""
-    out = Path(out)
+    from digitclf.plots import check_output
+
+    out = check_output(out)  # before drawing anything
     write_text(out, build(runs, **options))
     return out

@@ -253,6 +253,13 @@ def test_plot_errors_grid_for_8x8_and_28x28(saved, cli):
     assert png_size(Path(f"misclassified-{saved.idx}.png")) == (1200, 520)  # the 8 mistakes, 5 per row
 
 
+@pytest.mark.parametrize("args", [("plot-errors", "--out", "nodir/x.png"), ("report", "--out", "nodir/x.png")])
+def test_missing_output_folder_is_one_error_line(saved, cli, args):
+    result = cli(*args)
+    assert result.exit_code == 2
+    assert one_error_line(result) == "Error: cannot write nodir/x.png: the folder nodir does not exist; create it first"
+
+
 def test_errors_sorted_by_confidence_and_titled_like_the_seed(saved):
     run = run_of(saved.lbfgs)
     split = load_split(run)

@@ -323,7 +323,6 @@ def report(
         if not chosen:
             raise RunNotFoundError(f"no complete run in {outputs}/; train one first: "
                                    "digitclf train --config configs/digits_lbfgs.yaml")
-    info(f"drawing {len(chosen)} run(s)")
     typer.echo(str(report_mod.write(chosen, out, errors=errors, style=style, normalize=normalize)))
 
 
