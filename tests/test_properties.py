@@ -224,7 +224,7 @@ ITEMSIZE = {0x08: 1, 0x09: 1, 0x0B: 2, 0x0C: 4, 0x0D: 4, 0x0E: 8}  # the IDX for
 
 @st.composite
 def idx_like(draw) -> bytes:
-    """A plausible header (real or unknown type code, 0-4 sizes, small or huge) and a payload of about the right size."""
+    """A plausible header (a real or unknown type code, 0-4 sizes, small or huge), a payload of about its size."""
     code = draw(st.sampled_from([*ITEMSIZE, 0x07, 0xFF]))
     dims = draw(st.lists(st.integers(0, 5) | st.integers(0, 2**32 - 1), max_size=4))
     ndim = draw(st.just(len(dims)) | st.integers(0, 5))
