@@ -478,9 +478,7 @@ CASES: list[Bad] = [
     Bad("plot-samples-unknown-dataset", ("plot-samples", "--dataset", "nosuch"), 2,
         "--dataset: 'nosuch' is neither a known data set (", ("mnist", ") nor an existing IDX folder or .npz file")),
     Bad("plot-samples-out-folder-missing", ("plot-samples", "--dataset", "digits", "--out", "nodir/x.png"), 2,
-        "cannot write nodir/x.png: the folder nodir does not exist; create it first",
-        bug="atomic_write's mkstemp error names its temp file: 'No such file or directory (.../nodir/.x.png.*.tmp)', "
-            "exit 1"),
+        "cannot write nodir/x.png: the folder nodir does not exist; create it first"),
     # -- sweeps: every point is validated before any runs
     Bad("sweep-grid-malformed", ("sweep", "-c", DIGITS, "--grid", "novalue"), 2,
         "--grid 'novalue': expected KEY.PATH=v1,v2,..., e.g. --grid model.params.C=0.1,1,10"),
