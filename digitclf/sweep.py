@@ -47,7 +47,6 @@ SWEEP_SECTION_KEYS = ("grid", "variants")
 SWEEPS_DIR = "sweeps"
 SUPERSEDED_DIR = ".superseded"
 LOCK_FILE = ".sweep.lock"
-FRESH_FOLDER_SECONDS = 60  # a run folder without run.json younger than this is being started, not damaged
 SUMMARY_FIELDS = ("index", "values", "status", "action", "accuracy", "accuracy_ci95", "fit_seconds", "n_iter",
                   "converged", "run_id", "run", "error", "worker")
 _DONE_AS = {"reuse": "reused", "keep": "kept"}  # decide()'s verdict as the row's action
@@ -267,14 +266,17 @@ def dataset_fingerprint(cfg: "DatasetConfig") -> str:
 
 
 def point_state(run_dir: Path) -> str:
-    """missing, running, complete, failed, interrupted, abandoned, or damaged (a folder with no usable run.json)."""
+    """missing, running, complete, failed, interrupted, abandoned, or damaged (a folder with no usable run.json).
+
+    A sweep creates a point's folder and writes its run.json while holding the folder lock
+    (see ``run_point``), so outside that lock a folder without run.json was left by a crash.
+    """
     if not run_dir.exists():
         return "missing"
     try:
         return RunDir(run_dir).status()
     except RunError:
-        fresh = time.time() - run_dir.stat().st_mtime < FRESH_FOLDER_SECONDS
-        return "running" if fresh else "damaged"
+        return "damaged"
 
 
 def decide(state: str, rerun: bool = False, retry_failed: bool = False) -> str:
@@ -306,21 +308,31 @@ def clear_point(run_dir: Path, state: str) -> Path | None:
     return None
 
 
-@contextlib.contextmanager
-def _folder_lock(folder: Path) -> Iterator[None]:
-    """An exclusive lock on ``<outputs>/<name>/`` while a point's state is checked and cleared."""
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: the exclusive mkdir in RunDir.create still prevents double runs
-        yield
-        return
-    with open(folder / LOCK_FILE, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+class FolderLock:
+    """An exclusive lock on ``<outputs>/<name>/`` (flock on a file there; the OS drops it if the process dies).
+
+    Held while a point's state is checked, its old folder cleared, and the new run folder
+    created with its run.json, so no other sweep sees a half-made folder.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / LOCK_FILE
+        self.handle: Any = None
+
+    def acquire(self) -> "FolderLock":
+        self.handle = open(self.path, "a")
         try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+            import fcntl
+        except ImportError:  # not POSIX: the exclusive mkdir in RunDir.create still prevents double runs
+            return self
+        fcntl.flock(self.handle, fcntl.LOCK_EX)
+        return self
+
+    def release(self) -> None:
+        if self.handle is not None:  # closing the file drops the flock
+            self.handle.close()
+            self.handle = None
 
 
 def read_point(run_dir: Path) -> dict[str, Any]:
@@ -368,12 +380,6 @@ def run_point(task: PointTask) -> dict[str, Any]:
     base = {"index": task.index, "values": task.values, "run_id": task.run_id, "run": str(run_dir),
             "worker": f"{os.getpid()}@{socket.gethostname()}", "loaded_data": False}
     with _worker_context(task):
-        with _folder_lock(run_dir.parent):
-            state = point_state(run_dir)
-            action = decide(state, task.rerun, task.retry_failed)
-            if action != "run":
-                return {**base, **read_point(run_dir), "action": _DONE_AS.get(action, action)}
-            clear_point(run_dir, state)
         try:
             data, base["loaded_data"] = load_data(task.config.dataset)
         except DigitclfError as exc:
@@ -382,17 +388,26 @@ def run_point(task: PointTask) -> dict[str, Any]:
             return {**base, **read_point(run_dir), "status": "failed", "action": "ran",
                     "error": f"the data set here has fingerprint {data.fingerprint}, the sweep planned "
                              f"{task.fingerprint}; give every worker the same data"}
+        lock = FolderLock(run_dir.parent).acquire()
         error = None
         try:
+            state = point_state(run_dir)
+            action = decide(state, task.rerun, task.retry_failed)
+            if action != "run":
+                return {**base, **read_point(run_dir), "action": _DONE_AS.get(action, action)}
+            clear_point(run_dir, state)
             with threadpool_limits(limits=_thread_cap(task.threads)):
                 train(task.config, outputs=task.outputs, run_id=task.run_id, data=data,
-                      record={"sweep": {"id": task.sweep_id, "point": task.values, "index": task.index}})
+                      record={"sweep": {"id": task.sweep_id, "point": task.values, "index": task.index}},
+                      events=lambda kind, info: lock.release() if kind == "start" else None)
         except FileExistsError as exc:
             if Path(exc.filename or "") != run_dir:
                 raise
-            return {**base, **read_point(run_dir), "action": "busy"}  # another process claimed it first
+            return {**base, **read_point(run_dir), "action": "busy"}  # claimed by a process that ignores the lock
         except Exception as exc:  # noqa: BLE001 - train recorded it as failed in the run folder
             error = f"{type(exc).__name__}: {exc}"
+        finally:
+            lock.release()
     row = {**base, **read_point(run_dir), "action": "ran"}
     if error and row["status"] != "failed":
         row.update(status="failed", error=row["error"] or error)

@@ -86,16 +86,16 @@ def test_config_sweep_section_crosses_grid_and_variants(tmp_path):
         "  grid: {model.params.C: [0.1, 1]}\n"
         "  variants:\n"
         "    - {model.params.solver: lbfgs}\n"
-        "    - {model.params.solver: liblinear, model.params.penalty: l1}\n")
+        "    - {model.params.solver: liblinear, model.params.tol: 0.01}\n")
     plan = plan_sweep(config, overrides=["split.test_size=0.5"])
     assert plan.name == "mine"
     assert [p.values for p in plan.points] == [
         {"model.params.C": 0.1, "model.params.solver": "lbfgs"},
         {"model.params.C": 1, "model.params.solver": "lbfgs"},
-        {"model.params.C": 0.1, "model.params.solver": "liblinear", "model.params.penalty": "l1"},
-        {"model.params.C": 1, "model.params.solver": "liblinear", "model.params.penalty": "l1"}]
+        {"model.params.C": 0.1, "model.params.solver": "liblinear", "model.params.tol": 0.01},
+        {"model.params.C": 1, "model.params.solver": "liblinear", "model.params.tol": 0.01}]
     assert all(p.config.split.test_size == 0.5 for p in plan.points)
-    assert plan.points[3].config.model.params == {"max_iter": 50, "C": 1, "solver": "liblinear", "penalty": "l1"}
+    assert plan.points[3].config.model.params == {"max_iter": 50, "C": 1, "solver": "liblinear", "tol": 0.01}
     # a --grid option replaces the config's grid for that key
     assert [p.values["model.params.C"] for p in plan_sweep(config, ["model.params.C=5"]).points] == [5, 5]
     with pytest.raises(ConfigError, match=r"sweep.variants\[1\]: model.params.solver is also swept by the grid"):
@@ -115,15 +115,15 @@ def test_an_invalid_point_stops_the_sweep_before_any_runs(cli):
     from sklearn.linear_model import LogisticRegression
 
     result = cli("sweep", "--config", DIGITS, "--grid", "model.params.solver=lbfgs,newton-cg",
-                 "--grid", "model.params.penalty=l2,l1")
+                 "--grid", "model.params.l1_ratio=0,1")
     assert result.exit_code == 2
     lines = stderr_lines(result)
     assert len(lines) == 1
-    # point 3 is the first bad one: lbfgs does not support l1 (scikit-learn's own message)
+    # point 2 is the first bad one: lbfgs has no l1 penalty (scikit-learn's own message)
     with pytest.raises(ValueError) as sklearn_error:
-        LogisticRegression(solver="lbfgs", penalty="l1").fit([[0.0], [1.0]], [0, 1])
+        LogisticRegression(solver="lbfgs", l1_ratio=1).fit([[0.0], [1.0]], [0, 1])
     first = str(sklearn_error.value).splitlines()[0]
-    assert lines[0] == f"Error: sweep point 2 (solver=lbfgs penalty=l1): model.params: {first}"
+    assert lines[0] == f"Error: sweep point 2 (solver=lbfgs l1_ratio=1): model.params: {first}"
     assert not Path("outputs").exists()
 
 
@@ -177,8 +177,8 @@ def test_shipped_solver_sweep_expands_to_the_seed_solvers():
 def test_sweep_runs_every_point_and_summarizes(cli):
     from sklearn.linear_model import LogisticRegression
 
-    args = ("sweep", "--config", DIGITS, "--grid", "model.params.solver=lbfgs,newton-cg",
-            "--grid", "model.params.C=0.1,10", "--set", "model.params.max_iter=300")
+    args = ("sweep", "--config", DIGITS, *NO_PLOTS, "--grid", "model.params.solver=lbfgs,newton-cg",
+            "--grid", "model.params.C=0.1,10")
     result = cli(*args)
     assert result.exit_code == 0, result.output
     data = summary()
@@ -186,7 +186,7 @@ def test_sweep_runs_every_point_and_summarizes(cli):
     x_train, x_test, y_train, y_test = sklearn_digits_split()
     for row in data["points"]:
         solver, c = row["values"]["model.params.solver"], row["values"]["model.params.C"]
-        model = LogisticRegression(solver=solver, C=c, max_iter=300, random_state=0).fit(x_train, y_train)
+        model = LogisticRegression(solver=solver, C=c, random_state=0).fit(x_train, y_train)
         assert row["accuracy"] == pytest.approx(model.score(x_test, y_test), abs=1e-12)
         assert row["n_iter"] == model.n_iter_.max()
         low, high = row["accuracy_ci95"]
