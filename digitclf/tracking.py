@@ -1,0 +1,311 @@
+"""Log saved runs to MLflow (the optional extra ``digitclf[mlflow]``).
+
+Everything is read back from a complete run folder, never from training code: a
+run can be logged after the fact, and a tracking failure never loses the run.
+MLflow is imported only inside these functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Iterator
+
+from digitclf.errors import ConfigError, DigitclfError, RunError
+from digitclf.runs import SKOPS_TRUSTED, RunDir, load_json, load_model, load_split
+
+if TYPE_CHECKING:
+    from digitclf.config import MlflowConfig
+
+ARTIFACTS = ("metrics.json", "config.yaml", "run.json", "confusion_matrix.png", "misclassified.png")
+MODEL_NAME = "model"
+PARENT_TAG = "mlflow.parentRunId"
+MAX_PARAM_VALUE = 6000  # MLflow's limits on a param and a tag value
+MAX_TAG_VALUE = 8000
+EXAMPLE_ROWS = 3
+CONNECT_TIMEOUT = 5.0  # seconds
+
+# mlflow.sklearn.log_model only knows the process-wide tracking URI; switching it is
+# serialised so that two threads logging to different stores do not cross
+_global_uri_lock = threading.Lock()
+
+
+class TrackingError(DigitclfError):
+    """Logging to MLflow failed (bad tracking URI, server down, ...); the run folder itself is intact."""
+
+    exit_code = 1
+
+
+def log_run(run: RunDir, settings: "MlflowConfig", *, parent_run_id: str | None = None) -> str:
+    """Log one complete run folder to MLflow and return the MLflow run id.
+
+    Params are the flattened resolved config (``model.params.C``), metrics the scores,
+    per-phase seconds and sizes, tags the data fingerprint and versions; metrics.json,
+    config.yaml, run.json and the plots are artifacts and the model is logged with
+    ``mlflow.sklearn``.  ``parent_run_id`` makes it a child run (a sweep point).
+    """
+    mlflow, client, uri = _connect(settings)
+    from mlflow.entities import Metric, Param
+
+    status = run.status()
+    if status != "complete":
+        raise RunError(f"run {run.id} is {status}, not complete; only complete runs are logged to MLflow")
+    record = run.record()
+    metrics = load_json(run, "metrics.json")
+    model = load_model(run)
+    artifacts = [_verified(run, record, name) for name in ARTIFACTS
+                 if name in record.get("artifacts", {}) or run.file(name).is_file()]
+    example = _input_example(run, metrics)
+
+    tags = run_tags(run, record, metrics)
+    if parent_run_id is not None:
+        tags[PARENT_TAG] = parent_run_id
+    with _reporting(uri, "log the run"):
+        experiment_id = _experiment_id(client, settings.experiment, uri)
+        mlflow_run = client.create_run(experiment_id, start_time=_millis(record.get("started")),
+                                       tags=tags, run_name=f"{run.name}/{run.id}")
+    run_id = mlflow_run.info.run_id
+    with _reporting(uri, f"log the run (MLflow run {run_id} is marked FAILED)", on_error=(client, run_id)):
+        stamp = _millis(record.get("finished")) or mlflow_run.info.start_time
+        params = flatten(record.get("config", {}))
+        client.log_batch(
+            run_id,
+            metrics=[Metric(key, value, stamp, 0) for key, value in run_metrics(metrics).items()],
+            params=[Param(key, value) for key, value in params.items()],
+        )
+        for path in artifacts:
+            client.log_artifact(run_id, str(path))
+        # created here, in the run's experiment: log_model alone would file it under the
+        # active (or default) experiment
+        logged_model = client.create_logged_model(experiment_id, name=MODEL_NAME, source_run_id=run_id,
+                                                  params=params)
+        with _global_tracking_uri(mlflow, uri):
+            mlflow.sklearn.log_model(
+                model, name=MODEL_NAME, model_id=logged_model.model_id, run_id=run_id, input_example=example,
+                skops_trusted_types=sorted(SKOPS_TRUSTED),
+                # given, not inferred: inferring starts a subprocess that imports the model
+                pip_requirements=_requirements(mlflow, model, record),
+            )
+        client.set_terminated(run_id, "FINISHED", end_time=_millis(record.get("finished")))
+    return run_id
+
+
+@contextlib.contextmanager
+def parent_run(settings: "MlflowConfig", name: str, params: dict[str, Any]) -> Iterator[str]:
+    """A parent MLflow run for a sweep; yields its id for ``log_run(..., parent_run_id=...)``.
+
+    Ends FINISHED when the block completes, FAILED on an error, KILLED on Ctrl-C.
+    """
+    _, client, uri = _connect(settings)
+    from mlflow.entities import Param
+
+    with _reporting(uri, "start the sweep's parent run"):
+        experiment_id = _experiment_id(client, settings.experiment, uri)
+        run_id = client.create_run(experiment_id, run_name=name,
+                                   tags={"digitclf.kind": "sweep", **_version_tags()}).info.run_id
+    with _reporting(uri, f"log the sweep's params (MLflow run {run_id} is marked FAILED)", on_error=(client, run_id)):
+        client.log_batch(run_id, params=[Param(key, value) for key, value in flatten(params).items()])
+    try:
+        yield run_id
+    except KeyboardInterrupt:
+        _terminate_quietly(client, run_id, "KILLED")
+        raise
+    except BaseException:
+        _terminate_quietly(client, run_id, "FAILED")
+        raise
+    with _reporting(uri, f"finish the sweep's parent run {run_id}"):
+        client.set_terminated(run_id, "FINISHED")
+
+
+# ---------------------------------------------------------------- what is logged
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """``{"model": {"params": {"C": 1}}}`` -> ``{"model.params.C": "1"}``; lists as JSON, values cut to MLflow's limit."""
+    out: dict[str, str] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, f"{name}."))
+        else:
+            text = value if isinstance(value, str) else json.dumps(value, default=str)
+            out[name] = _cut(text, MAX_PARAM_VALUE)
+    return out
+
+
+def run_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """The numbers of metrics.json that MLflow can chart: scores, sizes, n_iter, per-phase seconds."""
+    out = {key: float(metrics[key]) for key in ("accuracy", "macro_f1", "n_iter", "n_train", "n_test",
+                                                "n_errors", "n_features") if metrics.get(key) is not None}
+    low, high = metrics["accuracy_ci95"]
+    out.update(accuracy_ci95_low=float(low), accuracy_ci95_high=float(high))
+    for phase, seconds in metrics.get("timings", {}).items():
+        for clock, value in seconds.items():
+            out[f"time_{phase}_{clock}"] = float(value)
+    return out
+
+
+def run_tags(run: RunDir, record: dict[str, Any], metrics: dict[str, Any]) -> dict[str, str]:
+    """Where the run came from: data fingerprint, versions, the run folder, convergence, notes."""
+    dataset = record.get("dataset", {})
+    versions = record.get("versions", {})
+    tags = {
+        "digitclf.run_id": run.id,
+        "digitclf.run_dir": str(run.path.resolve()),
+        "digitclf.config_digest": record.get("config_digest"),
+        "digitclf.version": versions.get("digitclf"),
+        "scikit-learn.version": versions.get("scikit-learn"),
+        "dataset.name": dataset.get("name"),
+        "dataset.fingerprint": dataset.get("fingerprint"),
+        "estimator": metrics.get("estimator"),
+        "converged": str(bool(metrics.get("converged"))).lower(),
+        "mlflow.source.name": "digitclf",
+    }
+    lines = [*record.get("notes", []), *record.get("warnings", [])]
+    if lines:  # shown as the run's description in the MLflow UI
+        tags["mlflow.note.content"] = _cut("\n".join(f"- {line}" for line in lines), MAX_TAG_VALUE)
+    return {key: value for key, value in tags.items() if value is not None}
+
+
+def _verified(run: RunDir, record: dict[str, Any], name: str) -> Any:
+    """An artifact recorded with a sha256 is checked before it is logged; config.yaml and run.json are not recorded."""
+    return run.verify(name) if name in record.get("artifacts", {}) else run.file(name)
+
+
+def _input_example(run: RunDir, metrics: dict[str, Any]) -> Any:
+    """A few misclassified test images (saved in split.npz) as flat rows; None if there were no errors."""
+    images = load_split(run)["error_images"][:EXAMPLE_ROWS]
+    return images.reshape(len(images), metrics["n_features"]) if len(images) else None
+
+
+def _requirements(mlflow: Any, model: Any, record: dict[str, Any]) -> list[str]:
+    """scikit-learn and skops pinned, plus digitclf when a pipeline step calls one of its functions."""
+    requirements = mlflow.sklearn.get_default_pip_requirements(include_skops=True)
+    steps = getattr(model, "steps", [])
+    if any(getattr(getattr(step, "func", None), "__module__", "").startswith("digitclf.") for _, step in steps):
+        version = record.get("versions", {}).get("digitclf")
+        requirements.append(f"digitclf=={version}" if version else "digitclf")
+    return requirements
+
+
+def _version_tags() -> dict[str, str]:
+    from digitclf.runs import versions
+
+    found = versions()
+    return {f"{dist}.version": found[dist] for dist in ("digitclf", "scikit-learn") if dist in found}
+
+
+# ---------------------------------------------------------------- MLflow plumbing
+
+
+def _connect(settings: "MlflowConfig") -> tuple[Any, Any, str]:
+    """(mlflow, a client bound to the tracking URI, the URI); MLflow's default URI when none is set.
+
+    Called before the run folder is read: a missing MLflow or a server that is down is the
+    first thing to report.
+    """
+    try:
+        import mlflow
+        import mlflow.sklearn  # noqa: F401 - the flavour log_run needs
+    except ImportError:
+        raise ConfigError("output.mlflow / --mlflow needs MLflow, which is not installed; "
+                          "pip install 'digitclf[mlflow]'") from None
+    uri = settings.tracking_uri or mlflow.get_tracking_uri()
+    _check_reachable(uri)
+    with _reporting(uri, "open the tracking store"):
+        return mlflow, mlflow.MlflowClient(tracking_uri=uri), uri
+
+
+def _check_reachable(uri: str) -> None:
+    """Fail in seconds on a server that is down: MLflow itself retries for about four minutes."""
+    import socket
+    import urllib.parse
+    import urllib.request
+
+    parts = urllib.parse.urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return
+    if urllib.request.getproxies().get(parts.scheme) and not urllib.request.proxy_bypass(parts.hostname):
+        return  # reached through a proxy: only MLflow's own request can tell
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=CONNECT_TIMEOUT).close()
+    except OSError as exc:
+        raise TrackingError(f"MLflow server {uri} is not reachable ({exc}); start it "
+                            "(mlflow server --backend-store-uri sqlite:///mlflow.db) or fix "
+                            "output.mlflow.tracking_uri / MLFLOW_TRACKING_URI") from None
+
+
+def _experiment_id(client: Any, name: str, uri: str) -> str:
+    from mlflow.exceptions import MlflowException
+
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        try:
+            return client.create_experiment(name)
+        except MlflowException:  # created meanwhile by another process
+            experiment = client.get_experiment_by_name(name)
+            if experiment is None:
+                raise
+    if experiment.lifecycle_stage == "deleted":
+        raise TrackingError(f"MLflow experiment {name!r} is deleted in {uri}; restore it "
+                            f"('mlflow experiments restore --experiment-id {experiment.experiment_id}') "
+                            "or set output.mlflow.experiment to another name")
+    return experiment.experiment_id
+
+
+@contextlib.contextmanager
+def _global_tracking_uri(mlflow: Any, uri: str) -> Iterator[None]:
+    """Point MLflow's process-wide tracking URI at ``uri`` for the block, then put back what was there.
+
+    ``mlflow.set_tracking_uri`` mirrors its value into MLFLOW_TRACKING_URI, so that
+    variable holds the previous choice (None: unset, MLflow's default).
+    """
+    with _global_uri_lock:
+        previous = os.environ.get("MLFLOW_TRACKING_URI")
+        if uri == mlflow.get_tracking_uri():
+            yield
+            return
+        mlflow.set_tracking_uri(uri)
+        try:
+            yield
+        finally:
+            mlflow.set_tracking_uri(previous)
+
+
+@contextlib.contextmanager
+def _reporting(uri: str, action: str, on_error: tuple[Any, str] | None = None) -> Iterator[None]:
+    """Turn what MLflow, its store or the network raise into one TrackingError line."""
+    try:
+        yield
+    except DigitclfError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - MLflow, SQLAlchemy, requests and OSError all end up here
+        if on_error is not None:
+            _terminate_quietly(*on_error, "FAILED")
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise TrackingError(f"MLflow at {uri}: could not {action}: {_cut(first, 700)} "
+                            "(fix output.mlflow.tracking_uri or MLFLOW_TRACKING_URI)") from exc
+
+
+def _terminate_quietly(client: Any, run_id: str, status: str) -> None:
+    """Best effort: the store may be the thing that failed; the original error is the one to show."""
+    try:
+        client.set_terminated(run_id, status)
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def _millis(stamp: str | None) -> int | None:
+    """run.json's ``%Y-%m-%dT%H:%M:%S%z`` time as epoch milliseconds (what MLflow stores)."""
+    try:
+        return int(datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S%z").timestamp() * 1000) if stamp else None
+    except ValueError:
+        return None
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,186 @@
+"""MLflow: a saved run logged to a local SQLite tracking store, read back through MLflow's own client."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+mlflow = pytest.importorskip("mlflow", reason="the digitclf[mlflow] extra is not installed")
+
+from digitclf import tracking  # noqa: E402
+from digitclf.config import MlflowConfig, load_config  # noqa: E402
+from digitclf.errors import ConfigError, RunError  # noqa: E402
+from digitclf.runner import train  # noqa: E402
+from digitclf.runs import RunDir, load_json, load_model, load_split  # noqa: E402
+
+CONFIG = Path(__file__).resolve().parent.parent / "configs" / "digits_lbfgs.yaml"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> str:
+    """One SQLite store for the module: MLflow takes ~10 s to create its tables in a new one."""
+    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+
+
+@pytest.fixture(scope="module")
+def scaled_run(tmp_path_factory) -> RunDir:
+    """A complete digits run whose pipeline calls a digitclf function (scale_pixels), plots on."""
+    outputs = tmp_path_factory.mktemp("outputs")
+    return train(load_config(CONFIG, ["preprocess=[scale]"]), outputs=outputs).run
+
+
+def experiment_runs(client, experiment: str, filter_string: str = "") -> list:
+    experiment_id = client.get_experiment_by_name(experiment).experiment_id
+    return client.search_runs([experiment_id], filter_string=filter_string)
+
+
+def test_log_run_reads_back_params_metrics_tags_artifacts_and_model(store, scaled_run, tmp_path, monkeypatch,
+                                                                    capsys):
+    import pandas as pd
+    from PIL import Image
+    from sklearn.datasets import load_digits
+    from sklearn.metrics import accuracy_score, f1_score
+
+    uri_before = mlflow.get_tracking_uri()
+    run_id = tracking.log_run(scaled_run, MlflowConfig(tracking_uri=store, experiment="readback"))
+    assert capsys.readouterr().out == ""  # stdout stays clean for --json
+    assert mlflow.get_tracking_uri() == uri_before and "MLFLOW_TRACKING_URI" not in os.environ
+
+    client = mlflow.MlflowClient(store)
+    logged = client.get_run(run_id)
+    assert [r.info.run_id for r in experiment_runs(client, "readback")] == [run_id]
+    assert logged.info.status == "FINISHED"
+    assert logged.info.run_name == f"digits_lbfgs/{scaled_run.id}"
+    record = scaled_run.record()
+
+    # params: the resolved config flattened by pandas (independently), lists as JSON
+    flat = pd.json_normalize(record["config"], sep=".").iloc[0].to_dict()
+    expected = {key: value if isinstance(value, str) else json.dumps(value) for key, value in flat.items()}
+    assert logged.data.params == expected
+    assert logged.data.params["model.params.solver"] == "lbfgs"
+    assert logged.data.params["preprocess"] == '["scale"]'
+
+    # metrics: scores recomputed by scikit-learn from the saved predictions
+    split = load_split(scaled_run)
+    saved = load_json(scaled_run, "metrics.json")
+    m = logged.data.metrics
+    assert m["accuracy"] == pytest.approx(accuracy_score(split["y_test"], split["y_pred"]))
+    assert m["macro_f1"] == pytest.approx(f1_score(split["y_test"], split["y_pred"], average="macro"))
+    assert (m["accuracy_ci95_low"], m["accuracy_ci95_high"]) == pytest.approx(tuple(saved["accuracy_ci95"]))
+    assert m["accuracy_ci95_low"] < m["accuracy"] < m["accuracy_ci95_high"]
+    assert (m["n_train"], m["n_test"]) == (1797 - 450, 450)
+    assert m["n_iter"] == saved["n_iter"]
+    for phase, seconds in saved["timings"].items():
+        assert m[f"time_{phase}_wall"] == pytest.approx(seconds["wall"])
+        assert m[f"time_{phase}_cpu"] == pytest.approx(seconds["cpu"])
+
+    # tags: where the run came from
+    import sklearn
+
+    import digitclf
+
+    tags = logged.data.tags
+    assert tags["dataset.name"] == "digits"
+    assert tags["dataset.fingerprint"] == record["dataset"]["fingerprint"]
+    assert tags["digitclf.version"] == digitclf.__version__
+    assert tags["scikit-learn.version"] == sklearn.__version__
+    assert tags["digitclf.run_id"] == scaled_run.id
+    assert Path(tags["digitclf.run_dir"]) == scaled_run.path.resolve()
+    assert tags["converged"] == str(saved["converged"]).lower()
+    assert "mlflow.parentRunId" not in tags
+
+    # artifacts: the same bytes as in the run folder, PNGs decodable
+    names = sorted(a.path for a in client.list_artifacts(run_id))
+    assert names == sorted(["config.yaml", "confusion_matrix.png", "metrics.json", "misclassified.png", "run.json"])
+    local = Path(client.download_artifacts(run_id, "", str(tmp_path)))
+    for name in names:
+        assert (local / name).read_bytes() == scaled_run.file(name).read_bytes()
+    with Image.open(local / "confusion_matrix.png") as png, Image.open(scaled_run.file("confusion_matrix.png")) as own:
+        assert png.size == own.size and png.size[0] > 100
+
+    # the model through mlflow.sklearn predicts what the run's own model predicts
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    model = mlflow.sklearn.load_model(f"runs:/{run_id}/model")
+    X = load_digits().data.astype(np.uint8)
+    np.testing.assert_array_equal(model.predict(X), load_model(scaled_run).predict(X))
+
+
+def test_sweep_points_are_child_runs_of_one_parent(store):
+    settings = MlflowConfig(tracking_uri=store, experiment="sweep")
+    grid = {"grid": {"model.params.C": [0.1, 1.0]}}
+    with tracking.parent_run(settings, "digits_lbfgs sweep", grid) as parent_id:
+        children = []
+        for c in (0.1, 1.0):
+            result = train(load_config("digits_lbfgs", ["output.plots=false", f"model.params.C={c}"]))
+            children.append(tracking.log_run(result.run, settings, parent_run_id=parent_id))
+
+    client = mlflow.MlflowClient(store)
+    found = experiment_runs(client, "sweep", f"tags.mlflow.parentRunId = '{parent_id}'")
+    assert sorted(r.info.run_id for r in found) == sorted(children)
+    assert sorted(r.data.params["model.params.C"] for r in found) == ["0.1", "1.0"]
+    assert {r.data.tags["digitclf.run_id"] for r in found} == {p.name for p in Path("outputs/digits_lbfgs").iterdir()}
+    parent = client.get_run(parent_id)
+    assert parent.info.status == "FINISHED" and parent.info.run_name == "digits_lbfgs sweep"
+    assert parent.data.params == {"grid.model.params.C": "[0.1, 1.0]"}
+
+    with pytest.raises(KeyError):  # a sweep that fails leaves its parent FAILED, not RUNNING
+        with tracking.parent_run(settings, "broken sweep", {}) as broken_id:
+            raise KeyError("boom")
+    assert client.get_run(broken_id).info.status == "FAILED"
+
+
+def test_failure_while_logging_is_one_error_and_marks_the_mlflow_run_failed(store, scaled_run, monkeypatch):
+    def full_disk(self, run_id, local_path, artifact_path=None):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(mlflow.MlflowClient, "log_artifact", full_disk)
+    with pytest.raises(tracking.TrackingError) as caught:
+        tracking.log_run(scaled_run, MlflowConfig(tracking_uri=store, experiment="faults"))
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"MLflow at {store}: could not log the run (MLflow run ")
+    assert "No space left on device" in message
+    [logged] = experiment_runs(mlflow.MlflowClient(store), "faults")
+    assert logged.info.status == "FAILED" and f"run {logged.info.run_id} is marked FAILED" in message
+
+
+def test_refuses_incomplete_runs_and_deleted_experiments(store):
+    run = RunDir.create(Path("outputs"), "digits_lbfgs")
+    run.start({"name": "digits_lbfgs"})
+    run.finish("failed", error="boom")
+    with pytest.raises(RunError, match=f"run {run.id} is failed, not complete; only complete runs are logged"):
+        tracking.log_run(run, MlflowConfig(tracking_uri=store, experiment="refused"))
+
+    client = mlflow.MlflowClient(store)
+    client.delete_experiment(client.create_experiment("gone"))
+    with pytest.raises(tracking.TrackingError, match="MLflow experiment 'gone' is deleted in .*; restore it"):
+        with tracking.parent_run(MlflowConfig(tracking_uri=store, experiment="gone"), "sweep", {}):
+            pass
+
+
+def test_unreachable_server_fails_fast_with_one_line():
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    uri = f"http://127.0.0.1:{port}"
+    with pytest.raises(tracking.TrackingError) as caught:
+        tracking.log_run(RunDir(Path("never-read")), MlflowConfig(tracking_uri=uri))
+    assert str(caught.value).startswith(f"MLflow server {uri} is not reachable (")
+    assert "mlflow server --backend-store-uri sqlite:///mlflow.db" in str(caught.value)
+
+
+def test_missing_mlflow_is_a_config_error_naming_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # what `import mlflow` sees when it is not installed
+    expected = "output.mlflow / --mlflow needs MLflow, which is not installed; pip install 'digitclf[mlflow]'"
+    with pytest.raises(ConfigError) as caught:
+        tracking.log_run(RunDir(Path("never-read")), MlflowConfig())
+    assert str(caught.value) == expected
+    with pytest.raises(ConfigError, match="pip install 'digitclf\\[mlflow\\]'"):
+        with tracking.parent_run(MlflowConfig(), "sweep", {}):
+            pass
