@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema, field_validator
 
 from digitclf.errors import ConfigError
 
@@ -27,6 +27,17 @@ PREPROCESS_STEPS = ("none", "float32", "scale", "standardize")
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+def _whole_number(value: Any) -> Any:
+    """YAML reads true/false/yes/no as booleans; pydantic would take them as 1 and 0."""
+    if isinstance(value, bool):
+        raise ValueError(f"must be a whole number, not {str(value).lower()} "
+                         "(YAML reads true/false/yes/no as booleans)")
+    return value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
 
 
 class DatasetConfig(_Strict):
@@ -46,7 +57,7 @@ class SplitConfig(_Strict):
         "anyOf": [{"type": "number", "exclusiveMinimum": 0},
                   {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(/\s*\d+\s*)?$"}],
         "description": "a fraction (0.25 or '1/7') or a number of test images"})] = 0.25
-    random_state: int | None = Field(None, description="defaults to the config's seed")
+    random_state: WholeNumber | None = Field(None, ge=0, le=2**32 - 1, description="defaults to the config's seed")
     stratify: bool = False
 
     @field_validator("test_size", mode="before")
@@ -111,7 +122,7 @@ class OutputConfig(_Strict):
     dir: Path = Path("outputs")
     model_format: Literal["joblib", "skops"] = "joblib"
     plots: bool = True
-    misclassified: int = Field(25, ge=0, le=400, description="images in misclassified.png")
+    misclassified: WholeNumber = Field(25, ge=0, le=400, description="images in misclassified.png")
     mlflow: MlflowConfig | None = None
 
 
@@ -124,7 +135,7 @@ class RunConfig(_Strict):
     preprocess: list[PreprocessStep] = Field(default_factory=lambda: ["none"])
     model: ModelConfig = Field(default_factory=ModelConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
-    seed: int = 0
+    seed: WholeNumber = Field(0, ge=0, le=2**32 - 1, description="every random choice takes it")
 
     @field_validator("name")
     @classmethod
@@ -213,11 +224,13 @@ def read_yaml(text: str, source: str) -> Any:
         return yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.constructor.ConstructorError as exc:
         tag = re.search(r"tag '([^']+)'", str(exc))
-        where = _mark(exc.problem_mark)
-        raise ConfigError(
-            f"{source}{where}: YAML tag {tag.group(1) if tag else ''!s} is not allowed; "
-            "configs are plain YAML (mappings, lists, strings, numbers)"
-        ) from None
+        if tag:
+            raise ConfigError(f"{source}{_mark(exc.problem_mark)}: YAML tag {tag.group(1)} is not allowed; "
+                              "configs are plain YAML (mappings, lists, strings, numbers)") from None
+        raise ConfigError(f"{source}{_mark(exc.problem_mark)}: invalid YAML: {exc.problem}; "
+                          "fix the syntax there") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: invalid YAML: nested too deeply to read; flatten the structure") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
@@ -345,6 +358,10 @@ def describe_validation_error(exc: ValidationError, source: str) -> str:
         message = "required key is missing"
     elif kind == "value_error":
         message = str(first["msg"]).removeprefix("Value error, ")
+    elif kind in ("model_type", "model_attributes_type", "dict_type"):
+        keys = _fields_at(first["loc"])
+        shape = f"a mapping with keys {', '.join(keys)}" if keys and kind != "dict_type" else "a mapping (key: value)"
+        message = f"must be {shape}; got {first['input']!r}"
     elif kind == "string_pattern_mismatch" and loc == ["name"]:
         message = (f"{first['input']!r} is not a safe run name; use letters, digits, '.', '_' or '-' "
                    "(at most 64, starting with a letter or digit)")

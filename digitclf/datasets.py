@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import json
 import os
 import shutil
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -100,11 +102,19 @@ def check_spec(cfg: "DatasetConfig", split: "SplitConfig | None" = None) -> Data
                           f"known: {', '.join(DATASETS)}")
     if spec.needs_path and cfg.path is None:
         raise ConfigError(f"dataset.name: {cfg.name!r} needs dataset.path (a folder of IDX files or an .npz file)")
-    if cfg.path is not None and not Path(cfg.path).expanduser().exists():
+    if cfg.path is not None and not _exists(cfg.path):
         raise ConfigError(f"dataset.path: {str(cfg.path)!r} does not exist; point it at a folder of IDX files or an .npz")
     if split is not None and split.kind == "predefined" and not spec.predefined_split and cfg.path is None:
         raise ConfigError(f"split.kind: {cfg.name!r} has no predefined train/test split; use kind: random")
     return spec
+
+
+def _exists(path: str | Path) -> bool:
+    """False also for paths the OS cannot even look up (~unknownuser, names too long)."""
+    try:
+        return Path(path).expanduser().exists()
+    except (RuntimeError, OSError):
+        return False
 
 
 # ---------------------------------------------------------------- readers
@@ -133,11 +143,15 @@ def parse_idx(data: bytes, source: str = "IDX data") -> np.ndarray:
     if len(data) < header:
         raise DatasetError(f"{source} is truncated inside its header; re-download it")
     shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: a forged header cannot overflow
     if len(data) - header != expected:
         raise DatasetError(f"{source} has {len(data) - header} data bytes but its header {shape} says {expected}; "
                            "the file is truncated or corrupt, re-download it")
-    return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="), copy=False)
+    try:
+        array = np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
+    except ValueError:  # e.g. a zero dimension beside sizes no array can have
+        raise DatasetError(f"{source} has impossible sizes in its header {shape}; the file is corrupt") from None
+    return array.astype(dtype.newbyteorder("="), copy=False)
 
 
 def read_idx(path: str | Path) -> np.ndarray:
@@ -169,6 +183,9 @@ def read_idx_folder(folder: str | Path) -> dict[str, np.ndarray]:
 
 def read_npz(path: str | Path) -> dict[str, np.ndarray]:
     path = Path(path)
+    if not zipfile.is_zipfile(path):
+        raise DatasetError(f"{path} is not an .npz file (not a zip archive); save one with "
+                           "numpy.savez(path, x_train=..., y_train=..., x_test=..., y_test=...)")
     try:
         with np.load(path, allow_pickle=False) as npz:
             missing = [k for k in _IDX_PARTS if k not in npz.files]
@@ -188,8 +205,11 @@ def _combine(parts: dict[str, np.ndarray], source: str) -> tuple[np.ndarray, np.
     for xs, ys, which in ((x_train, y_train, "train"), (x_test, y_test, "test")):
         if xs.ndim != 3:
             raise DatasetError(f"{source}: {which} images have shape {xs.shape}; expected (n, height, width)")
-        if ys.ndim != 1 or len(ys) != len(xs):
-            raise DatasetError(f"{source}: {len(xs)} {which} images but {ys.shape[0] if ys.ndim else 0} labels; "
+        if ys.ndim != 1:
+            raise DatasetError(f"{source}: {which} labels have shape {ys.shape}; expected one label per image "
+                               "(an idx1-ubyte file)")
+        if len(ys) != len(xs):
+            raise DatasetError(f"{source}: {len(xs)} {which} images but {len(ys)} labels; "
                                "the image and label files must match")
     if x_train.shape[1:] != x_test.shape[1:]:
         raise DatasetError(f"{source}: train images are {x_train.shape[1:]} but test images {x_test.shape[1:]}")

@@ -47,6 +47,15 @@ def estimator_class(name: str) -> type:
     return cls
 
 
+def default_params(cls: type) -> dict[str, Any]:
+    """The estimator's parameters and defaults; meta-estimators that need arguments are refused."""
+    try:
+        return cls().get_params()
+    except TypeError as exc:
+        raise ConfigError(f"model.estimator: '{cls.__module__.split('._')[0]}.{cls.__name__}' needs constructor "
+                          f"arguments ({exc}); digitclf builds estimators from model.params alone") from None
+
+
 def _needs_ovr(estimator: Any, n_classes: int) -> bool:
     return n_classes > 2 and getattr(estimator, "solver", None) == "liblinear" \
         and type(estimator).__name__ == "LogisticRegression"
@@ -59,7 +68,7 @@ def build_estimator(model: "ModelConfig", seed: int, n_classes: int) -> tuple[An
     """
     cls = estimator_class(model.estimator)
     params = dict(model.params)
-    if "random_state" in cls().get_params() and "random_state" not in params:
+    if "random_state" in default_params(cls) and "random_state" not in params:
         params["random_state"] = seed
     estimator = cls(**params)
     notes = []
@@ -80,7 +89,7 @@ def check_model(model: "ModelConfig", preprocess: list["PreprocessStep"] | None 
     three-class problem, so the messages are scikit-learn's own.
     """
     cls = estimator_class(model.estimator)
-    allowed = sorted(cls().get_params())
+    allowed = sorted(default_params(cls))
     for key in model.params:
         if key not in allowed:
             raise ConfigError(f"model.params.{key}: {cls.__name__} has no parameter {key!r}"
@@ -148,6 +157,8 @@ def build_preprocessor(steps: list["PreprocessStep"], pixel_max: float, seed: in
 
 def describe_estimator(estimator: Any) -> dict[str, Any]:
     """Class name and the solver, for tables."""
-    inner = getattr(estimator, "estimator", estimator)
+    from sklearn.multiclass import OneVsRestClassifier
+
+    inner = estimator.estimator if isinstance(estimator, OneVsRestClassifier) else estimator
     return {"class": type(inner).__name__, "solver": getattr(inner, "solver", None),
             "one_vs_rest": inner is not estimator}

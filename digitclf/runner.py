@@ -100,6 +100,19 @@ def _interruptible(func: Callable[[], Any]) -> Any:
     return outcome.get("value")
 
 
+@contextlib.contextmanager
+def _refused_by_sklearn(key: str) -> Iterator[None]:
+    """A ValueError from scikit-learn on the real data (n_neighbors > samples, PCA wider than the
+    images) is a configuration the data cannot support: one line naming the config key, exit 2."""
+    try:
+        yield
+    except ValueError as exc:
+        from digitclf.errors import ConfigError
+
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        raise ConfigError(f"{key}: {message} (scikit-learn, on this data); change {key} in the config") from exc
+
+
 def _n_iter(estimator: Any) -> int | None:
     inner = getattr(estimator, "estimators_", None)
     if isinstance(inner, list) and inner and hasattr(inner[0], "n_iter_"):
@@ -168,16 +181,16 @@ def _execute(cfg: RunConfig, run: RunDir, emit: Events, data: "Dataset | None") 
     for note in notes:
         emit("note", {"message": note})
     steps = models.build_preprocessor(cfg.preprocess, data.pixel_max, cfg.seed)
-    with timer.phase("preprocess"):
+    with timer.phase("preprocess"), _refused_by_sklearn("preprocess"):
         for _, step in steps:
             X_train = step.fit_transform(X_train)
             X_test = step.transform(X_test)
     description = models.describe_estimator(estimator)
-    with timer.phase("fit", estimator=description, n_train=len(y_train)):
+    with timer.phase("fit", estimator=description, n_train=len(y_train)), _refused_by_sklearn("model.params"):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             _interruptible(lambda: estimator.fit(X_train, y_train))
-    with timer.phase("predict"):
+    with timer.phase("predict"), _refused_by_sklearn("model.params"):
         y_pred = _interruptible(lambda: estimator.predict(X_test))
         proba = _interruptible(lambda: estimator.predict_proba(X_test).astype(np.float32)) \
             if hasattr(estimator, "predict_proba") else None

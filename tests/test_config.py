@@ -107,7 +107,7 @@ def test_malformed_override(override):
      "c.yaml: name: '../escape' is not a safe run name; use letters, digits, '.', '_' or '-' "
      "(at most 64, starting with a letter or digit)"),
     ("model: [1, 2]\n",
-     "c.yaml: model: input should be a valid dictionary or instance of ModelConfig, got [1, 2]"),
+     "c.yaml: model: must be a mapping with keys estimator, params; got [1, 2]"),
 ])
 def test_schema_errors_name_key_value_and_fix(tmp_path, text, expected):
     path = write(tmp_path, text)

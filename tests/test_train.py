@@ -55,8 +55,8 @@ def test_digits_run_matches_plain_sklearn(cli):
     # artifacts: present, recorded with their sha256, decodable
     record = json.loads((run / "run.json").read_text())
     assert record["status"] == "complete" and record["pid"] == os.getpid()
-    assert set(record["artifacts"]) == {"model.joblib", "split.npz", "confusion_matrix.png",
-                                        "misclassified.png", "metrics.json"}
+    assert set(record["artifacts"]) == {"model.joblib", "split.npz", "confusion_matrix.png", "misclassified.png",
+                                        "metrics.json", "metrics_flat.json", "predictions.csv"}
     assert record["dataset"]["fingerprint"].startswith("sha256:")
     assert {"python", "scikit-learn", "numpy"} <= set(record["versions"])
     assert load_config(run / "config.yaml").to_dict() == {**load_config("digits_lbfgs").to_dict()}

@@ -64,8 +64,10 @@ def import_cmd(
     import re
 
     from digitclf.datasets import import_to_cache
-    from digitclf.errors import ConfigError
+    from digitclf.errors import ConfigError, InputError
 
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
         raise ConfigError(f"{name!r} is not a usable cache name; use letters, digits, '.', '_' or '-'")
+    if not path.exists():
+        raise InputError(f"{str(path)!r} does not exist; give a folder with the four IDX files or an .npz file")
     typer.echo(f"cached {name} at {import_to_cache(name, path)}")
