@@ -6,8 +6,7 @@ to ``validate``; random bytes and random edits of a valid IDX file go to
 ``parse_idx``.  Anything but a ``DigitclfError`` (or a valid result) is a bug: the
 CLI would show it as "unexpected ...".
 
-Two known bugs are kept out of the random inputs with ``assume`` and pinned by strict
-xfail tests below; remove each ``assume`` together with its xfail once fixed.
+Inputs hypothesis found or that pinned past bugs are kept as explicit regression tests.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ import math
 import numpy as np
 import pytest
 import yaml
-from hypothesis import HealthCheck, assume, event, example, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import tiny_images, write_idx
@@ -167,8 +166,6 @@ def test_random_overrides_raise_only_digitclf_errors(overrides):
 @SLOW
 @given(CHECKABLE | documents(extra=False))
 def test_validate_raises_only_digitclf_errors(doc):
-    # known bug, see test_validate_path_of_unknown_user: ~user paths raise RuntimeError
-    assume(not str((doc.get("dataset") or {}).get("path", "")).startswith("~"))
     cfg = _load(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False))
     if cfg is not None:
         try:
@@ -180,8 +177,8 @@ def test_validate_raises_only_digitclf_errors(doc):
             event("validate: ok")
 
 
-@pytest.mark.xfail(strict=True, reason="check_spec: Path.expanduser raises RuntimeError for an unknown user")
 def test_validate_path_of_unknown_user():
+    """Path.expanduser raises RuntimeError for ~nosuchuser: it must end as a ConfigError."""
     with pytest.raises(DigitclfError):
         validate(load_config(data={"dataset": {"name": "idx", "path": "~nosuchuser/x"}}))
 
@@ -197,16 +194,7 @@ def idx_files(tmp_path_factory) -> list[bytes]:
     return [write_idx(folder / "images", images).read_bytes(), write_idx(folder / "labels", labels).read_bytes()]
 
 
-def _size_overflows(data: bytes) -> bool:
-    """The header's sizes multiply past int64: a known bug, see test_idx_size_overflow."""
-    if len(data) < 4:
-        return False
-    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(data[3]) if 8 + 4 * i <= len(data)]
-    return math.prod(dims) * 8 >= 2**63
-
-
 def _parse(data: bytes) -> None:
-    assume(not _size_overflows(data))
     try:
         array = parse_idx(data)
     except DigitclfError as exc:
@@ -254,11 +242,12 @@ def test_edits_of_a_valid_idx_file_raise_only_dataset_errors(idx_files, data):
     _parse(bytes(raw[:cut]) + data.draw(st.just(b"") | st.binary(max_size=8)))
 
 
-@pytest.mark.xfail(strict=True, reason="parse_idx multiplies the sizes in int64: 65536**4 wraps to 0 bytes "
-                                       "and reshape raises ValueError")
-def test_idx_size_overflow():
+@pytest.mark.parametrize("sizes", [(65536,) * 4, (0, 256, 7864320, 2290649225)], ids=["wraps-to-0", "zero-and-huge"])
+def test_idx_size_overflow(sizes):
+    """Sizes whose product passes int64 (65536**4 wrapped to 0 bytes; a 0 beside huge sizes) once reached reshape."""
+    header = bytes([0, 0, 0x0B, len(sizes)]) + b"".join(size.to_bytes(4, "big") for size in sizes)
     with pytest.raises(DigitclfError):
-        parse_idx(b"\x00\x00\x08\x04" + (65536).to_bytes(4, "big") * 4)
+        parse_idx(header)
 
 
 def test_valid_idx_bytes_roundtrip(idx_files):
