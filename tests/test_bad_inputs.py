@@ -4,9 +4,9 @@ Each row of ``CASES`` is one bad input: the files it needs, the command line, th
 code (2 usage/config, 1 runtime/data) and the exact error line -- or its start plus key
 fragments when the tail is scikit-learn's or click's own wording.  Every row is checked
 for the whole contract: stderr is that one line, stdout is empty, no traceback, no
-exception escaped the CLI, and no run folder looks complete (no ``complete`` run.json,
-no ``latest``).  Rows found after the data is loaded (``ran=True``) must leave exactly
-one run folder, marked ``failed``; every other row must leave none at all.
+exception escaped the CLI, and nothing new looks complete: saved runs and ``latest`` are
+untouched, rows found after the data is loaded (``ran=True``) leave exactly one new run
+folder, marked ``failed``, and every other row leaves none at all.
 
 A row with ``bug=`` is the behaviour that should happen but does not yet: a strict xfail
 the library owner removes when fixing it.
