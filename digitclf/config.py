@@ -48,6 +48,13 @@ class DatasetConfig(_Strict):
         None, description="a folder with the four IDX files (gzipped or not) or a Keras-style .npz"
     )
 
+    @field_validator("path", mode="before")
+    @classmethod
+    def _not_empty(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is empty; give a folder of IDX files or an .npz file, or remove the key")
+        return value
+
 
 class SplitConfig(_Strict):
     """How the test set is chosen."""
@@ -84,6 +91,13 @@ class SplitConfig(_Strict):
 class PCAParams(_Strict):
     n_components: Union[int, float] = Field(50, description="a count, or a fraction of variance in (0, 1)")
     whiten: bool = False
+
+    @field_validator("n_components", mode="before")
+    @classmethod
+    def _not_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError(f"must be a count like 50 or a fraction like 0.95, not {str(value).lower()}")
+        return value
 
     @field_validator("n_components")
     @classmethod

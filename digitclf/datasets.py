@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -325,8 +326,10 @@ def fetch_openml_arrays(name: str) -> tuple[np.ndarray, np.ndarray]:
             # pandas >= 3.1 reads the bare-digit class column as integer categories, which
             # scikit-learn's pandas parser rejects (and then deletes its cached ARFF): read it as text
             read_csv = {"dtype": {spec.openml_target_column: "str"}} if parser == "pandas" else None
-            bunch = fetch_openml(spec.openml, version=spec.openml_version, as_frame=False, parser=parser,
-                                 read_csv_kwargs=read_csv)
+            with warnings.catch_warnings():  # scikit-learn warns (multi-line) on each retry; we report once
+                warnings.simplefilter("ignore")
+                bunch = fetch_openml(spec.openml, version=spec.openml_version, as_frame=False, parser=parser,
+                                     read_csv_kwargs=read_csv)
             break
         except ImportError as exc:  # pandas missing: the liac-arff parser needs nothing
             errors.append(f"{parser}: {exc}")
