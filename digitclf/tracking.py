@@ -11,11 +11,12 @@ import contextlib
 import json
 import os
 import threading
+import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterator
 
 from digitclf.errors import ConfigError, DigitclfError, RunError
-from digitclf.runs import SKOPS_TRUSTED, RunDir, load_json, load_model, load_split
+from digitclf.runs import SKOPS_TRUSTED, RunDir, load_json, load_model, load_split, versions
 
 if TYPE_CHECKING:
     from digitclf.config import MlflowConfig
@@ -43,9 +44,10 @@ def log_run(run: RunDir, settings: "MlflowConfig", *, parent_run_id: str | None 
     """Log one complete run folder to MLflow and return the MLflow run id.
 
     Params are the flattened resolved config (``model.params.C``), metrics the scores,
-    per-phase seconds and sizes, tags the data fingerprint and versions; metrics.json,
-    config.yaml, run.json and the plots are artifacts and the model is logged with
-    ``mlflow.sklearn``.  ``parent_run_id`` makes it a child run (a sweep point).
+    sizes, n_iter and per-phase seconds, tags the data fingerprint, versions and run
+    folder; metrics.json, config.yaml, run.json and the plots are artifacts and the
+    model is logged with ``mlflow.sklearn``.  ``parent_run_id`` makes it a child run
+    (a sweep point).
     """
     mlflow, client, uri = _connect(settings)
     from mlflow.entities import Metric, Param
@@ -58,38 +60,32 @@ def log_run(run: RunDir, settings: "MlflowConfig", *, parent_run_id: str | None 
     model = load_model(run)
     artifacts = [_verified(run, record, name) for name in ARTIFACTS
                  if name in record.get("artifacts", {}) or run.file(name).is_file()]
-    example = _input_example(run, metrics)
-
+    params = flatten(record.get("config", {}))
     tags = run_tags(run, record, metrics)
     if parent_run_id is not None:
         tags[PARENT_TAG] = parent_run_id
-    with _reporting(uri, "log the run"):
-        experiment_id = _experiment_id(client, settings.experiment, uri)
-        mlflow_run = client.create_run(experiment_id, start_time=_millis(record.get("started")),
-                                       tags=tags, run_name=f"{run.name}/{run.id}")
-    run_id = mlflow_run.info.run_id
-    with _reporting(uri, f"log the run (MLflow run {run_id} is marked FAILED)", on_error=(client, run_id)):
-        stamp = _millis(record.get("finished")) or mlflow_run.info.start_time
-        params = flatten(record.get("config", {}))
-        client.log_batch(
-            run_id,
-            metrics=[Metric(key, value, stamp, 0) for key, value in run_metrics(metrics).items()],
-            params=[Param(key, value) for key, value in params.items()],
-        )
+
+    experiment_id, run_id = _create_run(client, uri, settings.experiment, "log the run", tags=tags,
+                                        run_name=f"{run.name}/{run.id}", start_time=_millis(record.get("started")))
+    finished = _millis(record.get("finished"))
+    stamp = finished or int(time.time() * 1000)
+    with _reporting(uri, f"log the run (MLflow run {run_id} is marked FAILED)", failed_run=(client, run_id)):
+        client.log_batch(run_id, params=[Param(key, value) for key, value in params.items()],
+                         metrics=[Metric(key, value, stamp, 0) for key, value in run_metrics(metrics).items()])
         for path in artifacts:
             client.log_artifact(run_id, str(path))
-        # created here, in the run's experiment: log_model alone would file it under the
-        # active (or default) experiment
+        # created here, in the run's experiment: log_model alone files it under the active
+        # (or the default) experiment
         logged_model = client.create_logged_model(experiment_id, name=MODEL_NAME, source_run_id=run_id,
                                                   params=params)
         with _global_tracking_uri(mlflow, uri):
             mlflow.sklearn.log_model(
-                model, name=MODEL_NAME, model_id=logged_model.model_id, run_id=run_id, input_example=example,
-                skops_trusted_types=sorted(SKOPS_TRUSTED),
+                model, name=MODEL_NAME, model_id=logged_model.model_id, run_id=run_id,
+                input_example=_input_example(run), skops_trusted_types=sorted(SKOPS_TRUSTED),
                 # given, not inferred: inferring starts a subprocess that imports the model
                 pip_requirements=_requirements(mlflow, model, record),
             )
-        client.set_terminated(run_id, "FINISHED", end_time=_millis(record.get("finished")))
+        client.set_terminated(run_id, "FINISHED", end_time=finished)
     return run_id
 
 
@@ -97,16 +93,17 @@ def log_run(run: RunDir, settings: "MlflowConfig", *, parent_run_id: str | None 
 def parent_run(settings: "MlflowConfig", name: str, params: dict[str, Any]) -> Iterator[str]:
     """A parent MLflow run for a sweep; yields its id for ``log_run(..., parent_run_id=...)``.
 
-    Ends FINISHED when the block completes, FAILED on an error, KILLED on Ctrl-C.
+    ``params`` (nested dicts are flattened) describe the sweep.  The run ends FINISHED
+    when the block completes, FAILED on an error, KILLED on Ctrl-C.
     """
     _, client, uri = _connect(settings)
     from mlflow.entities import Param
 
-    with _reporting(uri, "start the sweep's parent run"):
-        experiment_id = _experiment_id(client, settings.experiment, uri)
-        run_id = client.create_run(experiment_id, run_name=name,
-                                   tags={"digitclf.kind": "sweep", **_version_tags()}).info.run_id
-    with _reporting(uri, f"log the sweep's params (MLflow run {run_id} is marked FAILED)", on_error=(client, run_id)):
+    found = versions()
+    tags = {"digitclf.kind": "sweep", **_source_tags(),
+            **{f"{dist}.version": found[dist] for dist in ("digitclf", "scikit-learn") if dist in found}}
+    _, run_id = _create_run(client, uri, settings.experiment, "start the sweep's parent run", tags=tags, run_name=name)
+    with _reporting(uri, f"log the sweep's params (MLflow run {run_id} is marked FAILED)", failed_run=(client, run_id)):
         client.log_batch(run_id, params=[Param(key, value) for key, value in flatten(params).items()])
     try:
         yield run_id
@@ -124,7 +121,7 @@ def parent_run(settings: "MlflowConfig", name: str, params: dict[str, Any]) -> I
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:
-    """``{"model": {"params": {"C": 1}}}`` -> ``{"model.params.C": "1"}``; lists as JSON, values cut to MLflow's limit."""
+    """``{"model": {"params": {"C": 1}}}`` -> ``{"model.params.C": "1"}``; other values as JSON, cut to 6000 chars."""
     out: dict[str, str] = {}
     for key, value in data.items():
         name = f"{prefix}{key}"
@@ -151,18 +148,18 @@ def run_metrics(metrics: dict[str, Any]) -> dict[str, float]:
 def run_tags(run: RunDir, record: dict[str, Any], metrics: dict[str, Any]) -> dict[str, str]:
     """Where the run came from: data fingerprint, versions, the run folder, convergence, notes."""
     dataset = record.get("dataset", {})
-    versions = record.get("versions", {})
+    saved_versions = record.get("versions", {})
     tags = {
         "digitclf.run_id": run.id,
         "digitclf.run_dir": str(run.path.resolve()),
         "digitclf.config_digest": record.get("config_digest"),
-        "digitclf.version": versions.get("digitclf"),
-        "scikit-learn.version": versions.get("scikit-learn"),
+        "digitclf.version": saved_versions.get("digitclf"),
+        "scikit-learn.version": saved_versions.get("scikit-learn"),
         "dataset.name": dataset.get("name"),
         "dataset.fingerprint": dataset.get("fingerprint"),
         "estimator": metrics.get("estimator"),
         "converged": str(bool(metrics.get("converged"))).lower(),
-        "mlflow.source.name": "digitclf",
+        **_source_tags(),
     }
     lines = [*record.get("notes", []), *record.get("warnings", [])]
     if lines:  # shown as the run's description in the MLflow UI
@@ -171,14 +168,14 @@ def run_tags(run: RunDir, record: dict[str, Any], metrics: dict[str, Any]) -> di
 
 
 def _verified(run: RunDir, record: dict[str, Any], name: str) -> Any:
-    """An artifact recorded with a sha256 is checked before it is logged; config.yaml and run.json are not recorded."""
+    """An artifact recorded with a sha256 is checked before it is logged (config.yaml and run.json are not recorded)."""
     return run.verify(name) if name in record.get("artifacts", {}) else run.file(name)
 
 
-def _input_example(run: RunDir, metrics: dict[str, Any]) -> Any:
-    """A few misclassified test images (saved in split.npz) as flat rows; None if there were no errors."""
+def _input_example(run: RunDir) -> Any:
+    """A few misclassified test images (raw pixels, as saved in split.npz); None if there were no errors."""
     images = load_split(run)["error_images"][:EXAMPLE_ROWS]
-    return images.reshape(len(images), metrics["n_features"]) if len(images) else None
+    return images.reshape(len(images), -1) if len(images) else None
 
 
 def _requirements(mlflow: Any, model: Any, record: dict[str, Any]) -> list[str]:
@@ -191,11 +188,15 @@ def _requirements(mlflow: Any, model: Any, record: dict[str, Any]) -> list[str]:
     return requirements
 
 
-def _version_tags() -> dict[str, str]:
-    from digitclf.runs import versions
+def _source_tags() -> dict[str, str]:
+    """What ``mlflow.start_run`` would add (a run made by the client has no user otherwise)."""
+    import getpass
 
-    found = versions()
-    return {f"{dist}.version": found[dist] for dist in ("digitclf", "scikit-learn") if dist in found}
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (some containers)
+        user = "unknown"
+    return {"mlflow.user": user, "mlflow.source.name": "digitclf", "mlflow.source.type": "LOCAL"}
 
 
 # ---------------------------------------------------------------- MLflow plumbing
@@ -239,6 +240,13 @@ def _check_reachable(uri: str) -> None:
                             "output.mlflow.tracking_uri / MLFLOW_TRACKING_URI") from None
 
 
+def _create_run(client: Any, uri: str, experiment: str, action: str, **fields: Any) -> tuple[str, str]:
+    """(experiment id, run id) of a new run in ``experiment``, created if missing."""
+    with _reporting(uri, action):
+        experiment_id = _experiment_id(client, experiment, uri)
+        return experiment_id, client.create_run(experiment_id, **fields).info.run_id
+
+
 def _experiment_id(client: Any, name: str, uri: str) -> str:
     from mlflow.exceptions import MlflowException
 
@@ -251,8 +259,8 @@ def _experiment_id(client: Any, name: str, uri: str) -> str:
             if experiment is None:
                 raise
     if experiment.lifecycle_stage == "deleted":
-        raise TrackingError(f"MLflow experiment {name!r} is deleted in {uri}; restore it "
-                            f"('mlflow experiments restore --experiment-id {experiment.experiment_id}') "
+        raise TrackingError(f"MLflow experiment {name!r} is deleted in {uri}; restore it (MLFLOW_TRACKING_URI={uri} "
+                            f"mlflow experiments restore --experiment-id {experiment.experiment_id}) "
                             "or set output.mlflow.experiment to another name")
     return experiment.experiment_id
 
@@ -277,15 +285,23 @@ def _global_tracking_uri(mlflow: Any, uri: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _reporting(uri: str, action: str, on_error: tuple[Any, str] | None = None) -> Iterator[None]:
-    """Turn what MLflow, its store or the network raise into one TrackingError line."""
+def _reporting(uri: str, action: str, failed_run: tuple[Any, str] | None = None) -> Iterator[None]:
+    """Turn what MLflow, its store or the network raise into one TrackingError line.
+
+    ``failed_run`` (client, run id) is a half-logged MLflow run: marked FAILED on an
+    error, KILLED on Ctrl-C, so it does not stay RUNNING for ever.
+    """
     try:
         yield
+    except KeyboardInterrupt:
+        if failed_run is not None:
+            _terminate_quietly(*failed_run, "KILLED")
+        raise
     except DigitclfError:
         raise
     except Exception as exc:  # noqa: BLE001 - MLflow, SQLAlchemy, requests and OSError all end up here
-        if on_error is not None:
-            _terminate_quietly(*on_error, "FAILED")
+        if failed_run is not None:
+            _terminate_quietly(*failed_run, "FAILED")
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise TrackingError(f"MLflow at {uri}: could not {action}: {_cut(first, 700)} "
                             "(fix output.mlflow.tracking_uri or MLFLOW_TRACKING_URI)") from exc

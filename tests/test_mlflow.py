@@ -114,11 +114,18 @@ def test_log_run_reads_back_params_metrics_tags_artifacts_and_model(store, scale
 def test_sweep_points_are_child_runs_of_one_parent(store):
     settings = MlflowConfig(tracking_uri=store, experiment="sweep")
     grid = {"grid": {"model.params.C": [0.1, 1.0]}}
-    with tracking.parent_run(settings, "digits_lbfgs sweep", grid) as parent_id:
-        children = []
-        for c in (0.1, 1.0):
-            result = train(load_config("digits_lbfgs", ["output.plots=false", f"model.params.C={c}"]))
-            children.append(tracking.log_run(result.run, settings, parent_run_id=parent_id))
+    notebook_uri = "sqlite:///somewhere-else.db"  # a user's own choice survives log_run
+    mlflow.set_tracking_uri(notebook_uri)
+    try:
+        with tracking.parent_run(settings, "digits_lbfgs sweep", grid) as parent_id:
+            children = []
+            for c in (0.1, 1.0):
+                result = train(load_config("digits_lbfgs", ["output.plots=false", f"model.params.C={c}"]))
+                children.append(tracking.log_run(result.run, settings, parent_run_id=parent_id))
+        assert mlflow.get_tracking_uri() == notebook_uri
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert not Path("somewhere-else.db").exists()
 
     client = mlflow.MlflowClient(store)
     found = experiment_runs(client, "sweep", f"tags.mlflow.parentRunId = '{parent_id}'")
