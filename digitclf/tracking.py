@@ -161,10 +161,13 @@ def run_tags(run: RunDir, record: dict[str, Any], metrics: dict[str, Any]) -> di
         "converged": str(bool(metrics.get("converged"))).lower(),
         **_source_tags(),
     }
+    sweep = record.get("sweep")
+    if isinstance(sweep, dict):  # a sweep point: which sweep, which point
+        tags.update({"digitclf.sweep_id": sweep.get("id"), "digitclf.sweep_index": sweep.get("index")})
     lines = [*record.get("notes", []), *record.get("warnings", [])]
     if lines:  # shown as the run's description in the MLflow UI
         tags["mlflow.note.content"] = _cut("\n".join(f"- {line}" for line in lines), MAX_TAG_VALUE)
-    return {key: value for key, value in tags.items() if value is not None}
+    return {key: str(value) for key, value in tags.items() if value is not None}
 
 
 def _verified(run: RunDir, record: dict[str, Any], name: str) -> Any:

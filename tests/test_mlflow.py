@@ -119,8 +119,9 @@ def test_sweep_points_are_child_runs_of_one_parent(store):
     try:
         with tracking.parent_run(settings, "digits_lbfgs sweep", grid) as parent_id:
             children = []
-            for c in (0.1, 1.0):
-                result = train(load_config("digits_lbfgs", ["output.plots=false", f"model.params.C={c}"]))
+            for index, c in enumerate((0.1, 1.0), 1):
+                result = train(load_config("digits_lbfgs", ["output.plots=false", f"model.params.C={c}"]),
+                               record={"sweep": {"id": "digits-sweep", "point": {"model.params.C": c}, "index": index}})
                 children.append(tracking.log_run(result.run, settings, parent_run_id=parent_id))
         assert mlflow.get_tracking_uri() == notebook_uri
     finally:
@@ -130,7 +131,9 @@ def test_sweep_points_are_child_runs_of_one_parent(store):
     client = mlflow.MlflowClient(store)
     found = experiment_runs(client, "sweep", f"tags.mlflow.parentRunId = '{parent_id}'")
     assert sorted(r.info.run_id for r in found) == sorted(children)
-    assert sorted(r.data.params["model.params.C"] for r in found) == ["0.1", "1.0"]
+    assert sorted((r.data.tags["digitclf.sweep_index"], r.data.params["model.params.C"]) for r in found) == [
+        ("1", "0.1"), ("2", "1.0")]
+    assert {r.data.tags["digitclf.sweep_id"] for r in found} == {"digits-sweep"}
     assert {r.data.tags["digitclf.run_id"] for r in found} == {p.name for p in Path("outputs/digits_lbfgs").iterdir()}
     parent = client.get_run(parent_id)
     assert parent.info.status == "FINISHED" and parent.info.run_name == "digits_lbfgs sweep"
