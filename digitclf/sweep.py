@@ -372,13 +372,13 @@ class PointTask:
 
 def run_point(task: PointTask) -> dict[str, Any]:
     """Run one point unless it is complete or running elsewhere; return its summary row."""
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_info, threadpool_limits
 
     from digitclf.runner import train
 
     run_dir = task.outputs / task.config.name / task.run_id
     base = {"index": task.index, "values": task.values, "run_id": task.run_id, "run": str(run_dir),
-            "worker": f"{os.getpid()}@{socket.gethostname()}", "loaded_data": False}
+            "worker": f"{os.getpid()}@{socket.gethostname()}", "loaded_data": False, "blas_threads": None}
     with _worker_context(task):
         try:
             data, base["loaded_data"] = load_data(task.config.dataset)
@@ -397,6 +397,7 @@ def run_point(task: PointTask) -> dict[str, Any]:
                 return {**base, **read_point(run_dir), "action": _DONE_AS.get(action, action)}
             clear_point(run_dir, state)
             with threadpool_limits(limits=_thread_cap(task.threads)):
+                base["blas_threads"] = max((pool["num_threads"] for pool in threadpool_info()), default=None)
                 train(task.config, outputs=task.outputs, run_id=task.run_id, data=data,
                       record={"sweep": {"id": task.sweep_id, "point": task.values, "index": task.index}},
                       events=lambda kind, info: lock.release() if kind == "start" else None)
@@ -501,9 +502,11 @@ def run_sweep(plan: SweepPlan, *, jobs: int = 1, backend: str = "loky", schedule
               events: Events | None = None) -> SweepResult:
     """Run every point that is not complete (see ``decide``) and write the sweep folder.
 
-    ``events(kind, info)`` is called with ``start`` (points, to_run, workers, threads), ``point``
-    (a finished row, done, to_run) and ``note``.  Ctrl-C or SIGTERM stops the sweep: the
-    summary is written with what finished, and KeyboardInterrupt propagates.
+    ``events(kind, info)`` is called with ``start`` (points, to_run, reused, kept_failed, busy,
+    keys, where: a description of the workers), ``point`` (a finished row, done, to_run) and
+    ``note``.  Ctrl-C or SIGTERM stops the sweep: the summary is written with what finished
+    and KeyboardInterrupt propagates (points cut short are interrupted or, when their worker
+    process was killed, abandoned; the next run of the sweep runs them again).
     """
     from digitclf.runner import _sigterm_as_interrupt
 
@@ -516,11 +519,13 @@ def run_sweep(plan: SweepPlan, *, jobs: int = 1, backend: str = "loky", schedule
         if action != "run":
             rows[point.index] = {**_row_base(plan, point), **read_point(plan.run_dir(point)),
                                  "action": _DONE_AS.get(action, action)}
-    plan.folder.mkdir(parents=True, exist_ok=True)
-    write_text(plan.folder / "spec.yaml", yaml.safe_dump(plan.to_dict(), sort_keys=False))
     result = SweepResult(plan, [])
+    started = False
     try:
         with _sigterm_as_interrupt(), _executor(backend, scheduler, jobs, len(todo)) as (parallel, threads, where):
+            plan.folder.mkdir(parents=True, exist_ok=True)
+            write_text(plan.folder / "spec.yaml", yaml.safe_dump(plan.to_dict(), sort_keys=False))
+            started = True
             emit("start", {"points": len(plan.points), "to_run": len(todo), "where": where, "keys": plan.keys,
                            "reused": sum(a == "reuse" for _, a in states),
                            "kept_failed": sum(a == "keep" for _, a in states),
@@ -536,7 +541,8 @@ def run_sweep(plan: SweepPlan, *, jobs: int = 1, backend: str = "loky", schedule
             if point.index not in rows:
                 rows[point.index] = {**_row_base(plan, point), **read_point(plan.run_dir(point)), "action": "pending"}
         result.rows = [rows[p.index] for p in plan.points]
-        write_summary(result)
+        if started:
+            write_summary(result)
     return result
 
 
@@ -549,7 +555,7 @@ def _collect(parallel: Any, tasks: list[PointTask], rows: dict[int, dict[str, An
 
     outcomes = parallel(delayed(run_point)(task) for task in tasks)
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*generator.*")  # joblib's note when we stop early
+        warnings.filterwarnings("ignore", category=UserWarning, module="joblib")  # "tasks ... cancelled" on a stop
         with contextlib.closing(outcomes):
             for done, row in enumerate(outcomes, 1):
                 rows[row["index"]] = row

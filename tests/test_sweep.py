@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import joblib
 import pytest
 from PIL import Image
 
@@ -319,6 +320,8 @@ def test_parallel_workers_match_the_sequential_sweep():
     assert str(os.getpid()) not in {w.split("@")[0] for w in workers}  # ran in other processes
     assert len(workers) <= 2
     assert sum(r["loaded_data"] for r in two.rows) <= len(workers)  # the data set is loaded once per worker
+    cores = joblib.cpu_count()
+    assert all(2 * r["blas_threads"] <= max(cores, 2) for r in two.rows)  # jobs x threads <= cores
 
 
 def test_sweep_help_has_an_example(cli):
