@@ -126,7 +126,7 @@ class ModelConfig(_Strict):
 class MlflowConfig(_Strict):
     """Log each run to MLflow (needs ``pip install 'digitclf[mlflow]'``)."""
 
-    tracking_uri: str | None = Field(None, description="default: MLflow's own (MLFLOW_TRACKING_URI or ./mlruns)")
+    tracking_uri: str | None = Field(None, description="default: MLflow's own (MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)")
     experiment: str = "digitclf"
 
 

@@ -37,3 +37,9 @@ class InputError(DigitclfError):
     """A file given on the command line (an image, a path) cannot be used."""
 
     exit_code = 2
+
+
+class TrackingError(DigitclfError):
+    """Logging to MLflow failed (bad tracking URI, server down, ...); the run folder itself is intact."""
+
+    exit_code = 1

@@ -15,7 +15,7 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterator
 
-from digitclf.errors import ConfigError, DigitclfError, RunError
+from digitclf.errors import ConfigError, DigitclfError, RunError, TrackingError
 from digitclf.runs import SKOPS_TRUSTED, RunDir, load_json, load_model, load_split, versions
 
 if TYPE_CHECKING:
@@ -32,12 +32,6 @@ CONNECT_TIMEOUT = 5.0  # seconds
 # mlflow.sklearn.log_model only knows the process-wide tracking URI; switching it is
 # serialised so that two threads logging to different stores do not cross
 _global_uri_lock = threading.Lock()
-
-
-class TrackingError(DigitclfError):
-    """Logging to MLflow failed (bad tracking URI, server down, ...); the run folder itself is intact."""
-
-    exit_code = 1
 
 
 def log_run(run: RunDir, settings: "MlflowConfig", *, parent_run_id: str | None = None) -> str:

@@ -194,3 +194,21 @@ def test_missing_mlflow_is_a_config_error_naming_the_extra(monkeypatch):
     with pytest.raises(ConfigError, match="pip install 'digitclf\\[mlflow\\]'"):
         with tracking.parent_run(MlflowConfig(), "sweep", {}):
             pass
+
+
+def test_train_cli_logs_to_mlflow_and_a_failure_is_only_a_warning(cli, tmp_path):
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'cli.db'}"
+    result = cli("train", "-c", "digits_lbfgs", "--set", "output.plots=false", "--set",
+                 f"output.mlflow={{tracking_uri: '{uri}', experiment: cli}}")
+    assert result.exit_code == 0, result.output
+    line = next(l for l in result.stderr.splitlines() if l.startswith("mlflow    run "))
+    mlflow_id = line.split()[2]
+    logged = MlflowClient(tracking_uri=uri).get_run(mlflow_id)
+    saved = json.loads(next(Path("outputs").glob("*/*/metrics.json")).read_text())
+    assert logged.data.metrics["accuracy"] == pytest.approx(saved["accuracy"])
+    down = cli("train", "-c", "digits_lbfgs", "--set", "output.plots=false", "--set",
+               "output.mlflow.tracking_uri=http://127.0.0.1:9")
+    assert down.exit_code == 0  # the run is saved; MLflow is only a warning
+    assert any(l.startswith("warning: run ") and "was not logged to MLflow" in l for l in down.stderr.splitlines())

@@ -76,6 +76,20 @@ def with_mlflow(cfg: Any) -> Any:
     return cfg.model_copy(update={"output": cfg.output.model_copy(update={"mlflow": MlflowConfig()})})
 
 
+def log_to_mlflow(run: Any, settings: Any, quiet: bool) -> "str | None":
+    """Log a complete run to MLflow; a failure is a warning, the run folder is already saved."""
+    from digitclf.errors import DigitclfError
+    from digitclf.tracking import log_run
+
+    try:
+        mlflow_run_id = log_run(run, settings)
+    except DigitclfError as exc:
+        info(f"warning: run {run.id} is saved but was not logged to MLflow: {exc}")
+        return None
+    info(f"mlflow    run {mlflow_run_id} in experiment {settings.experiment!r}", quiet)
+    return mlflow_run_id
+
+
 def check_run_id(run_id: str, outputs: Path, name: str) -> None:
     import re
 
@@ -115,6 +129,8 @@ def train(
         check_run_id(run_id, outputs or cfg.output.dir, cfg.name)
     with ConsoleProgress(quiet or json_) as progress:
         result = run_train(cfg, events=progress, outputs=outputs, run_id=run_id)
+    if cfg.output.mlflow is not None:
+        log_to_mlflow(result.run, cfg.output.mlflow, quiet or json_)
     if json_:
         echo_json(result.metrics)
         return
