@@ -681,9 +681,12 @@ def tradeoff_plot(rows: list[dict[str, Any]], keys: list[str], *, title: str | N
     for row in done:
         low, high = row["accuracy_ci95"]
         acc = row["accuracy"]
-        ax.errorbar([row["fit_seconds"]], [acc], yerr=[[acc - low], [high - acc]], fmt="o", capsize=3)
-        ax.annotate(point_label(row["values"], keys), (row["fit_seconds"], acc), textcoords="offset points",
-                    xytext=(6, 4), fontsize=8)
+        ax.errorbar([row["fit_seconds"]], [acc], yerr=[[acc - low], [high - acc]], fmt="o", capsize=3,
+                    label=f"{row['index']}: {point_label(row['values'], keys)}")
+        ax.annotate(str(row["index"]), (row["fit_seconds"], acc), textcoords="offset points", xytext=(5, 3),
+                    fontsize=9)
+    if done:  # labels in a legend beside the plot: markers close in time would make inline labels overlap
+        ax.figure.legend(loc="outside right upper", fontsize=8, title="point: swept values", title_fontsize=8)
     seconds = [r["fit_seconds"] for r in done]
     if seconds and min(seconds) > 0 and max(seconds) / min(seconds) > 20:
         ax.set_xscale("log")
