@@ -294,21 +294,30 @@ def load_config(
         if path is None:
             data = {}
         else:
-            file = find_config(path)
-            source = str(file)
-            try:
-                text = file.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise ConfigError(f"cannot read config {source}: {getattr(exc, 'strerror', None) or exc}") from None
-            data = read_yaml(text, source)
-            if data is None:
-                raise ConfigError(f"{source} is empty; start from configs/digits_lbfgs.yaml")
-            if not isinstance(data, dict):
-                raise ConfigError(f"{source}: the top level must be a mapping of sections "
-                                  f"(name, dataset, split, ...), got a {type(data).__name__}")
-            data.setdefault("name", _default_name(file))
+            data, source = read_config_file(path)
+            if "sweep" in data:
+                raise ConfigError(f"{source} has a sweep: section; run it with 'digitclf sweep --config {path}' "
+                                  "(train runs one config)")
     data = apply_overrides(dict(data), overrides)
     return from_dict(data, source)
+
+
+def read_config_file(path: str | Path) -> tuple[dict[str, Any], str]:
+    """Find and read a config file as a raw mapping (``name`` defaults to the file's stem), and its source."""
+    file = find_config(path)
+    source = str(file)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config {source}: {getattr(exc, 'strerror', None) or exc}") from None
+    data = read_yaml(text, source)
+    if data is None:
+        raise ConfigError(f"{source} is empty; start from configs/digits_lbfgs.yaml")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of sections "
+                          f"(name, dataset, split, ...), got a {type(data).__name__}")
+    data.setdefault("name", _default_name(file))
+    return data, source
 
 
 def _default_name(file: Path) -> str:

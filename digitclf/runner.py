@@ -17,6 +17,7 @@ import numpy as np
 
 from digitclf import config as config_mod
 from digitclf.config import RunConfig
+from digitclf.errors import ConfigError, DatasetError, DigitclfError
 from digitclf.runs import RunDir, write_text
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ class Timer:
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
+def sigterm_as_interrupt() -> Iterator[None]:
     """SIGTERM raises KeyboardInterrupt (like Ctrl-C) so the run is recorded as interrupted."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -107,8 +108,6 @@ def _refused_by_sklearn(key: str) -> Iterator[None]:
     try:
         yield
     except ValueError as exc:
-        from digitclf.errors import ConfigError
-
         message = " ".join(str(exc).split()) or type(exc).__name__
         raise ConfigError(f"{key}: {message} (scikit-learn, on this data); change {key} in the config") from exc
 
@@ -138,7 +137,7 @@ def train(cfg: RunConfig, *, events: Events | None = None, outputs: Path | None 
     run.start(cfg.to_dict(), config_digest=cfg.digest(), **(record or {}))
     emit("start", {"run": run})
     try:
-        with _sigterm_as_interrupt():
+        with sigterm_as_interrupt():
             result = _execute(cfg, run, emit, data)
     except KeyboardInterrupt:
         _record_end(run, "interrupted", "interrupted by the user (Ctrl-C or SIGTERM)", None)
@@ -152,10 +151,12 @@ def train(cfg: RunConfig, *, events: Events | None = None, outputs: Path | None 
 def _record_end(run: RunDir, status: str, error: str, trace: str | None) -> None:
     """Best effort: on a full disk recording the failure can fail too; the original error still wins."""
     try:
+        if run.record().get("status") == "complete":
+            return  # the signal came after every artifact was saved: the run stays complete
         if trace:
             write_text(run.file("traceback.txt"), trace)
         run.finish(status, error=error)
-    except OSError:
+    except (OSError, DigitclfError):
         pass
 
 
@@ -174,8 +175,6 @@ def _execute(cfg: RunConfig, run: RunDir, emit: Events, data: "Dataset | None") 
         X_test, y_test = data.X[test_rows], data.y[test_rows]
     labels = np.unique(y_train)
     if len(labels) < 2:
-        from digitclf.errors import DatasetError
-
         raise DatasetError(f"the training split has a single class ({labels[0]}); use a larger or stratified split")
     estimator, notes = models.build_estimator(cfg.model, cfg.seed, len(labels))
     for note in notes:

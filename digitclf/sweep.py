@@ -142,16 +142,9 @@ def read_sweep_config(path: str | Path | None) -> tuple[dict[str, Any], dict[str
     """The config file as a raw mapping without its ``sweep:`` section, that section, and the file's name."""
     if path is None:
         return {}, {}, "config"
-    file = config_mod.find_config(path)
-    try:
-        data = config_mod.read_yaml(file.read_text(encoding="utf-8"), str(file))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config {file}: {getattr(exc, 'strerror', None) or exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{file}: the top level must be a mapping of sections (name, dataset, ..., sweep)")
+    data, source = config_mod.read_config_file(path)
     section = data.pop("sweep", None) or {}
-    data.setdefault("name", config_mod._default_name(file))
-    return data, _check_section(section, str(file)), str(file)
+    return data, _check_section(section, source), source
 
 
 def _check_section(section: Any, source: str) -> dict[str, Any]:
@@ -508,7 +501,7 @@ def run_sweep(plan: SweepPlan, *, jobs: int = 1, backend: str = "loky", schedule
     and KeyboardInterrupt propagates (points cut short are interrupted or, when their worker
     process was killed, abandoned; the next run of the sweep runs them again).
     """
-    from digitclf.runner import _sigterm_as_interrupt
+    from digitclf.runner import sigterm_as_interrupt
 
     check_options(jobs, backend, scheduler)
     emit = events or (lambda kind, info: None)
@@ -522,7 +515,7 @@ def run_sweep(plan: SweepPlan, *, jobs: int = 1, backend: str = "loky", schedule
     result = SweepResult(plan, [])
     started = False
     try:
-        with _sigterm_as_interrupt(), _executor(backend, scheduler, jobs, len(todo)) as (parallel, threads, where):
+        with sigterm_as_interrupt(), _executor(backend, scheduler, jobs, len(todo)) as (parallel, threads, where):
             plan.folder.mkdir(parents=True, exist_ok=True)
             write_text(plan.folder / "spec.yaml", yaml.safe_dump(plan.to_dict(), sort_keys=False))
             started = True

@@ -23,6 +23,25 @@ CLI = [sys.executable, "-c", "from digitclf.cli import main; main()"]
 SLOW_FIT = ["--set", "model.params={solver: saga, max_iter: 10000000, tol: 0}", "--set", "preprocess=[scale]"]
 
 
+@pytest.fixture(autouse=True)
+def no_leftover_processes(monkeypatch):
+    """Every child a test starts is killed at teardown, even when the test fails half-way."""
+    started: list[subprocess.Popen] = []
+    real = subprocess.Popen
+
+    class Tracked(real):  # type: ignore[misc, valid-type]
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            started.append(self)
+
+    monkeypatch.setattr(subprocess, "Popen", Tracked)
+    yield
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+
+
 def run_records(outputs: Path = Path("outputs")) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(outputs.glob("*/*/run.json"))]
 

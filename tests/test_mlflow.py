@@ -212,3 +212,20 @@ def test_train_cli_logs_to_mlflow_and_a_failure_is_only_a_warning(cli, tmp_path)
                "output.mlflow.tracking_uri=http://127.0.0.1:9")
     assert down.exit_code == 0  # the run is saved; MLflow is only a warning
     assert any(l.startswith("warning: run ") and "was not logged to MLflow" in l for l in down.stderr.splitlines())
+
+
+def test_sweep_with_mlflow_logs_a_parent_and_one_child_per_point(cli, tmp_path):
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'sweep.db'}"
+    result = cli("sweep", "-c", "digits_lbfgs", "--grid", "model.params.C=0.1,1", "--set", "output.plots=false",
+                 "--set", f"output.mlflow={{tracking_uri: '{uri}', experiment: sweeps}}", "--json")
+    assert result.exit_code == 0, result.output
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("sweeps")
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    summary = json.loads(result.stdout)
+    assert sorted(r.data.metrics["accuracy"] for r in children) == sorted(row["accuracy"] for row in summary["points"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -10,7 +11,6 @@ from typing import TYPE_CHECKING, Any, Optional
 import typer
 
 from digitclf.cli.app import ConfigOpt, JsonOpt, OutputsOpt, SetOpt, app, echo_json, info
-from digitclf.sweep import point_label
 
 if TYPE_CHECKING:
     from digitclf.sweep import SweepPlan, SweepResult
@@ -54,6 +54,8 @@ class SweepProgress:
             if data["to_run"] and not self.quiet and sys.stderr.isatty():
                 self._start_bar(data["to_run"])
         elif kind == "point":
+            from digitclf.sweep import point_label
+
             row, done, total = data["row"], data["done"], data["to_run"]
             elapsed = time.perf_counter() - self.started
             line = f"[{done}/{total}] point {row['index']} ({point_label(row['values'], self.keys)}): " + row["status"]
@@ -131,6 +133,24 @@ def _table(header: list[str], body: list[list[str]]) -> str:
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in [header, *body])
 
 
+def mlflow_point_logger(forward: Any, settings: Any, parent_id: str) -> Any:
+    """Sweep events that also log each point that ran to completion as a child of the parent run."""
+    from digitclf.errors import DigitclfError
+    from digitclf.runs import RunDir
+    from digitclf.tracking import log_run
+
+    def events(kind: str, data: dict[str, Any]) -> None:
+        forward(kind, data)
+        row = data.get("row") if kind == "point" else None
+        if row and row["status"] == "complete" and row["action"] == "ran":
+            try:
+                log_run(RunDir(Path(row["run"])), settings, parent_run_id=parent_id)
+            except DigitclfError as exc:
+                info(f"warning: point {row['index']} is saved but was not logged to MLflow: {exc}")
+
+    return events
+
+
 @app.command()
 def sweep(
     config: Optional[str] = ConfigOpt,
@@ -149,6 +169,8 @@ def sweep(
     fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first failed point."),
     outputs: Optional[Path] = OutputsOpt,
     json_: bool = JsonOpt,
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr (failures are still shown)."),
+    mlflow: bool = typer.Option(False, "--mlflow", help="Log the sweep to MLflow: a parent run, a child per point."),
 ) -> None:
     """Run a grid of configs (skipping points already complete) and summarize accuracy against fit time.
 
@@ -158,6 +180,8 @@ def sweep(
 
     check_options(jobs, backend, scheduler)
     plan = plan_sweep(config, grid or [], set_ or [], outputs)  # every point validated before any runs
+    if mlflow and plan.points and plan.points[0].config.output.mlflow is None:
+        plan = plan_sweep(config, grid or [], [*(set_ or []), "output.mlflow={}"], outputs)
     if dry_run:
         states = actions(plan, rerun, retry_failed)
         if json_:
@@ -167,9 +191,22 @@ def sweep(
         else:
             typer.echo(format_plan(plan, states))
         return
-    with SweepProgress(quiet=json_) as progress:
+    settings = plan.points[0].config.output.mlflow if plan.points else None
+    with SweepProgress(quiet=json_ or quiet) as progress, contextlib.ExitStack() as stack:
+        events = progress
+        if settings is not None:
+            from digitclf.errors import TrackingError
+            from digitclf.tracking import parent_run
+
+            try:
+                parent_id = stack.enter_context(
+                    parent_run(settings, plan.id, {"grid": plan.grid, "variants": plan.variants}))
+            except TrackingError as exc:
+                info(f"warning: the sweep is not logged to MLflow: {exc}")
+            else:
+                events = mlflow_point_logger(progress, settings, parent_id)
         result = run_sweep(plan, jobs=jobs, backend=backend, scheduler=scheduler, rerun=rerun,
-                           retry_failed=retry_failed, fail_fast=fail_fast, events=progress)
+                           retry_failed=retry_failed, fail_fast=fail_fast, events=events)
     if json_:
         echo_json(result.to_dict())
     else:
