@@ -26,6 +26,7 @@ import os
 import platform
 import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -63,7 +64,12 @@ def run_child(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float,
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, cwd=REPO)
-        _, status, usage = os.wait4(proc.pid, 0)  # the child's own rusage, ru_maxrss in KiB on Linux
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)  # the child's own rusage, ru_maxrss in KiB on Linux
+        except BaseException:  # Ctrl-C or SIGTERM: stop the child too, then let the runner clean up
+            proc.terminate()
+            proc.wait()
+            raise
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
@@ -102,7 +108,8 @@ def read_metrics(stdout: str) -> tuple[float, dict[str, Any]]:
     """``digitclf train --json`` prints metrics.json."""
     m = json.loads(stdout)
     phases = {f"{name} s": t["wall"] for name, t in m["timings"].items()}
-    return m["accuracy"], {"n_iter": m["n_iter"], **phases}
+    per_iter = 1000 * m["timings"]["fit"]["wall"] / m["n_iter"] if m.get("n_iter") else None
+    return m["accuracy"], {"n_iter": m["n_iter"], **phases, "fit ms/iter": per_iter}
 
 
 def read_probe(stdout: str) -> tuple[None, dict[str, Any]]:
@@ -243,7 +250,7 @@ def build_workloads(names: list[str], tmp: Path, setup: dict[str, Any]) -> list[
                  Target("fast config: wall <= 0.25x seed, accuracy >= seed", fast, "wall", 0.25, 0.0),
                  Target("peak RSS of digitclf train (same settings) <= 0.6x seed", lbfgs, "rss_mb", 0.6),
                  Target("peak RSS of digitclf train (fast config) <= 0.6x seed", fast, "rss_mb", 0.6)],
-                env=private, extra_keys=("n_iter", "load s", "preprocess s", "fit s", "predict s"),
+                env=private, extra_keys=("n_iter", "load s", "preprocess s", "fit s", "fit ms/iter", "predict s"),
                 note=f"The lbfgs config as shipped uses preprocess {shipped}. Columns `load s` ... `predict s` "
                      "are digitclf's own phase timings from metrics.json; the rest of its wall time is "
                      "interpreter start, imports, config validation and saving the run."))
@@ -252,7 +259,8 @@ def build_workloads(names: list[str], tmp: Path, setup: dict[str, Any]) -> list[
                 [probe_variant("numpy, float64", "gradient", "float64"),
                  probe_variant("numpy, float32", "gradient", "float32")],
                 env=private, extra_keys=("gradient ms",),
-                note="Median of 20 evaluations in one process; compare with `fit s / n_iter` above."))
+                note="Median of 20 evaluations in one process; compare with `fit ms/iter` above (lbfgs makes "
+                     "slightly more evaluations than iterations)."))
         elif name == "cache":
             if fashion_missing:
                 plan.append(skip("cache", "Cached data load", fashion_missing))
@@ -412,7 +420,7 @@ def workload_table(outcome: Outcome) -> list[str]:
         is_base = v.label == base
         row = [f"{'A' if is_base else 'B'}: {v.label}", fmt(wall), f"{min(x.wall for x in s):.2f}-{max(x.wall for x in s):.2f}",
                fmt(median_of(s, "cpu")), fmt(rss, 0), fmt(median_of(s, "accuracy"), 4),
-               *[fmt(median_of(s, k), 3 if k.endswith(" s") else (1 if k.endswith("ms") else 2)) for k in w.extra_keys],
+               *[fmt(median_of(s, k), 3 if k.endswith(" s") else (1 if "ms" in k else 2)) for k in w.extra_keys],
                "1" if is_base else f"{wall / a_wall:.3f}", "1" if is_base else f"{rss / a_rss:.3f}"]
         lines.append("| " + " | ".join(row) + " |")
     lines.append("")
@@ -536,6 +544,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown workload {', '.join(unknown)}; choose from {', '.join(WORKLOADS)}")
 
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))  # run the cleanup below
     tmp = Path(tempfile.mkdtemp(prefix="digitclf-bench-"))
     try:
         say(f"preparing data in {tmp} (not timed)")
