@@ -472,8 +472,8 @@ def machine_lines(repeats: int, loads: tuple[str, str], blas: str, runner_rss: f
         f"- BLAS: {blas}; OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE: {openblas_env}",
         f"- repeats: {repeats} per variant, alternating A and B; medians reported; peak RSS is each child's "
         f"ru_maxrss from os.wait4 (the runner's own peak, a floor for it, was {runner_rss:.0f} MB)",
-        f"- load average (1 min) before / after: {loads[0]} / {loads[1]} (other processes on the machine "
-        "inflate wall times)",
+        f"- load average (1 min) before / after: {loads[0]} / {loads[1]} (the suite's own 2-thread fits count in "
+        "it; other processes on the machine inflate wall times)",
     ]
 
 

@@ -33,14 +33,11 @@ def read_idx_gz(path):
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
-def load_idx(folder):
-    """The canonical train and test parts: images flattened to float64 rows, integer labels."""
-    parts = {}
-    for prefix in ("train", "t10k"):
-        images = read_idx_gz(f"{folder}/{prefix}-images-idx3-ubyte.gz")
-        labels = read_idx_gz(f"{folder}/{prefix}-labels-idx1-ubyte.gz")
-        parts[prefix] = (images.reshape(len(images), -1).astype(np.float64), labels.astype(np.int64))
-    return parts["train"], parts["t10k"]
+def load_idx(folder, prefix):
+    """One part ("train" or "t10k"): images flattened to rows of raw 0-255 pixels, integer labels."""
+    images = read_idx_gz(f"{folder}/{prefix}-images-idx3-ubyte.gz")
+    labels = read_idx_gz(f"{folder}/{prefix}-labels-idx1-ubyte.gz")
+    return images.reshape(len(images), -1), labels.astype(np.int64)
 
 
 def main():
@@ -59,12 +56,13 @@ def main():
         digits = load_digits()
         x_train, x_test, y_train, y_test = train_test_split(
             digits.data, digits.target, test_size=test_size, random_state=0)
-    elif args.split == "random":
-        (x_a, y_a), (x_b, y_b) = load_idx(args.path)
-        x_train, x_test, y_train, y_test = train_test_split(
-            np.concatenate([x_a, x_b]), np.concatenate([y_a, y_b]), test_size=test_size, random_state=0)
+    elif args.split == "random":  # the seed's MNIST code: all 70k images in one float64 array, then split
+        (x_a, y_a), (x_b, y_b) = load_idx(args.path, "train"), load_idx(args.path, "t10k")
+        data, target = np.concatenate([x_a, x_b]).astype(np.float64), np.concatenate([y_a, y_b])
+        x_train, x_test, y_train, y_test = train_test_split(data, target, test_size=test_size, random_state=0)
     else:
-        (x_train, y_train), (x_test, y_test) = load_idx(args.path)
+        (x_train, y_train), (x_test, y_test) = load_idx(args.path, "train"), load_idx(args.path, "t10k")
+        x_train, x_test = x_train.astype(np.float64), x_test.astype(np.float64)
 
     # all parameters not specified are set to their defaults
     logisticRegr = LogisticRegression(solver="lbfgs")
