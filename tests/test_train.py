@@ -190,3 +190,18 @@ def test_real_fashion_mnist_fast_config(cli):
     assert 0.83 < metrics["accuracy"] < 0.86
     with Image.open(only_run() / "misclassified.png") as image:
         assert image.size == (1200, 1300)
+
+
+def test_chunked_standardization_equals_scikit_learns_one_pass():
+    from sklearn.preprocessing import StandardScaler
+
+    from digitclf.runner import _fit_transform
+
+    X = np.random.default_rng(0).integers(0, 256, size=(10000, 30)).astype(np.float32)
+    expected = StandardScaler().fit(X)
+    chunked = StandardScaler(copy=False)
+    out = _fit_transform(chunked, X.copy())
+    np.testing.assert_allclose(chunked.mean_, expected.mean_, rtol=1e-10)
+    np.testing.assert_allclose(chunked.scale_, expected.scale_, rtol=1e-10)
+    np.testing.assert_allclose(out, expected.transform(X), atol=1e-5)
+    assert chunked.n_samples_seen_ == 10000 and out.dtype == np.float32
