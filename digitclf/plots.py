@@ -136,6 +136,33 @@ def accuracy_vs_time(points: Sequence[dict[str, Any]], *, ax: "Axes | None" = No
     return ax
 
 
+def tradeoff(points: Sequence[dict[str, Any]], *, title: str | None = None, ax: "Axes | None" = None) -> "Axes":
+    """A sweep's picture: accuracy (with its 95% CI) against fit seconds, one numbered marker per point.
+
+    Each point has ``index``, ``label`` (for the legend), ``fit_seconds``, ``accuracy``, ``accuracy_ci95``.
+    """
+    ax = _axes(ax, (8, 6))
+    for point in points:
+        low, high = point["accuracy_ci95"]
+        acc = point["accuracy"]
+        ax.errorbar([point["fit_seconds"]], [acc], yerr=[[acc - low], [high - acc]], fmt="o", capsize=3,
+                    label=point["label"])
+        ax.annotate(str(point["index"]), (point["fit_seconds"], acc), textcoords="offset points", xytext=(5, 3),
+                    fontsize=9)
+    if points:  # labels in a legend beside the plot: markers close in time would make inline labels overlap
+        ax.figure.legend(loc="outside right upper", fontsize=8, title="point: swept values", title_fontsize=8)
+    seconds = [p["fit_seconds"] for p in points]
+    if seconds and min(seconds) > 0 and max(seconds) / min(seconds) > 20:
+        ax.set_xscale("log")
+    if not points:
+        ax.text(0.5, 0.5, "no complete points yet", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("fit time (s)")
+    ax.set_ylabel("test accuracy (95% CI)")
+    ax.set_title(title or "accuracy against fit time")
+    ax.grid(True, alpha=0.3)
+    return ax
+
+
 def _root_figure(ax_or_fig: "Axes | Figure") -> "Figure":
     fig = getattr(ax_or_fig, "figure", ax_or_fig)
     if hasattr(fig, "get_figure") and fig.get_figure(root=True) is not None:

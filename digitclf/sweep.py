@@ -37,8 +37,6 @@ from digitclf.errors import ConfigError, DigitclfError, RunError
 from digitclf.runs import RunDir, set_latest, write_json, write_text
 
 if TYPE_CHECKING:
-    from matplotlib.axes import Axes
-
     from digitclf.config import DatasetConfig
     from digitclf.datasets import Dataset
 
@@ -637,10 +635,11 @@ def write_summary(result: SweepResult) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     write_json(folder / "summary.json", result.to_dict())
     write_text(folder / "summary.csv", summary_csv(result))
-    from digitclf.plots import save
+    from digitclf.plots import save, tradeoff
 
-    ax = tradeoff_plot(result.rows, result.plan.keys, title=f"sweep {result.plan.id}")
-    save(ax, folder / "tradeoff.png")
+    points = [{**row, "label": f"{row['index']}: {point_label(row['values'], result.plan.keys)}"}
+              for row in result.rows if row["status"] == "complete" and row["fit_seconds"] is not None]
+    save(tradeoff(points, title=f"sweep {result.plan.id}"), folder / "tradeoff.png")
     return {"json": folder / "summary.json", "csv": folder / "summary.csv", "png": folder / "tradeoff.png"}
 
 
@@ -661,32 +660,3 @@ def summary_csv(result: SweepResult) -> str:
 
 def _csv_value(value: Any) -> Any:
     return json.dumps(value) if isinstance(value, (list, dict)) else value
-
-
-def tradeoff_plot(rows: list[dict[str, Any]], keys: list[str], *, title: str | None = None,
-                  ax: "Axes | None" = None) -> "Axes":
-    """Accuracy (with its 95% CI) against fit seconds, one labelled marker per complete point."""
-    if ax is None:
-        from matplotlib.figure import Figure
-
-        ax = Figure(figsize=(8, 6), layout="constrained").add_subplot()
-    done = [r for r in rows if r["status"] == "complete" and r["fit_seconds"] is not None]
-    for row in done:
-        low, high = row["accuracy_ci95"]
-        acc = row["accuracy"]
-        ax.errorbar([row["fit_seconds"]], [acc], yerr=[[acc - low], [high - acc]], fmt="o", capsize=3,
-                    label=f"{row['index']}: {point_label(row['values'], keys)}")
-        ax.annotate(str(row["index"]), (row["fit_seconds"], acc), textcoords="offset points", xytext=(5, 3),
-                    fontsize=9)
-    if done:  # labels in a legend beside the plot: markers close in time would make inline labels overlap
-        ax.figure.legend(loc="outside right upper", fontsize=8, title="point: swept values", title_fontsize=8)
-    seconds = [r["fit_seconds"] for r in done]
-    if seconds and min(seconds) > 0 and max(seconds) / min(seconds) > 20:
-        ax.set_xscale("log")
-    if not done:
-        ax.text(0.5, 0.5, "no complete points yet", ha="center", va="center", transform=ax.transAxes)
-    ax.set_xlabel("fit time (s)")
-    ax.set_ylabel("test accuracy (95% CI)")
-    ax.set_title(title or "accuracy against fit time")
-    ax.grid(True, alpha=0.3)
-    return ax
