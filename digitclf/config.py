@@ -372,7 +372,7 @@ def describe_validation_error(exc: ValidationError, source: str) -> str:
     errors = sorted(exc.errors(), key=lambda e: any(str(p).startswith("literal[") for p in e["loc"]))
     first = errors[0]
     loc = [str(part) for part in first["loc"] if part not in ("PCAStep",) and not str(part).startswith("literal[")]
-    where = ".".join(loc) or "(top level)"
+    where = ".".join(part if re.fullmatch(r"[\w-]+", part) else repr(part) for part in loc) or "(top level)"
     kind = first["type"]
     if kind == "extra_forbidden":
         allowed = _fields_at(first["loc"][:-1])

@@ -6,13 +6,21 @@ import gzip
 import struct
 from pathlib import Path
 
+import os
+
 import numpy as np
 import pytest
+from hypothesis import settings
 from typer.testing import CliRunner
 
 from digitclf.cli import app
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+# CI replays the same examples every run (no flaky failures); locally hypothesis explores anew each time
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture(autouse=True)

@@ -188,3 +188,9 @@ def test_digest_ignores_output_dir_but_not_params():
     b = load_config("digits_lbfgs", ["output.dir=elsewhere"])
     c = load_config("digits_lbfgs", ["model.params.C=2"])
     assert a.digest() == b.digest() != c.digest()
+
+
+def test_odd_keys_are_quoted_so_the_error_stays_one_line(tmp_path):
+    message = error_of(load_config, write(tmp_path, '"\\n": 1\n'))
+    assert message == ("c.yaml: '\\n': unknown key '\\n'; allowed keys: "
+                       "name, dataset, split, preprocess, model, output, seed")

@@ -63,8 +63,8 @@ def fail(message: str, code: int, debug: bool) -> None:
         import traceback
 
         traceback.print_exc()
-    first = " ".join(str(message).split("\n")[0].split())
-    typer.echo(f"Error: {first}", err=True)
+    line = " ".join(str(message).split())  # always one line, whatever the message holds
+    typer.echo(f"Error: {line}", err=True)
     sys.exit(code)
 
 
