@@ -5,8 +5,8 @@ Every data set is returned as a ``Dataset``: all images flattened into one
 one), labels, the image shape and a fingerprint of the content.
 
 A named MNIST-style set is resolved in this order: an explicit ``path:`` -> the
-digitclf cache (uint8 ``.npy`` files checked against their sha256, then
-memory-mapped) -> a system folder (Debian's ``dataset-fashion-mnist``) -> OpenML
+digitclf cache (memory-mapped uint8 ``.npy`` files, checked on every load
+against the checksums recorded when they were written) -> a system folder (Debian's ``dataset-fashion-mnist``) -> OpenML
 through ``sklearn.datasets.fetch_openml``, converted once into the cache.
 """
 
@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import math
 import json
+import math
+import mmap
 import os
 import shutil
 import tempfile
@@ -227,6 +228,30 @@ def _sha256(array: np.ndarray) -> str:
     return hashlib.sha256(memoryview(np.ascontiguousarray(array)).cast("B")).hexdigest()
 
 
+def _xxh3(array: np.ndarray) -> str:
+    """XXH3-128 of the array's bytes: the cache's per-load check (~30 GB/s, against ~1.8 for sha256)."""
+    import xxhash
+
+    return xxhash.xxh3_128_hexdigest(memoryview(np.ascontiguousarray(array)).cast("B"))
+
+
+def _intact(array: np.ndarray, entry: dict[str, Any]) -> bool:
+    if "xxh3_128" in entry:
+        return _xxh3(array) == entry["xxh3_128"]
+    return _sha256(array) == entry["sha256"]  # a cache written before digitclf recorded xxh3_128
+
+
+def release_pages(array: np.ndarray) -> None:
+    """Take a memory-mapped array's pages out of this process's resident set.
+
+    They stay in the page cache, so touching them again costs no I/O; an in-memory array
+    is left alone.
+    """
+    mapped = getattr(array, "_mmap", None)  # numpy.memmap's mmap.mmap (views share it)
+    if isinstance(mapped, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+        mapped.madvise(mmap.MADV_DONTNEED)
+
+
 def fingerprint(X: np.ndarray, y: np.ndarray, n_train: int | None) -> str:
     return _fingerprint(_sha256(X), _sha256(y), n_train, X.shape)
 
@@ -253,7 +278,11 @@ def cache_manifest(name: str) -> dict[str, Any] | None:
 
 
 def cache_load(name: str, *, verify: bool = True) -> Dataset | None:
-    """The cached arrays memory-mapped, after their sha256 check; None when not cached."""
+    """The cached arrays memory-mapped, after their checksum check; None when not cached.
+
+    Each load hashes every byte with XXH3-128 (1.6 ms for the 55 MB of Fashion-MNIST);
+    the sha256 in the manifest makes the data set's fingerprint.
+    """
     folder = cache_dir() / name
     manifest = cache_manifest(name)
     if manifest is None:
@@ -266,9 +295,10 @@ def cache_load(name: str, *, verify: bool = True) -> Dataset | None:
         except (OSError, ValueError) as exc:
             raise DatasetError(f"cached {name} is damaged ({entry['file']}: {exc}); "
                                f"run 'digitclf data fetch {name} --force' or delete {folder}") from None
-        if verify and _sha256(arrays[key]) != entry["sha256"]:
-            raise DatasetError(f"cached {name} failed its sha256 check ({entry['file']}); "
+        if verify and not _intact(arrays[key], entry):
+            raise DatasetError(f"cached {name} failed its checksum test ({entry['file']}); "
                                f"run 'digitclf data fetch {name} --force' or delete {folder}")
+        release_pages(arrays[key])  # the check read every page; the run maps back only what it uses
     spec = DATASETS.get(name)
     return Dataset(name=name, X=arrays["X"], y=arrays["y"], image_shape=tuple(manifest["image_shape"]),
                    n_train=manifest["n_train"], source=f"cache:{folder}", fingerprint=manifest["fingerprint"],
@@ -291,7 +321,8 @@ def cache_store(name: str, X: np.ndarray, y: np.ndarray, n_train: int | None,
         manifest = {"name": name, "source": source, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                     "image_shape": list(image_shape), "n_train": n_train, "shape": list(X.shape),
                     "fingerprint": _fingerprint(x_sha, y_sha, n_train, X.shape),
-                    "arrays": {"X": {"file": "X.npy", "sha256": x_sha}, "y": {"file": "y.npy", "sha256": y_sha}}}
+                    "arrays": {"X": {"file": "X.npy", "sha256": x_sha, "xxh3_128": _xxh3(X)},
+                               "y": {"file": "y.npy", "sha256": y_sha, "xxh3_128": _xxh3(y)}}}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
         if final.exists():  # replacing (--force) or a damaged entry: move the old one aside first
             old = root / f".{name}-old-{os.getpid()}"

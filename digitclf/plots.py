@@ -64,29 +64,39 @@ def confusion_matrix(cm: Sequence[Sequence[float]], labels: Sequence[Any], *, ac
 
 def image_grid(images: np.ndarray, titles: Sequence[str], image_shape: Sequence[int], *, cols: int = 5,
                ax: "Axes | None" = None, title: str | None = None) -> "Axes":
-    """Images in a grid of inset axes inside ``ax``, each with its title (gray colormap, as in the seed)."""
+    """Images in a grid inside one ``ax``, each with its title above it (gray colormap, as in the seed).
+
+    Every image is placed by its extent in a single Axes: no Axes (and no tick machinery) per
+    image, which made a 25-image grid cost 0.6 s to save instead of ~0.1 s.
+    """
     n = len(images)
     cols = max(1, min(cols, n)) if n else 1
     rows = max(1, -(-n // cols))
-    if ax is None:  # insets are placed by hand: a fixed layout (constrained layout cost 0.3 s per grid)
+    height, width = (int(v) for v in image_shape)
+    unit = 2.0 / max(height, width)  # inches per pixel: the longer side of each image is 2 inches
+    pad_x, title_h = 0.6 / unit, 0.55 / unit  # in pixels: a gap between columns, room for a two-line title
+    cell_w, cell_h = width + pad_x, height + title_h
+    if ax is None:
         from matplotlib.figure import Figure
 
-        fig = Figure(figsize=(2.4 * cols, 2.6 * rows + (0.4 if title else 0)))
-        ax = fig.add_axes((0.01, 0.01, 0.98, 0.94 if title else 0.98))
+        top = 0.45 if title else 0.0
+        fig = Figure(figsize=(cols * cell_w * unit, (rows * cell_h + pad_x / 4) * unit + top))
+        ax = fig.add_axes((0, 0, 1, 1 - top / fig.get_figheight()))
     ax.set_axis_off()
     if title:
         ax.set_title(title, size=14)
     if n == 0:
         ax.text(0.5, 0.5, "nothing to show", ha="center", va="center", size=14, transform=ax.transAxes)
         return ax
-    cell_w, cell_h = 1.0 / cols, 1.0 / rows
     for k, (image, text) in enumerate(zip(images, titles)):
         r, c = divmod(k, cols)
-        inset = ax.inset_axes([c * cell_w + 0.05 * cell_w, 1 - (r + 1) * cell_h + 0.02 * cell_h,
-                               0.9 * cell_w, 0.78 * cell_h])
-        inset.imshow(np.reshape(image, tuple(image_shape)), cmap="gray", interpolation="nearest")
-        inset.set_title(text, size=9)
-        inset.set_axis_off()
+        left, top_edge = c * cell_w + pad_x / 2, r * cell_h + title_h
+        ax.imshow(np.reshape(image, (height, width)), cmap="gray", interpolation="nearest",
+                  extent=(left, left + width, top_edge + height, top_edge))
+        ax.text(left + width / 2, top_edge - 0.04 / unit, text, size=9, ha="center", va="bottom")
+    ax.set_xlim(0, cols * cell_w)
+    ax.set_ylim(rows * cell_h + pad_x / 4, 0)
+    ax.set_aspect("equal")
     return ax
 
 

@@ -115,6 +115,25 @@ def _fit_transform(step: Any, X: Any, chunk: int = 4096) -> Any:
 
 
 @contextlib.contextmanager
+def blas_threads(limit: int | None) -> Iterator[None]:
+    """At most ``limit`` BLAS threads inside the block (``None``: leave them alone).
+
+    Never raises the count: a sweep worker already capped to fewer keeps its cap.  Measured
+    on 2 cores (benchmarks/RESULTS.md): lbfgs on 60k x 784 fits ~20% faster with one OpenBLAS
+    thread than with two, the skinny products being memory-bound.
+    """
+    if limit is None:
+        yield
+        return
+    from threadpoolctl import ThreadpoolController
+
+    controller = ThreadpoolController().select(user_api="blas")
+    current = max((lib.num_threads for lib in controller.lib_controllers), default=limit)
+    with controller.limit(limits=min(limit, current)):
+        yield
+
+
+@contextlib.contextmanager
 def _refused_by_sklearn(key: str) -> Iterator[None]:
     """A ValueError from scikit-learn on the real data (n_neighbors > samples, PCA wider than the
     images) is a configuration the data cannot support: one line naming the config key, exit 2."""
@@ -186,6 +205,7 @@ def _execute(cfg: RunConfig, run: RunDir, emit: Events, data: "Dataset | None") 
         train_rows, test_rows = datasets.split_indices(data, cfg.split)
         X_train, y_train = data.X[train_rows], data.y[train_rows]
         X_test, y_test = data.X[test_rows], data.y[test_rows]
+    datasets.release_pages(data.X)  # a random split copied its rows: the mapped pages can go
     labels = np.unique(y_train)
     if len(labels) < 2:
         raise DatasetError(f"the training split has a single class ({labels[0]}); use a larger or stratified split")
@@ -196,18 +216,21 @@ def _execute(cfg: RunConfig, run: RunDir, emit: Events, data: "Dataset | None") 
     with timer.phase("preprocess"), _refused_by_sklearn("preprocess"):
         for _, step in steps:
             X_train = _fit_transform(step, X_train)
-            X_test = step.transform(X_test)
     description = models.describe_estimator(estimator)
-    with timer.phase("fit", estimator=description, n_train=len(y_train)), _refused_by_sklearn("model.params"):
+    with timer.phase("fit", estimator=description, n_train=len(y_train)), _refused_by_sklearn("model.params"), \
+            blas_threads(cfg.model.blas_threads):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             _interruptible(lambda: estimator.fit(X_train, y_train))
-    with timer.phase("predict"), _refused_by_sklearn("model.params"):
+    n_features = int(X_train.shape[1])
+    del X_train  # the test set is transformed only now: one float copy alive at a time
+    with timer.phase("predict"), _refused_by_sklearn("model.params"), blas_threads(cfg.model.blas_threads):
+        for _, step in steps:
+            X_test = step.transform(X_test)
         y_pred = _interruptible(lambda: estimator.predict(X_test))
         proba = _interruptible(lambda: estimator.predict_proba(X_test).astype(np.float32)) \
             if hasattr(estimator, "predict_proba") else None
-    n_features = int(X_train.shape[1])
-    del X_train, X_test  # the float copies are not needed for saving: lower peak memory while plotting
+    del X_test  # not needed for saving: lower peak memory while plotting
     with timer.phase("score"):
         scores = metrics.score(y_test, y_pred, labels)
 

@@ -35,7 +35,7 @@ def test_readme_python_example_runs(capsys):
     cells = [t.get_text() for t in left.texts]
     assert len(cells) == 100  # 10 x 10 annotated confusion-matrix cells, drawn into the given Axes
     assert [int(c) for c in cells] == np.ravel(saved["confusion_matrix"]).tolist()
-    assert len(right.child_axes) == 10  # the 10 most confident mistakes, one inset each
+    assert len(right.images) == len(right.texts) == 10  # the 10 most confident mistakes, each titled
 
 
 def test_import_is_light_and_attributes_resolve():

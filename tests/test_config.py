@@ -80,7 +80,7 @@ def test_malformed_override(override):
 
 @pytest.mark.parametrize("text,expected", [
     ("model: {estimator: logistic_regression, parms: {C: 1}}\n",
-     "c.yaml: model.parms: unknown key 'parms' (did you mean 'params'?); allowed keys: estimator, params"),
+     "c.yaml: model.parms: unknown key 'parms' (did you mean 'params'?); allowed keys: estimator, params, blas_threads"),
     ("datset: {name: digits}\n",
      "c.yaml: datset: unknown key 'datset' (did you mean 'dataset'?); allowed keys: "
      "name, dataset, split, preprocess, model, output, seed"),
@@ -107,7 +107,7 @@ def test_malformed_override(override):
      "c.yaml: name: '../escape' is not a safe run name; use letters, digits, '.', '_' or '-' "
      "(at most 64, starting with a letter or digit)"),
     ("model: [1, 2]\n",
-     "c.yaml: model: must be a mapping with keys estimator, params; got [1, 2]"),
+     "c.yaml: model: must be a mapping with keys estimator, params, blas_threads; got [1, 2]"),
 ])
 def test_schema_errors_name_key_value_and_fix(tmp_path, text, expected):
     path = write(tmp_path, text)

@@ -111,7 +111,7 @@ def test_altered_cache_is_never_used(idx_folder):
     blob = bytearray((folder / "X.npy").read_bytes())
     blob[-1] ^= 0xFF
     (folder / "X.npy").write_bytes(bytes(blob))
-    with pytest.raises(DatasetError, match="cached mnist failed its sha256 check .X.npy.; run 'digitclf data fetch "
+    with pytest.raises(DatasetError, match="cached mnist failed its checksum test .X.npy.; run 'digitclf data fetch "
                                            "mnist --force' or delete"):
         datasets.load_dataset(DatasetConfig(name="mnist"))
 

@@ -306,7 +306,7 @@ def test_cli_fetch_force_repairs_a_changed_byte(cli, openml_mnist, parsers):
     (folder / "X.npy").write_bytes(bytes(raw))
     with pytest.raises(DatasetError) as info:
         datasets.load_dataset(DatasetConfig(name="mnist"))
-    assert str(info.value) == (f"cached mnist failed its sha256 check (X.npy); "
+    assert str(info.value) == (f"cached mnist failed its checksum test (X.npy); "
                                f"run 'digitclf data fetch mnist --force' or delete {folder}")
 
     result = cli("data", "fetch", "mnist", "--force")

@@ -247,10 +247,10 @@ def test_plot_errors_grid_for_8x8_and_28x28(saved, cli):
     result = cli("plot-errors", saved.lbfgs, "--n", "7", "--cols", "4", "--out", "digits_errors.png")
     assert result.exit_code == 0, result.output
     assert result.stdout == "digits_errors.png\n"
-    assert png_size(Path("digits_errors.png")) == (960, 520)  # 4 x 2 cells of 2.4 x 2.6 inches at 100 dpi
+    assert png_size(Path("digits_errors.png")) == (1040, 525)  # 4 x 2 cells of 2.6 x 2.55 in + 0.15 in, 100 dpi
     default = cli("plot-errors", saved.idx, "--sort", "confidence")
     assert default.exit_code == 0, default.output
-    assert png_size(Path(f"misclassified-{saved.idx}.png")) == (1200, 520)  # the 8 mistakes, 5 per row
+    assert png_size(Path(f"misclassified-{saved.idx}.png")) == (1300, 525)  # the 8 mistakes, 5 per row
 
 
 @pytest.mark.parametrize("args", [("plot-errors", "--out", "nodir/x.png"), ("report", "--out", "nodir/x.png")])
@@ -271,21 +271,21 @@ def test_errors_sorted_by_confidence_and_titled_like_the_seed(saved):
     in_order = evaluate_mod.select_errors(split, n=3, sort="index")
     assert np.array_equal(in_order["test_position"], wrong[:3])
     ax = evaluate_mod.error_grid(run, n=3, sort="index")
-    titles = [child.get_title() for child in ax.child_axes]
+    titles = [text.get_text() for text in ax.texts]
     assert titles[0] == (f"Predicted: {split['y_pred'][wrong[0]]}, Actual: {split['y_test'][wrong[0]]}\n"
                          f"p={split['proba'][wrong[0]].max():.2f}")
-    assert [child.images[0].get_array().shape for child in ax.child_axes] == [(8, 8)] * 3
+    assert [image.get_array().shape for image in ax.images] == [(8, 8)] * 3
 
 
 def test_plot_samples_digits_and_idx(saved, cli):
     result = cli("plot-samples", "--dataset", "digits", "--out", "samples.png")
     assert result.exit_code == 0, result.output
-    assert png_size(Path("samples.png")) == (1200, 260)
-    titles = [child.get_title() for child in evaluate_mod.sample_grid("digits", n=3).child_axes]
+    assert png_size(Path("samples.png")) == (1300, 270)  # one row of 5
+    titles = [text.get_text() for text in evaluate_mod.sample_grid("digits", n=3).texts]
     assert titles == ["Training: 0", "Training: 1", "Training: 2"]
     idx = cli("plot-samples", "--dataset", str(saved.idx_b), "--n", "10")
     assert idx.exit_code == 0 and idx.stdout == "samples-idx_b.png\n"
-    assert png_size(Path("samples-idx_b.png")) == (1200, 520)
+    assert png_size(Path("samples-idx_b.png")) == (1300, 525)
     unknown = cli("plot-samples", "--dataset", "digitz")
     assert unknown.exit_code == 2 and one_error_line(unknown).startswith(
         "Error: --dataset: 'digitz' is neither a known data set (did you mean 'digits'?)")

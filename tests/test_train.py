@@ -63,7 +63,9 @@ def test_digits_run_matches_plain_sklearn(cli):
     with Image.open(run / "confusion_matrix.png") as image:
         assert image.format == "PNG" and image.size[0] >= 600 and image.size[1] >= 600
     with Image.open(run / "misclassified.png") as image:
-        assert image.size == (1200, 1300)  # 5 x 5 grid of 25 errors (22 shown on 5 rows)
+        # 22 errors on 5 rows of 5 at 100 dpi: each image 2 in wide + a 0.6 in gap, 2 in tall + 0.55 in of
+        # title, and 0.15 in below the grid
+        assert image.size == (round(5 * 2.6 * 100), round((5 * 2.55 + 0.15) * 100))
     import joblib
 
     saved = joblib.load(run / "model.joblib")
@@ -188,8 +190,8 @@ def test_real_fashion_mnist_fast_config(cli):
     metrics = json.loads(result.stdout)
     assert metrics["n_train"] == 60000 and metrics["n_test"] == 10000
     assert 0.83 < metrics["accuracy"] < 0.86
-    with Image.open(only_run() / "misclassified.png") as image:
-        assert image.size == (1200, 1300)
+    with Image.open(only_run() / "misclassified.png") as image:  # 25 of them: 5 x 5, each 2 in, as for digits
+        assert image.size == (round(5 * 2.6 * 100), round((5 * 2.55 + 0.15) * 100))
 
 
 def test_chunked_standardization_equals_scikit_learns_one_pass():
