@@ -261,7 +261,8 @@ def build_workloads(names: list[str], tmp: Path, setup: dict[str, Any]) -> list[
             plan.append(Workload(
                 "gradient", "Cost of one multinomial gradient on 60k x 784 (two matrix products: X @ W, X.T @ R)",
                 [probe_variant("numpy, float64", "gradient", "float64"),
-                 probe_variant("numpy, float32", "gradient", "float32")],
+                 probe_variant("numpy, float32", "gradient", "float32"),
+                 probe_variant("numpy, float32, 1 BLAS thread", "gradient", "float32", "1")],
                 env=private, extra_keys=("gradient ms",),
                 note="Median of 20 evaluations in one process; compare with `fit ms/iter` above (lbfgs makes "
                      "slightly more evaluations than iterations)."))
@@ -384,12 +385,15 @@ def probe(kind: str, args: list[str]) -> None:
         rng = np.random.default_rng(0)
         W = rng.standard_normal((X.shape[1], 10)).astype(dtype)
         R = rng.standard_normal((X.shape[0], 10)).astype(dtype)
+        from threadpoolctl import threadpool_limits
+
         times = []
-        for _ in range(20):
-            start = time.perf_counter()
-            X @ W
-            X.T @ R
-            times.append(time.perf_counter() - start)
+        with threadpool_limits(int(args[1]) if len(args) > 1 else None, user_api="blas"):
+            for _ in range(20):
+                start = time.perf_counter()
+                X @ W
+                X.T @ R
+                times.append(time.perf_counter() - start)
         print(json.dumps({"gradient ms": 1000 * statistics.median(times)}))
         return
     else:

@@ -396,7 +396,8 @@ def describe_validation_error(exc: ValidationError, source: str) -> str:
         message = (f"{first['input']!r} is not a safe run name; use letters, digits, '.', '_' or '-' "
                    "(at most 64, starting with a letter or digit)")
     else:
-        message = f"{first['msg'][0].lower()}{first['msg'][1:]}, got {first['input']!r}"
+        said = f"{first['msg'][0].lower()}{first['msg'][1:]}"
+        message = f"{said}: {first['input']!r}" if ", got " in said else f"{said}, got {first['input']!r}"
     rest = [e for e in errors[1:] if not any(str(p).startswith("literal[") for p in e["loc"])]
     more = f" (and {len(rest)} more problem{'s' if len(rest) > 1 else ''})" if rest else ""
     return f"{source}: {where}: {message}{more}"

@@ -244,11 +244,12 @@ def _intact(array: np.ndarray, entry: dict[str, Any]) -> bool:
 def release_pages(array: np.ndarray) -> None:
     """Take a memory-mapped array's pages out of this process's resident set.
 
-    They stay in the page cache, so touching them again costs no I/O; an in-memory array
-    is left alone.
+    They stay in the page cache, so touching them again costs no I/O.  Only read-only
+    mappings (the cache's): a copy-on-write map would lose its changes, and an in-memory
+    array is left alone.
     """
     mapped = getattr(array, "_mmap", None)  # numpy.memmap's mmap.mmap (views share it)
-    if isinstance(mapped, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+    if isinstance(mapped, mmap.mmap) and getattr(array, "mode", None) == "r" and hasattr(mmap, "MADV_DONTNEED"):
         mapped.madvise(mmap.MADV_DONTNEED)
 
 

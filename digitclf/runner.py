@@ -127,10 +127,15 @@ def blas_threads(limit: int | None) -> Iterator[None]:
         return
     from threadpoolctl import ThreadpoolController
 
-    controller = ThreadpoolController().select(user_api="blas")
-    current = max((lib.num_threads for lib in controller.lib_controllers), default=limit)
-    with controller.limit(limits=min(limit, current)):
+    # each library on its own (numpy and scipy may load two OpenBLAS builds with different counts)
+    before = [(lib, lib.num_threads) for lib in ThreadpoolController().select(user_api="blas").lib_controllers]
+    try:
+        for lib, count in before:
+            lib.set_num_threads(min(limit, count))
         yield
+    finally:
+        for lib, count in before:
+            lib.set_num_threads(count)
 
 
 @contextlib.contextmanager
