@@ -38,6 +38,9 @@ def _whole_number(value: Any) -> Any:
 
 
 WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
+# bounds given before the validator, so JSON Schema shows them as minimum/maximum inside an Optional too
+ThreadCount = Annotated[int, Field(ge=1, le=1024), BeforeValidator(_whole_number)]
+RandomState = Annotated[int, Field(ge=0, le=2**32 - 1), BeforeValidator(_whole_number)]
 
 
 class DatasetConfig(_Strict):
@@ -64,7 +67,7 @@ class SplitConfig(_Strict):
         "anyOf": [{"type": "number", "exclusiveMinimum": 0},
                   {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(/\s*\d+\s*)?$"}],
         "description": "a fraction (0.25 or '1/7') or a number of test images"})] = 0.25
-    random_state: WholeNumber | None = Field(None, ge=0, le=2**32 - 1, description="defaults to the config's seed")
+    random_state: RandomState | None = Field(None, description="defaults to the config's seed")
     stratify: bool = False
 
     @field_validator("test_size", mode="before")
@@ -121,10 +124,9 @@ class ModelConfig(_Strict):
 
     estimator: str = "logistic_regression"
     params: dict[str, Any] = Field(default_factory=dict)
-    blas_threads: WholeNumber | None = Field(
-        None, ge=1, le=1024,
-        description="at most this many BLAS threads while fitting and predicting (default: the BLAS "
-                    "library's own, one per core); 1 fits lbfgs on MNIST-size data faster on 2 cores")
+    blas_threads: ThreadCount | None = Field(
+        None, description="at most this many BLAS threads while the classifier fits and predicts (default: the "
+                          "BLAS library's own, one per core); 1 fits lbfgs on MNIST-size data faster on 2 cores")
 
 
 class MlflowConfig(_Strict):

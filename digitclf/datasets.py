@@ -12,6 +12,7 @@ through ``sklearn.datasets.fetch_openml``, converted once into the cache.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
@@ -236,9 +237,14 @@ def _xxh3(array: np.ndarray) -> str:
 
 
 def _intact(array: np.ndarray, entry: dict[str, Any]) -> bool:
+    """Check every byte; an entry written before digitclf recorded xxh3_128 is checked with its
+    sha256 and then given its xxh3_128 (the caller saves the manifest)."""
     if "xxh3_128" in entry:
         return _xxh3(array) == entry["xxh3_128"]
-    return _sha256(array) == entry["sha256"]  # a cache written before digitclf recorded xxh3_128
+    if _sha256(array) != entry["sha256"]:
+        return False
+    entry["xxh3_128"] = _xxh3(array)
+    return True
 
 
 def release_pages(array: np.ndarray) -> None:
@@ -289,6 +295,7 @@ def cache_load(name: str, *, verify: bool = True) -> Dataset | None:
     if manifest is None:
         return None
     arrays = {}
+    legacy = verify and any("xxh3_128" not in manifest["arrays"][key] for key in ("X", "y"))
     for key in ("X", "y"):
         entry = manifest["arrays"][key]
         try:
@@ -300,10 +307,28 @@ def cache_load(name: str, *, verify: bool = True) -> Dataset | None:
             raise DatasetError(f"cached {name} failed its checksum test ({entry['file']}); "
                                f"run 'digitclf data fetch {name} --force' or delete {folder}")
         release_pages(arrays[key])  # the check read every page; the run maps back only what it uses
+    if legacy:  # checked with sha256 just now: record xxh3_128 so later loads take the fast check
+        _write_manifest(folder, manifest)
     spec = DATASETS.get(name)
     return Dataset(name=name, X=arrays["X"], y=arrays["y"], image_shape=tuple(manifest["image_shape"]),
                    n_train=manifest["n_train"], source=f"cache:{folder}", fingerprint=manifest["fingerprint"],
                    class_names=spec.class_names if spec else None)
+
+
+def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    """Replace manifest.json atomically; best effort (a read-only cache keeps the old one)."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".manifest.", suffix=".tmp", dir=folder)
+    except OSError:
+        return
+    try:
+        os.chmod(tmp, 0o644)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(manifest, fh, indent=2)
+        os.replace(tmp, folder / "manifest.json")
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 def cache_store(name: str, X: np.ndarray, y: np.ndarray, n_train: int | None,

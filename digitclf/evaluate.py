@@ -117,7 +117,7 @@ def evaluate(run: RunDir, *, dataset: str | None = None, split: str = "test", st
         notes.append(f"pixels rescaled from 0-{data.pixel_max:g} to the run's 0-{run_max:g}")
 
     model, load_notes = load_model_noting(run)
-    y_pred = model.predict(X)
+    y_pred = as_trained(model, record, "predict", X)
     labels = np.union1d(saved["labels"], np.unique(y_true))
     scores = metrics_mod.score(y_true, y_pred, labels)
     recorded = _metrics_or_none(run) or {}
@@ -256,6 +256,21 @@ def sample_grid(dataset: str, *, n: int = 5, cols: int = 5) -> "Axes":
 # ---------------------------------------------------------------- predict image files
 
 
+def as_trained(model: Any, record: dict[str, Any], method: str, X: np.ndarray) -> Any:
+    """``model.<method>(X)`` the way the run computed its own predictions: preprocessing with the
+    library's threads, the classifier under the run's ``model.blas_threads`` (BLAS sums in another
+    order with another thread count, and a prediction can flip)."""
+    from digitclf.runner import blas_threads
+
+    steps = getattr(model, "steps", None)
+    if not steps:
+        return getattr(model, method)(X)
+    for _, step in steps[:-1]:
+        X = step.transform(X)
+    with blas_threads(((record.get("config") or {}).get("model") or {}).get("blas_threads")):
+        return getattr(steps[-1][1], method)(X)
+
+
 def predict_images(run: RunDir, paths: Sequence[str | Path], top: int = 3) -> dict[str, Any]:
     """Predicted label and the ``top`` most likely classes for PNG/JPEG files (or folders of them)."""
     from digitclf import images
@@ -270,9 +285,9 @@ def predict_images(run: RunDir, paths: Sequence[str | Path], top: int = 3) -> di
     names = class_names(record)
     classes = np.asarray(model.classes_)
     if hasattr(model, "predict_proba"):
-        scores, kind = model.predict_proba(X), "probability"
+        scores, kind = as_trained(model, record, "predict_proba", X), "probability"
     else:
-        scores, kind = np.asarray(model.decision_function(X)), "score"
+        scores, kind = np.asarray(as_trained(model, record, "decision_function", X)), "score"
         if scores.ndim == 1:  # two classes: one margin, positive for classes_[1]
             scores = np.column_stack([-scores, scores])
     rows = []

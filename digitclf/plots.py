@@ -70,7 +70,7 @@ def image_grid(images: np.ndarray, titles: Sequence[str], image_shape: Sequence[
     """Images in a grid inside one ``ax``, each with its title above it (gray colormap, as in the seed).
 
     Every image is placed by its extent in a single Axes: no Axes (and no tick machinery) per
-    image, which made a 25-image grid cost 0.6 s to save instead of ~0.1 s.
+    image, which made a 25-image grid cost 0.59 s to save instead of 0.18 s.
     """
     n = len(images)
     cols = max(1, min(cols, n)) if n else 1

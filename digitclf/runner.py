@@ -51,10 +51,14 @@ class Timer:
 
     @contextlib.contextmanager
     def phase(self, name: str, **info: Any) -> Iterator[None]:
-        self._events("phase", {"phase": name, **info})
+        """Time the block; a phase entered again adds to its total (announced once)."""
+        if name not in self.timings:
+            self._events("phase", {"phase": name, **info})
         wall, cpu = time.perf_counter(), time.process_time()
         yield
-        self.timings[name] = {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
+        before = self.timings.get(name, {"wall": 0.0, "cpu": 0.0})
+        self.timings[name] = {"wall": before["wall"] + time.perf_counter() - wall,
+                              "cpu": before["cpu"] + time.process_time() - cpu}
 
 
 @contextlib.contextmanager
@@ -116,26 +120,31 @@ def _fit_transform(step: Any, X: Any, chunk: int = 4096) -> Any:
 
 @contextlib.contextmanager
 def blas_threads(limit: int | None) -> Iterator[None]:
-    """At most ``limit`` BLAS threads inside the block (``None``: leave them alone).
+    """At most ``limit`` BLAS threads inside the block, in the calling thread (``None``: leave them alone).
 
-    Never raises the count: a sweep worker already capped to fewer keeps its cap.  Measured
-    on 2 cores (benchmarks/RESULTS.md): lbfgs on 60k x 784 fits ~20% faster with one OpenBLAS
+    Enter it in the thread that does the work: MKL's and OpenMP-built OpenBLAS's settings are
+    per thread.  Never raises a count: the cap is the smallest of ``limit`` and every loaded
+    library's current count, so a sweep worker already capped to fewer keeps its cap.  Measured
+    on 2 cores (benchmarks/RESULTS.md): lbfgs on 60k x 784 fits ~1.2x faster with one OpenBLAS
     thread than with two, the skinny products being memory-bound.
     """
     if limit is None:
         yield
         return
-    from threadpoolctl import ThreadpoolController
+    from threadpoolctl import threadpool_info, threadpool_limits
 
-    # each library on its own (numpy and scipy may load two OpenBLAS builds with different counts)
-    before = [(lib, lib.num_threads) for lib in ThreadpoolController().select(user_api="blas").lib_controllers]
-    try:
-        for lib, count in before:
-            lib.set_num_threads(min(limit, count))
+    counts = [lib["num_threads"] for lib in threadpool_info()
+              if lib["user_api"] == "blas" and lib.get("num_threads") is not None]
+    with threadpool_limits(limits=min([limit, *counts]), user_api="blas"):
         yield
-    finally:
-        for lib, count in before:
-            lib.set_num_threads(count)
+
+
+def _capped(limit: int | None, func: Callable[[], Any]) -> Callable[[], Any]:
+    """``func`` run under ``blas_threads(limit)`` in whichever thread calls it."""
+    def run() -> Any:
+        with blas_threads(limit):
+            return func()
+    return run
 
 
 @contextlib.contextmanager
@@ -222,18 +231,19 @@ def _execute(cfg: RunConfig, run: RunDir, emit: Events, data: "Dataset | None") 
         for _, step in steps:
             X_train = _fit_transform(step, X_train)
     description = models.describe_estimator(estimator)
-    with timer.phase("fit", estimator=description, n_train=len(y_train)), _refused_by_sklearn("model.params"), \
-            blas_threads(cfg.model.blas_threads):
+    cap = cfg.model.blas_threads
+    with timer.phase("fit", estimator=description, n_train=len(y_train)), _refused_by_sklearn("model.params"):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            _interruptible(lambda: estimator.fit(X_train, y_train))
+            _interruptible(_capped(cap, lambda: estimator.fit(X_train, y_train)))
     n_features = int(X_train.shape[1])
-    del X_train  # the test set is transformed only now: one float copy alive at a time
-    with timer.phase("predict"), _refused_by_sklearn("model.params"), blas_threads(cfg.model.blas_threads):
+    del X_train
+    with timer.phase("preprocess"), _refused_by_sklearn("preprocess"):  # the test set only now: one float copy at a time
         for _, step in steps:
             X_test = step.transform(X_test)
-        y_pred = _interruptible(lambda: estimator.predict(X_test))
-        proba = _interruptible(lambda: estimator.predict_proba(X_test).astype(np.float32)) \
+    with timer.phase("predict"), _refused_by_sklearn("model.params"):
+        y_pred = _interruptible(_capped(cap, lambda: estimator.predict(X_test)))
+        proba = _interruptible(_capped(cap, lambda: estimator.predict_proba(X_test).astype(np.float32))) \
             if hasattr(estimator, "predict_proba") else None
     del X_test  # not needed for saving: lower peak memory while plotting
     with timer.phase("score"):

@@ -388,7 +388,9 @@ def run_point(task: PointTask) -> dict[str, Any]:
                 return {**base, **read_point(run_dir), "action": _DONE_AS.get(action, action)}
             clear_point(run_dir, state)
             with threadpool_limits(limits=_thread_cap(task.threads)):
-                base["blas_threads"] = max((pool["num_threads"] for pool in threadpool_info()), default=None)
+                worker = max((pool["num_threads"] for pool in threadpool_info()), default=None)
+                cap = task.config.model.blas_threads  # the run's own cap applies to its fit and predict
+                base["blas_threads"] = worker if cap is None or worker is None else min(cap, worker)
                 train(task.config, outputs=task.outputs, run_id=task.run_id, data=data,
                       record={"sweep": {"id": task.sweep_id, "point": task.values, "index": task.index}},
                       events=lambda kind, info: lock.release() if kind == "start" else None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -85,8 +86,9 @@ def test_blas_threads_never_raises_a_library_below_the_others(two_blas_threads):
     libs[0].set_num_threads(1)  # restored by the fixture's threadpool_limits
     before = blas_counts()
     assert sorted(before)[0] == 1 and max(before) == 2
-    with runner.blas_threads(4):
-        assert blas_counts() == before
+    with runner.blas_threads(4):  # the cap is the smallest count: no library goes up
+        assert set(blas_counts()) == {1}
+    assert blas_counts() == before
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # 100 lbfgs steps on raw pixels
@@ -95,14 +97,19 @@ def test_train_with_one_blas_thread_matches_plain_sklearn(cli, monkeypatch):
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import train_test_split
 
-    seen: list[list[int]] = []  # BLAS thread counts while fit, predict and predict_proba run
-    interruptible = runner._interruptible
+    seen: list[list[int]] = []  # BLAS thread counts inside fit, predict and predict_proba, in their thread
 
-    def watched(func):
-        seen.append(blas_counts())
-        return interruptible(func)
+    def watched(name):
+        method = getattr(LogisticRegression, name)
 
-    monkeypatch.setattr(runner, "_interruptible", watched)
+        def sampled(self, *args, **kwargs):
+            if threading.current_thread().name == "digitclf-fit":  # the run's own calls, not validation's
+                seen.append(blas_counts())
+            return method(self, *args, **kwargs)
+        monkeypatch.setattr(LogisticRegression, name, sampled)
+
+    for name in ("fit", "predict", "predict_proba"):
+        watched(name)
     result = cli("train", "--set", "model.blas_threads=1", "--json")
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.stdout)
@@ -120,6 +127,53 @@ def test_train_with_one_blas_thread_matches_plain_sklearn(cli, monkeypatch):
     record = json.loads((run / "run.json").read_text())
     assert record["config"]["model"]["blas_threads"] == 1
     assert record["config_digest"] == load_config(None, ["model.blas_threads=1"]).digest()
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_evaluate_predicts_under_the_runs_cap_and_reproduces_it(cli, monkeypatch):
+    from sklearn.linear_model import LogisticRegression
+
+    assert cli("train", "--set", "model.blas_threads=1", "--set", "preprocess=[scale]", "--json").exit_code == 0
+    seen: list[list[int]] = []
+    predict = LogisticRegression.predict
+
+    def sampled(self, X):
+        seen.append(blas_counts())
+        return predict(self, X)
+
+    monkeypatch.setattr(LogisticRegression, "predict", sampled)
+    result = cli("evaluate", "--json")
+    assert result.exit_code == 0, result.output
+    evaluation = json.loads(result.stdout)
+    recorded = json.loads((only_run() / "metrics.json").read_text())
+    assert evaluation["accuracy"] == recorded["accuracy"]
+    assert seen and all(set(counts) == {1} for counts in seen), seen
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_test_set_is_transformed_after_the_fit(cli, monkeypatch):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import FunctionTransformer
+
+    calls: list[tuple[str, int]] = []
+    fit, transform = LogisticRegression.fit, FunctionTransformer.transform
+
+    def fit_logged(self, X, y, *args, **kwargs):
+        calls.append(("fit", len(X)))
+        return fit(self, X, y, *args, **kwargs)
+
+    def transform_logged(self, X):
+        calls.append(("transform", len(X)))
+        return transform(self, X)
+
+    monkeypatch.setattr(LogisticRegression, "fit", fit_logged)
+    monkeypatch.setattr(FunctionTransformer, "transform", transform_logged)
+    result = cli("train", "--set", "preprocess=[scale]", "--json")
+    assert result.exit_code == 0, result.output
+    run_calls = [call for call in calls if call[1] in (1347, 450)]  # validation's dry fit uses 30 rows
+    assert run_calls == [("transform", 1347), ("fit", 1347), ("transform", 450)]
+    timings = json.loads(result.stdout)["timings"]
+    assert list(timings) == ["load", "split", "preprocess", "fit", "predict", "score"]
 
 
 # ---------------------------------------------------------------- config errors
@@ -174,6 +228,14 @@ def test_digest_leaves_out_an_unset_blas_threads():
     by_hand.pop("output")
     assert capped.digest() == hashlib.sha256(json.dumps(by_hand, sort_keys=True).encode()).hexdigest()[:16]
     assert load_config("digits_lbfgs", ["model.blas_threads=2"]).digest() != capped.digest()
+
+
+def test_digests_from_before_blas_threads_are_unchanged():
+    # computed by digitclf at commit 878f7d5, before model.blas_threads existed: sweeps still
+    # recognise the points they ran then
+    assert load_config(None).resolved().digest() == "8c5219e7d4987e57"
+    shipped_then = load_config("fashion_mnist_lbfgs", ["model.blas_threads=null"])
+    assert shipped_then.resolved().digest() == "c6a48fe19ca0b558"
 
 
 def test_digest_ignores_output_but_not_the_model():
@@ -251,6 +313,19 @@ def test_legacy_manifest_still_loads(idx_folder):
     np.testing.assert_array_equal(data.X, direct.X)
     np.testing.assert_array_equal(data.y, direct.y)
     assert data.fingerprint == direct.fingerprint == manifest["fingerprint"]
+
+
+def test_legacy_manifest_gains_xxh3_after_its_sha256_check(idx_folder):
+    folder = datasets.import_to_cache("mnist", idx_folder)
+    drop_xxh3(folder)
+    datasets.load_dataset(DatasetConfig(name="mnist"))  # checked with sha256, then upgraded
+    upgraded = json.loads((folder / "manifest.json").read_text())
+    for key in ("X", "y"):
+        raw = np.load(folder / f"{key}.npy").tobytes()
+        assert upgraded["arrays"][key]["xxh3_128"] == xxhash.xxh3_128_hexdigest(raw)
+        assert upgraded["arrays"][key]["sha256"] == hashlib.sha256(raw).hexdigest()
+    assert oct((folder / "manifest.json").stat().st_mode & 0o777) == "0o644"
+    assert not list(folder.glob(".manifest.*"))  # no temp file left behind
 
 
 def test_legacy_manifest_with_a_changed_pixel_is_refused_by_sha256(idx_folder):
@@ -388,3 +463,14 @@ def test_block_conversion_leaves_no_mapped_pages_resident(tmp_path):
     grown = resident_file_kb() - before
     assert grown < 8 * 1024, grown  # without the releases all ~20 MB of pixels would stay mapped in
     assert_new_float32(out, (original * np.float32(1 / 255)).astype(np.float32))
+
+
+def test_editors_see_the_bounds_of_blas_threads_and_random_state():
+    import jsonschema
+
+    schema = json.loads((Path(__file__).resolve().parents[1] / "docs" / "config.schema.json").read_text())
+    jsonschema.validate({"model": {"blas_threads": 1}, "split": {"random_state": 0}}, schema)
+    for bad in ({"model": {"blas_threads": 0}}, {"model": {"blas_threads": 1025}},
+                {"split": {"random_state": -1}}, {"split": {"random_state": 2**32}}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, schema)
