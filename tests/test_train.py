@@ -207,3 +207,17 @@ def test_chunked_standardization_equals_scikit_learns_one_pass():
     np.testing.assert_allclose(chunked.scale_, expected.scale_, rtol=1e-10)
     np.testing.assert_allclose(out, expected.transform(X), atol=1e-5)
     assert chunked.n_samples_seen_ == 10000 and out.dtype == np.float32
+
+
+def test_pca_transformed_in_blocks_equals_scikit_learns_fit_transform():
+    from sklearn.decomposition import PCA
+
+    from digitclf.runner import _fit_transform
+
+    X = np.random.default_rng(1).integers(0, 256, size=(10001, 40)).astype(np.float32)  # 3 blocks, the last short
+    expected = PCA(n_components=12, whiten=True, random_state=0).fit_transform(X)
+    step = PCA(n_components=12, whiten=True, random_state=0)
+    out = _fit_transform(step, X, chunk=4096)
+    assert out.shape == (10001, 12) and out.dtype == np.float32 and out.flags.c_contiguous
+    np.testing.assert_allclose(out, expected, atol=1e-4)
+    np.testing.assert_allclose(step.transform(X[:5]), expected[:5], atol=1e-4)  # the fitted step, as saved
