@@ -51,6 +51,27 @@ def run_row(run: RunDir) -> dict[str, Any]:
     return row
 
 
+def sweep_points(outputs: Path, prefix: str) -> set[tuple[str, str]]:
+    """(name, run id) of every point in the summaries of the sweeps whose id starts with ``prefix``.
+
+    A point a sweep reused from an earlier sweep keeps that sweep's id in its own run.json;
+    the later sweep's summary still lists it.
+    """
+    from digitclf.sweep import SWEEPS_DIR
+
+    points: set[tuple[str, str]] = set()
+    for summary in (Path(outputs) / SWEEPS_DIR).glob("*/summary.json"):
+        if not summary.parent.name.startswith(prefix):
+            continue
+        try:
+            rows = json.loads(summary.read_text()).get("points") or []
+        except (OSError, ValueError, AttributeError):
+            continue  # an unreadable summary lists nothing; the run records still count
+        points.update((Path(row["run"]).parent.name, row["run_id"])
+                      for row in rows if isinstance(row, dict) and row.get("run") and row.get("run_id"))
+    return points
+
+
 def _date(stamp: Any) -> str | None:
     """``2026-11-27T22:20:28+0000`` -> ``2026-11-27 22:20:28``."""
     return str(stamp)[:19].replace("T", " ") if stamp else None
@@ -71,8 +92,9 @@ def list_runs(outputs: Path, *, name: str | None = None, status: str | None = No
     if not runs:
         raise RunNotFoundError(f"no runs in {outputs}/; train one first: digitclf train --config configs/digits_lbfgs.yaml")
     rows = [run_row(run) for run in runs if name is None or fnmatch.fnmatchcase(run.name, name)]
+    listed = sweep_points(outputs, sweep) if sweep is not None else set()
     rows = [r for r in rows if (status is None or r["status"] == status)
-            and (sweep is None or str(r["sweep"] or "").startswith(sweep))]
+            and (sweep is None or str(r["sweep"] or "").startswith(sweep) or (r["name"], r["id"]) in listed)]
     present = sorted((r for r in rows if r[sort] is not None), key=lambda r: (r[sort], r["id"]), reverse=reverse)
     return present + [r for r in rows if r[sort] is None]  # rows without the value last, either way
 

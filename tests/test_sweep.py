@@ -237,6 +237,26 @@ def test_sweep_runs_every_point_and_summarizes(cli):
     assert os.path.realpath("outputs/latest").startswith(str(Path("outputs/digits_lbfgs").absolute()))
 
 
+def test_runs_sweep_lists_points_reused_from_an_earlier_sweep(cli):
+    first = cli("sweep", "--config", DIGITS, *NO_PLOTS, "--grid", "model.params.C=0.1,10", "--json")
+    assert first.exit_code == 0, first.output
+    second = cli("sweep", "--config", DIGITS, *NO_PLOTS, "--grid", "model.params.C=10,100", "--json")
+    assert second.exit_code == 0, second.output
+    one, two = json.loads(first.stdout), json.loads(second.stdout)
+    assert one["sweep"] != two["sweep"]
+    assert [r["action"] for r in two["points"]] == ["reused", "ran"]
+    reused = two["points"][0]["run_id"]
+    assert reused == one["points"][1]["run_id"]  # the C=10 point, run by the first sweep
+    record = json.loads((Path(two["points"][0]["run"]) / "run.json").read_text())
+    assert record["sweep"]["id"] == one["sweep"]  # its own record names the sweep that ran it
+
+    listed = cli("runs", "--sweep", two["sweep"], "--format", "json")
+    assert listed.exit_code == 0, listed.output
+    assert sorted(r["id"] for r in json.loads(listed.stdout)) == sorted(r["run_id"] for r in two["points"])
+    first_listed = cli("runs", "--sweep", one["sweep"], "--format", "json")
+    assert sorted(r["id"] for r in json.loads(first_listed.stdout)) == sorted(r["run_id"] for r in one["points"])
+
+
 def test_a_point_failing_at_fit_time_is_isolated(cli):
     from sklearn.neighbors import KNeighborsClassifier
 
