@@ -2,7 +2,7 @@
 
     import digitclf
     run = digitclf.train(digitclf.load_config("configs/digits_lbfgs.yaml"))
-    run.metrics["accuracy"], run.plot_confusion_matrix()
+    run.metrics.accuracy, run.plot_confusion_matrix()
 """
 
 from __future__ import annotations
@@ -12,11 +12,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from digitclf import runs
-from digitclf.config import RunConfig, from_dict, load_config
+from digitclf.config import RunConfig, apply_overrides, from_dict, load_config
+from digitclf.observers import RunObserver
 
 if TYPE_CHECKING:
     import pandas
     from matplotlib.axes import Axes
+
+    from digitclf.records import Metrics, RunRecord, SavedSplit
 
 
 @dataclass
@@ -39,19 +42,19 @@ class Run:
         return self.dir.status()
 
     @property
-    def record(self) -> dict[str, Any]:
+    def record(self) -> "RunRecord":
         """run.json: status, times, versions, data set fingerprint, artifacts' sha256."""
         return self.dir.record()
 
     @property
     def config(self) -> RunConfig:
-        return from_dict(self.record["config"], str(self.path / "config.yaml"))
+        return self.record.config
 
     @property
-    def metrics(self) -> dict[str, Any]:
+    def metrics(self) -> "Metrics":
         """metrics.json (see README for its shape)."""
         if "metrics" not in self._cache:
-            self._cache["metrics"] = runs.load_json(self.dir, "metrics.json")
+            self._cache["metrics"] = self.dir.metrics()
         return self._cache["metrics"]
 
     @property
@@ -62,8 +65,8 @@ class Run:
         return self._cache["model"]
 
     @property
-    def predictions(self) -> dict[str, Any]:
-        """Arrays of the test split: test_index, y_test, y_pred, proba (or None), error_index, error_images."""
+    def predictions(self) -> "SavedSplit":
+        """The test split: test_index, y_test, y_pred, proba (or None), error_index, error_images."""
         if "split" not in self._cache:
             self._cache["split"] = runs.load_split(self.dir)
         return self._cache["split"]
@@ -73,23 +76,31 @@ class Run:
         from digitclf import plots
 
         m = self.metrics
-        return plots.confusion_matrix(m["confusion_matrix"], m["labels"], accuracy=m["accuracy"],
+        return plots.confusion_matrix(m.confusion_matrix, m.labels, accuracy=m.accuracy,
                                       style=style, normalize=normalize, ax=ax)
 
     def plot_errors(self, ax: "Axes | None" = None, *, n: int = 25, cols: int = 5, sort: str = "index") -> "Axes":
-        from digitclf import plots
-        from digitclf.evaluate import class_names, select_errors
+        from digitclf.saved.grids import error_grid
 
-        saved = self.predictions
-        chosen = select_errors(saved, n, sort)
-        return plots.misclassified(chosen["images"], chosen["y_true"], chosen["y_pred"], saved["image_shape"],
-                                   confidence=chosen["confidence"], cols=cols, ax=ax,
-                                   class_names=class_names(self.record))
+        return error_grid(self.dir, n=n, cols=cols, sort=sort, ax=ax)
 
     def _repr_html_(self) -> str:  # a notebook shows a one-line summary
-        m = self.metrics if self.status == "complete" else {}
-        accuracy = f"{m['accuracy']:.4f}" if m else "-"
+        m = self.metrics if self.status == "complete" else None
+        accuracy = f"{m.accuracy:.4f}" if m else "-"
         return f"<b>digitclf run</b> {self.dir.name}/{self.id}: {self.status}, accuracy {accuracy}"
+
+
+class _Printer(RunObserver):
+    """``train(quiet=False)``: each phase, note and warning printed as it happens."""
+
+    def on_phase(self, phase: str, detail: str = "") -> None:
+        print(f"{phase}: {detail}" if detail else phase)
+
+    def on_note(self, message: str) -> None:
+        print(f"note: {message}")
+
+    def on_warning(self, message: str) -> None:
+        print(f"warning: {message}")
 
 
 def train(config: RunConfig | str | Path, *, overrides: list[str] | tuple[str, ...] = (),
@@ -100,11 +111,13 @@ def train(config: RunConfig | str | Path, *, overrides: list[str] | tuple[str, .
     if not isinstance(config, RunConfig):
         config = load_config(config, overrides)
     elif overrides:
-        from digitclf.config import apply_overrides
-
         config = from_dict(apply_overrides(config.to_dict(), overrides))
-    events = None if quiet else (lambda kind, data: print(kind, data.get("phase") or data.get("message", "")))
-    result = run_train(config, outputs=Path(outputs) if outputs else None, events=events)
+    observers: list[Any] = [] if quiet else [_Printer()]
+    if config.output.mlflow is not None:
+        from digitclf.tracking import MlflowRunLogger
+
+        observers.append(MlflowRunLogger(config.output.mlflow))
+    result = run_train(config, outputs=Path(outputs) if outputs else None, observers=observers)
     run = Run(result.run)
     run._cache.update(metrics=result.metrics, model=result.model)
     return run

@@ -1,13 +1,12 @@
-"""Run configuration: the YAML schema, loading, ``--set`` overrides and validation.
+"""Run configuration: the schema (pydantic), YAML loading, ``--set`` overrides and their messages.
 
-Nothing here imports scikit-learn: structural errors are found before any heavy
-import.  Estimator parameters are checked against scikit-learn by
-``digitclf.models.check_model`` (called by ``validate``).
+Pure structure: nothing here imports scikit-learn or reads data.  What needs the data set
+registry or scikit-learn (estimator parameters, optional packages) is checked once by
+``digitclf.checks.preflight``.
 """
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import re
@@ -18,11 +17,12 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema, field_validator
 
-from digitclf.errors import ConfigError
+from digitclf.errors import ConfigError, suggest
+from digitclf.models import PLAIN_STEPS, STEPS
 
 CONFIG_DIRS = (Path("."), Path("configs"))
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-PREPROCESS_STEPS = ("none", "float32", "scale", "standardize")
+PREPROCESS_STEPS = PLAIN_STEPS  # names of the steps without parameters (digitclf.models.STEPS)
 
 
 class _Strict(BaseModel):
@@ -115,8 +115,12 @@ class PCAParams(_Strict):
 class PCAStep(_Strict):
     pca: PCAParams
 
+    def step(self) -> tuple[str, PCAParams]:
+        """(name, parameters), as the step table in digitclf.models keys them."""
+        return "pca", self.pca
 
-PreprocessStep = Union[Literal["none", "float32", "scale", "standardize"], PCAStep]
+
+PreprocessStep = Union[Literal[PLAIN_STEPS], PCAStep]
 
 
 class ModelConfig(_Strict):
@@ -126,7 +130,7 @@ class ModelConfig(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     blas_threads: ThreadCount | None = Field(
         None, description="at most this many BLAS threads while the classifier fits and predicts (default: the "
-                          "BLAS library's own, one per core); 1 fits lbfgs on MNIST-size data faster on 2 cores")
+                          "BLAS library's own, one per core)")
 
 
 class MlflowConfig(_Strict):
@@ -175,7 +179,7 @@ class RunConfig(_Strict):
             raise ValueError("must be a list of steps, e.g. [scale] or [standardize, {pca: {n_components: 50}}]")
         for step in value:
             if isinstance(step, str) and step not in PREPROCESS_STEPS:
-                raise ValueError(f"unknown step {step!r}{suggest(step, PREPROCESS_STEPS + ('pca',))}; "
+                raise ValueError(f"unknown step {step!r}{suggest(step, STEPS)}; "
                                  f"allowed: {', '.join(PREPROCESS_STEPS)}, {{pca: {{n_components: N}}}}")
             if isinstance(step, dict) and list(step) != ["pca"]:
                 raise ValueError(f"unknown step {step!r}; the only step with parameters is {{pca: {{n_components: N}}}}")
@@ -188,6 +192,12 @@ class RunConfig(_Strict):
         if self.split.random_state is None:
             return self.model_copy(update={"split": self.split.model_copy(update={"random_state": self.seed})})
         return self
+
+    def with_mlflow(self) -> "RunConfig":
+        """This config logging to MLflow: its own ``output.mlflow`` settings, else MLflow's defaults."""
+        if self.output.mlflow is not None:
+            return self
+        return self.model_copy(update={"output": self.output.model_copy(update={"mlflow": MlflowConfig()})})
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -203,6 +213,25 @@ class RunConfig(_Strict):
         if data["model"]["blas_threads"] is None:
             del data["model"]["blas_threads"]
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class SweepSection(_Strict):
+    """A config's ``sweep:`` section: a grid of KEY.PATH -> values and/or explicit variants."""
+
+    grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(
+        default_factory=dict, description="KEY.PATH -> a list of values; every combination runs")
+    variants: list[Annotated[dict[str, Any], Field(min_length=1)]] = Field(
+        default_factory=list, description="a list of KEY.PATH -> value sets; every grid combination runs once per variant")
+
+    @field_validator("grid", mode="before")
+    @classmethod
+    def _no_grid(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    @field_validator("variants", mode="before")
+    @classmethod
+    def _no_variants(cls, value: Any) -> Any:
+        return [] if value is None else value
 
 
 # ---------------------------------------------------------------- loading
@@ -271,6 +300,17 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not sep or not key or any(not part for part in key.split(".")):
         raise ConfigError(f"--set {text!r}: expected KEY.PATH=VALUE, e.g. --set model.params.C=10")
     return key.split("."), read_yaml(raw, f"--set {key}") if raw.strip() else ""
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"model": {"params": {"C": 1}}}`` -> ``{"model.params.C": 1}``: dotted key paths, as ``--set`` takes
+    them (lists and empty mappings are values)."""
+    if not isinstance(data, dict) or (prefix and not data):
+        return {prefix: data}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
@@ -344,54 +384,42 @@ def from_dict(data: dict[str, Any], source: str = "config") -> RunConfig:
 def json_schema() -> dict[str, Any]:
     """JSON Schema of a config file (for editors: YAML language server), including a sweep: section."""
     schema = RunConfig.model_json_schema()
+    sweep = SweepSection.model_json_schema()
+    schema.setdefault("$defs", {}).update(sweep.pop("$defs", {}))
+    schema["$defs"]["SweepSection"] = sweep
+    schema["properties"]["sweep"] = {"$ref": "#/$defs/SweepSection"}
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "digitclf config"
-    schema["properties"]["sweep"] = {
-        "type": "object", "additionalProperties": False,
-        "description": "digitclf sweep: a grid of KEY.PATH -> values and/or explicit variants",
-        "properties": {
-            "grid": {"type": "object", "additionalProperties": {"type": "array", "minItems": 1}},
-            "variants": {"type": "array", "items": {"type": "object"}},
-        },
-    }
     return schema
-
-
-def validate(config: RunConfig) -> RunConfig:
-    """Everything that can be checked before data is loaded: data set spec and estimator params."""
-    from digitclf import datasets, models
-
-    datasets.check_spec(config.dataset, config.split)
-    models.check_model(config.model, config.preprocess)
-    from importlib.util import find_spec
-
-    if config.output.model_format == "skops" and find_spec("skops") is None:
-        raise ConfigError("output.model_format: skops needs the skops package; "
-                          "pip install 'digitclf[skops]' or use model_format: joblib")
-    if config.output.mlflow is not None and find_spec("mlflow") is None:
-        raise ConfigError("output.mlflow: logging to MLflow needs it installed; pip install 'digitclf[mlflow]'")
-    return config
 
 
 # ---------------------------------------------------------------- messages
 
 
-def describe_validation_error(exc: ValidationError, source: str) -> str:
+def describe_validation_error(exc: ValidationError, source: str, root: type[BaseModel] | None = None,
+                              prefix: str = "") -> str:
+    """One line for a pydantic error: ``<source>: <key path>: <what is wrong and what is allowed>``.
+
+    ``root`` is the model that was validated (default RunConfig); ``prefix`` goes before the key path
+    (``sweep.`` for a sweep section).
+    """
+    root = root or RunConfig
     # in a union (preprocess steps), report the branch matching the input's shape
     errors = sorted(exc.errors(), key=lambda e: any(str(p).startswith("literal[") for p in e["loc"]))
     first = errors[0]
     loc = [str(part) for part in first["loc"] if part not in ("PCAStep",) and not str(part).startswith("literal[")]
-    where = ".".join(part if re.fullmatch(r"[\w-]+", part) else repr(part) for part in loc) or "(top level)"
+    path = ".".join(part if re.fullmatch(r"[\w-]+", part) else repr(part) for part in loc)
+    where = (prefix + path if path else prefix.rstrip(".")) or "(top level)"
     kind = first["type"]
     if kind == "extra_forbidden":
-        allowed = _fields_at(first["loc"][:-1])
+        allowed = _fields_at(first["loc"][:-1], root)
         message = f"unknown key {loc[-1]!r}{suggest(loc[-1], allowed)}; allowed keys: {', '.join(allowed)}"
     elif kind == "missing":
         message = "required key is missing"
     elif kind == "value_error":
         message = str(first["msg"]).removeprefix("Value error, ")
     elif kind in ("model_type", "model_attributes_type", "dict_type"):
-        keys = _fields_at(first["loc"])
+        keys = _fields_at(first["loc"], root)
         shape = f"a mapping with keys {', '.join(keys)}" if keys and kind != "dict_type" else "a mapping (key: value)"
         message = f"must be {shape}; got {first['input']!r}"
     elif kind == "string_pattern_mismatch" and loc == ["name"]:
@@ -405,8 +433,8 @@ def describe_validation_error(exc: ValidationError, source: str) -> str:
     return f"{source}: {where}: {message}{more}"
 
 
-def _fields_at(loc: tuple[Any, ...]) -> list[str]:
-    model: Any = RunConfig
+def _fields_at(loc: tuple[Any, ...], root: type[BaseModel]) -> list[str]:
+    model: Any = root
     for part in loc:
         if isinstance(part, int):
             continue
@@ -419,9 +447,3 @@ def _fields_at(loc: tuple[Any, ...]) -> list[str]:
         candidates = [annotation, *getattr(annotation, "__args__", ())]
         model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), PCAStep)
     return list(getattr(model, "model_fields", {}))
-
-
-def suggest(word: str, choices: Any) -> str:
-    """`` (did you mean 'x'?)`` or an empty string."""
-    match = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {match[0]!r}?)" if match else ""

@@ -30,8 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from digitclf.config import suggest
-from digitclf.errors import ConfigError, DatasetError
+from digitclf.errors import ConfigError, DatasetError, suggest
 
 if TYPE_CHECKING:
     from digitclf.config import DatasetConfig, SplitConfig
@@ -92,6 +91,25 @@ class Dataset:
                 "n_samples": int(self.X.shape[0]), "n_features": int(self.X.shape[1]),
                 "image_shape": list(self.image_shape), "n_train_canonical": self.n_train,
                 "pixel_max": self.pixel_max, "dtype": str(self.X.dtype)}
+
+
+def class_names(name: str) -> tuple[str, ...] | None:
+    """Names of a registry set's classes (Fashion-MNIST), or None when labels are their own names."""
+    spec = DATASETS.get(name)
+    return spec.class_names if spec else None
+
+
+def dataset_config(ref: str) -> "DatasetConfig":
+    """A ``--dataset`` value: a registry name (mnist), or a path to an IDX folder or a Keras-style .npz."""
+    from digitclf.config import DatasetConfig
+
+    if ref in DATASETS:
+        return DatasetConfig(name=ref)
+    path = Path(ref).expanduser()
+    if path.exists():
+        return DatasetConfig(name="npz" if path.suffix == ".npz" else "idx", path=path)
+    raise ConfigError(f"--dataset: {ref!r} is neither a known data set{suggest(ref, DATASETS)} "
+                      f"({', '.join(DATASETS)}) nor an existing IDX folder or .npz file")
 
 
 # ---------------------------------------------------------------- checks before loading

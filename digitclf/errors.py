@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DigitclfError(Exception):
     """Base class: a problem the user can fix, shown without a traceback."""
@@ -43,3 +45,11 @@ class TrackingError(DigitclfError):
     """Logging to MLflow failed (bad tracking URI, server down, ...); the run folder itself is intact."""
 
     exit_code = 1
+
+
+def suggest(word: str, choices: Any) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, or an empty string."""
+    import difflib
+
+    match = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {match[0]!r}?)" if match else ""

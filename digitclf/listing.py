@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-import csv
 import fnmatch
-import io
-import json
 import shutil
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 from digitclf.errors import ConfigError, RunError, RunNotFoundError
-from digitclf.runs import STATUSES, RunDir, iter_runs, load_json
+from digitclf.records import STATUSES, SweepSummary, parse_time, read
+from digitclf.runs import DAMAGED, RunDir, iter_runs
 
 COLUMNS = ("id", "name", "dataset", "model", "accuracy", "fit_seconds", "converged", "status", "date")
 KEYS = (*COLUMNS, "sweep", "path")
-FORMATS = ("table", "csv", "json", "md")
 NUMERIC = ("accuracy", "fit_seconds")  # right-aligned
 PRUNABLE = ("abandoned", "failed", "interrupted")
-DAMAGED = "damaged"  # run.json cannot be read
 
 
 def run_row(run: RunDir) -> dict[str, Any]:
     """One run as a flat row (a damaged run.json gives a row with status 'damaged')."""
-    from digitclf.evaluate import model_description
-
     row: dict[str, Any] = dict.fromkeys(KEYS)
     row.update(id=run.id, name=run.name, path=str(run.path))
     try:
@@ -36,17 +30,17 @@ def run_row(run: RunDir) -> dict[str, Any]:
     metrics = None
     if row["status"] == "complete":
         try:
-            metrics = load_json(run, "metrics.json")
+            metrics = run.metrics()
         except RunError:
             pass
     row.update(
-        dataset=(record.get("dataset") or {}).get("name") or record.get("config", {}).get("dataset", {}).get("name"),
-        model=model_description(record, metrics),
-        accuracy=(metrics or record).get("accuracy"),
-        fit_seconds=(metrics or record).get("fit_seconds"),
-        converged=(metrics or {}).get("converged"),
-        date=_date(record.get("started")),
-        sweep=(record.get("sweep") or {}).get("id"),
+        dataset=record.dataset.name if record.dataset else record.config.dataset.name,
+        model=metrics.model_label if metrics else record.model_label,
+        accuracy=metrics.accuracy if metrics else record.accuracy,
+        fit_seconds=metrics.fit_seconds if metrics else record.fit_seconds,
+        converged=metrics.converged if metrics else None,
+        date=parse_time(record.started),
+        sweep=record.sweep.id if record.sweep else None,
     )
     return row
 
@@ -60,21 +54,15 @@ def sweep_points(outputs: Path, prefix: str) -> set[tuple[str, str]]:
     from digitclf.sweep import SWEEPS_DIR
 
     points: set[tuple[str, str]] = set()
-    for summary in (Path(outputs) / SWEEPS_DIR).glob("*/summary.json"):
-        if not summary.parent.name.startswith(prefix):
+    for path in (Path(outputs) / SWEEPS_DIR).glob("*/summary.json"):
+        if not path.parent.name.startswith(prefix):
             continue
         try:
-            rows = json.loads(summary.read_text()).get("points") or []
-        except (OSError, ValueError, AttributeError):
+            summary = read(SweepSummary, path, RunError)
+        except RunError:
             continue  # an unreadable summary lists nothing; the run records still count
-        points.update((Path(row["run"]).parent.name, row["run_id"])
-                      for row in rows if isinstance(row, dict) and row.get("run") and row.get("run_id"))
+        points.update((Path(row.run).parent.name, row.run_id) for row in summary.points)
     return points
-
-
-def _date(stamp: Any) -> str | None:
-    """``2026-11-27T22:20:28+0000`` -> ``2026-11-27 22:20:28``."""
-    return str(stamp)[:19].replace("T", " ") if stamp else None
 
 
 def list_runs(outputs: Path, *, name: str | None = None, status: str | None = None, sweep: str | None = None,
@@ -99,7 +87,7 @@ def list_runs(outputs: Path, *, name: str | None = None, status: str | None = No
     return present + [r for r in rows if r[sort] is None]  # rows without the value last, either way
 
 
-# ---------------------------------------------------------------- formats
+# ---------------------------------------------------------------- cells
 
 
 def cell(key: str, value: Any) -> str:
@@ -112,30 +100,9 @@ def cell(key: str, value: Any) -> str:
         return f"{value:.2f}" if value < 100 else f"{value:.0f}"
     if key == "converged":
         return "yes" if value else "no"
+    if key == "date":
+        return value.strftime("%Y-%m-%d %H:%M:%S")
     return str(value)
-
-
-def render(rows: Sequence[dict[str, Any]], fmt: str = "table", columns: Sequence[str] = COLUMNS) -> str:
-    """The rows as an aligned text table, CSV, JSON (every key) or a Markdown table."""
-    if fmt == "json":
-        return json.dumps(list(rows), indent=2)
-    if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(KEYS), extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        return buffer.getvalue().rstrip("\n")
-    headers = [c.replace("_", " ") for c in columns]
-    cells = [[cell(c, row[c]) for c in columns] for row in rows]
-    if fmt == "md":
-        rule = "|" + "|".join("---:" if c in NUMERIC else "---" for c in columns) + "|"
-        return "\n".join(["| " + " | ".join(headers) + " |", rule] + ["| " + " | ".join(line) + " |" for line in cells])
-    if fmt != "table":
-        raise ConfigError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
-    widths = [max(len(line[i]) for line in [headers, *cells]) for i in range(len(columns))]
-    pads = [str.rjust if c in NUMERIC else str.ljust for c in columns]
-    return "\n".join("  ".join(pad(text, width) for pad, text, width in zip(pads, line, widths)).rstrip()
-                     for line in [headers, *cells])
 
 
 # ---------------------------------------------------------------- prune

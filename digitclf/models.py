@@ -1,19 +1,21 @@
-"""Estimator registry, parameter checks against scikit-learn, and the preprocessing pipeline."""
+"""Estimator registry and the preprocessing steps (one table: names, descriptions, builders).
+
+Nothing here checks a config: ``digitclf.checks`` does that once, before a run.
+"""
 
 from __future__ import annotations
 
 import importlib
 import inspect
-import warnings
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from digitclf.config import suggest
-from digitclf.errors import ConfigError
+from digitclf.errors import ConfigError, suggest
 
 if TYPE_CHECKING:
-    from digitclf.config import ModelConfig, PreprocessStep
+    from digitclf.config import ModelConfig, PCAParams
 
 ESTIMATORS: dict[str, str] = {
     "logistic_regression": "sklearn.linear_model.LogisticRegression",
@@ -81,38 +83,6 @@ def build_estimator(model: "ModelConfig", seed: int, n_classes: int) -> tuple[An
     return estimator, notes
 
 
-def check_model(model: "ModelConfig", preprocess: list["PreprocessStep"] | None = None) -> None:
-    """Reject unknown or invalid estimator parameters using scikit-learn's own checks.
-
-    Names are checked against ``get_params()``; values, and combinations such as
-    solver/penalty, by fitting the configured estimator on a tiny synthetic
-    three-class problem, so the messages are scikit-learn's own.
-    """
-    cls = estimator_class(model.estimator)
-    allowed = sorted(default_params(cls))
-    for key in model.params:
-        if key not in allowed:
-            raise ConfigError(f"model.params.{key}: {cls.__name__} has no parameter {key!r}"
-                              f"{suggest(key, allowed)}; allowed: {', '.join(allowed)}")
-    rng = np.random.default_rng(0)
-    X = rng.random((30, 8), dtype=np.float32)
-    y = np.arange(30) % 3
-    try:
-        estimator, _ = build_estimator(model, seed=0, n_classes=3)
-        # a huge (valid) iteration or tree count would make this check slow; invalid values are kept
-        estimator.set_params(**{key: 5 for key, value in estimator.get_params().items()
-                                if key.rpartition("__")[2] in ("max_iter", "n_estimators")
-                                and isinstance(value, int) and value > 5})
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            estimator.fit(X, y)
-    except (ValueError, TypeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"model.params: {first}") from None
-    if preprocess:
-        build_preprocessor(preprocess, pixel_max=255.0, seed=0)
-
-
 # ---------------------------------------------------------------- preprocessing
 
 
@@ -130,7 +100,7 @@ def _float32(X: Any, factor: np.float32 | None, rows: int = 8192) -> np.ndarray:
 
     A memory-mapped input (the data cache) is converted in row blocks, its mapped pages
     released after each: the raw pixels never sit in the resident set beside their float
-    copy (Fashion-MNIST: peak RSS -50 MB, benchmarks/RESULTS.md).
+    copy (measured in benchmarks/RESULTS.md).
     """
     if not isinstance(X, np.memmap):
         return np.asarray(X, dtype=np.float32) if factor is None else np.multiply(X, factor, dtype=np.float32)
@@ -147,34 +117,102 @@ def _float32(X: Any, factor: np.float32 | None, rows: int = 8192) -> np.ndarray:
     return out
 
 
-def build_preprocessor(steps: list["PreprocessStep"], pixel_max: float, seed: int) -> list[tuple[str, Any]]:
-    """Pipeline steps for ``preprocess:``; every step outputs float32 (none keeps the raw pixels)."""
-    from sklearn.decomposition import PCA
-    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+def _float32_step(params: Any, pixel_max: float, seed: int) -> Any:
+    from sklearn.preprocessing import FunctionTransformer
 
+    return FunctionTransformer(to_float32)
+
+
+def _scale_step(params: Any, pixel_max: float, seed: int) -> Any:
+    from sklearn.preprocessing import FunctionTransformer
+
+    return FunctionTransformer(scale_pixels, kw_args={"factor": 1.0 / pixel_max})
+
+
+def _standardize_step(params: Any, pixel_max: float, seed: int) -> Any:
+    from sklearn.preprocessing import StandardScaler
+
+    return StandardScaler(copy=False)
+
+
+def _pca_step(params: "PCAParams", pixel_max: float, seed: int) -> Any:
+    from sklearn.decomposition import PCA
+
+    return PCA(n_components=params.n_components, whiten=params.whiten, random_state=seed)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One ``preprocess:`` step: what it does, and how its transformer is built."""
+
+    description: str
+    build: Callable[[Any, float, int], Any] | None  # (params, pixel_max, seed) -> transformer; None: no step
+    needs_float: bool = False  # a float32 conversion goes first if nothing before made floats
+    has_params: bool = False  # written {name: {...}} in the config
+
+
+# The one table of preprocessing steps: the config schema, its messages and the pipeline read it.
+STEPS: dict[str, Step] = {
+    "none": Step("raw pixels; scikit-learn converts them to float64, as in the tutorial", None),
+    "float32": Step("raw values as float32", _float32_step),
+    "scale": Step("x / max pixel value, float32 (/255 for MNIST, /16 for digits)", _scale_step),
+    "standardize": Step("float32, zero mean and unit variance per pixel", _standardize_step, needs_float=True),
+    "pca": Step("principal components: {pca: {n_components: 50, whiten: false}}", _pca_step,
+                needs_float=True, has_params=True),
+}
+PLAIN_STEPS = tuple(name for name, step in STEPS.items() if not step.has_params)
+
+
+def build_preprocessor(steps: list[Any], pixel_max: float, seed: int) -> list[tuple[str, Any]]:
+    """Pipeline steps for ``preprocess:``; every step outputs float32 (none keeps the raw pixels)."""
     out: list[tuple[str, Any]] = []
     is_float = False
-    for step in steps:
-        if step == "none":
+    for entry in steps:
+        name, params = (entry, None) if isinstance(entry, str) else entry.step()
+        step = STEPS[name]
+        if step.build is None:
             continue
-        if step == "float32":
-            out.append(("float32", FunctionTransformer(to_float32)))
-        elif step == "scale":
-            out.append(("scale", FunctionTransformer(scale_pixels, kw_args={"factor": 1.0 / pixel_max})))
-        elif step == "standardize":
-            if not is_float:
-                out.append(("float32", FunctionTransformer(to_float32)))
-            out.append(("standardize", StandardScaler(copy=False)))
-        else:
-            params = step.pca
-            if not is_float:
-                out.append(("float32", FunctionTransformer(to_float32)))
-            out.append(("pca", PCA(n_components=params.n_components, whiten=params.whiten, random_state=seed)))
+        if step.needs_float and not is_float:
+            out.append(("float32", _float32_step(None, pixel_max, seed)))
+        out.append((name, step.build(params, pixel_max, seed)))
         is_float = True
     names = [name for name, _ in out]
     if len(names) != len(set(names)):
         raise ConfigError(f"preprocess: a step appears twice ({', '.join(names)}); list each step once")
     return out
+
+
+def fit_transform(step: Any, X: Any, chunk: int = 4096) -> Any:
+    """fit_transform, with two steps worked through in row chunks:
+
+    - a StandardScaler is fitted chunk by chunk (``partial_fit``): scikit-learn accumulates float32
+      input in float64, and one pass would allocate a float64 copy of the data;
+    - a PCA transforms chunk by chunk into one C-ordered array, which keeps OpenBLAS's working
+      buffers small (measured in benchmarks/RESULTS.md).
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+
+    if X.shape[0] <= chunk or not isinstance(step, (StandardScaler, PCA)):
+        return step.fit_transform(X)
+    if isinstance(step, StandardScaler):
+        for start in range(0, X.shape[0], chunk):
+            step.partial_fit(X[start:start + chunk])
+        return step.transform(X)
+    step.fit(X)
+    out = np.empty((X.shape[0], step.n_components_), dtype=X.dtype)
+    for start in range(0, X.shape[0], chunk):
+        out[start:start + chunk] = step.transform(X[start:start + chunk])
+    return out
+
+
+def n_iter(estimator: Any) -> int | None:
+    """The solver's iteration count (the maximum over one-vs-rest fits), or None."""
+    inner = getattr(estimator, "estimators_", None)
+    if isinstance(inner, list) and inner and hasattr(inner[0], "n_iter_"):
+        return int(max(np.max(e.n_iter_) for e in inner))
+    value = getattr(estimator, "n_iter_", None)
+    return None if value is None else int(np.max(value))
 
 
 def describe_estimator(estimator: Any) -> dict[str, Any]:

@@ -15,8 +15,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-STYLES = ("seaborn", "matplotlib")
-NORMALIZE = ("true", "pred", "all")
+from digitclf.choices import NORMALIZE, STYLES  # noqa: F401 - the styles and normalizations offered
 
 
 def _axes(ax: "Axes | None", figsize: tuple[float, float]) -> "Axes":

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from digitclf.runs import RunDir, load_json, load_split, write_text
+from digitclf.runs import RunDir, load_split, write_text
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; padding: 0 1em; }
@@ -55,16 +55,16 @@ def _runs_table(rows: Sequence[dict[str, Any]]) -> str:
 
 def _run_section(run: RunDir, *, errors: int, style: str, normalize: str | None, dpi: int) -> str:
     from digitclf import plots
-    from digitclf.evaluate import error_grid, model_description
+    from digitclf.saved.grids import error_grid
 
-    record, metrics = run.record(), load_json(run, "metrics.json")
-    low, high = metrics["accuracy_ci95"]
-    summary = (f"{html.escape(str(metrics.get('dataset')))}: {metrics['n_train']:,} train / {metrics['n_test']:,} test; "
-               f"{html.escape(model_description(record, metrics))}; accuracy {metrics['accuracy']:.4f} "
-               f"(95% CI {low:.4f}-{high:.4f}, {metrics['n_errors']} errors); fit {metrics['fit_seconds']:.2f} s")
-    cm = plots.confusion_matrix(metrics["confusion_matrix"], metrics["labels"], accuracy=metrics["accuracy"],
+    metrics = run.metrics()
+    low, high = metrics.accuracy_ci95
+    summary = (f"{html.escape(metrics.dataset)}: {metrics.n_train:,} train / {metrics.n_test:,} test; "
+               f"{html.escape(metrics.model_label)}; accuracy {metrics.accuracy:.4f} "
+               f"(95% CI {low:.4f}-{high:.4f}, {metrics.n_errors} errors); fit {metrics.fit_seconds:.2f} s")
+    cm = plots.confusion_matrix(metrics.confusion_matrix, metrics.labels, accuracy=metrics.accuracy,
                                 style=style, normalize=normalize)
-    has_proba = load_split(run)["proba"] is not None
+    has_proba = load_split(run).proba is not None
     sort = "confidence" if has_proba else "index"
     grid = error_grid(run, n=errors, cols=5, sort=sort)
     caption = f"Misclassified test images (up to {errors}, {'most confident first' if has_proba else 'in test order'})"
@@ -82,7 +82,7 @@ def build(runs: Sequence[RunDir], *, errors: int = 10, style: str = "seaborn", n
 
     rows = [run_row(run) for run in runs]
     points = [{"label": f"{r['name']} {r['id'][-6:]}", "fit_seconds": r["fit_seconds"], "accuracy": r["accuracy"],
-               "accuracy_ci95": load_json(run, "metrics.json").get("accuracy_ci95")} for run, r in zip(runs, rows)]
+               "accuracy_ci95": run.metrics().accuracy_ci95} for run, r in zip(runs, rows)]
     scatter = plots.accuracy_vs_time(points)
     sections = "".join(_run_section(run, errors=errors, style=style, normalize=normalize, dpi=dpi) for run in runs)
     generated = time.strftime("%Y-%m-%d %H:%M:%S %z")

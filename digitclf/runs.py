@@ -19,12 +19,18 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from digitclf.errors import RunError, RunNotFoundError
+from digitclf.records import STATUSES, Metrics, RunRecord, SavedSplit, now, read
 
-STATUSES = ("running", "complete", "failed", "interrupted", "abandoned")
+if TYPE_CHECKING:
+    from digitclf.config import RunConfig
+
 RUN_FILE = "run.json"
+METRICS_FILE = "metrics.json"
+DAMAGED = "damaged"  # a run folder whose run.json cannot be read or does not fit its model
+__all__ = ["DAMAGED", "RUN_FILE", "STATUSES", "RunDir", "resolve_run", "iter_runs", "load_model", "load_split"]
 
 
 # ---------------------------------------------------------------- atomic writes
@@ -118,26 +124,24 @@ class RunDir:
     def file(self, name: str) -> Path:
         return self.path / name
 
-    def record(self) -> dict[str, Any]:
-        try:
-            return json.loads(self.file(RUN_FILE).read_text())
-        except FileNotFoundError:
-            raise RunError(f"{self.path} has no {RUN_FILE}: not a digitclf run folder") from None
-        except (OSError, ValueError) as exc:
-            raise RunError(f"{self.file(RUN_FILE)} is unreadable ({exc}); the run is damaged") from None
+    def record(self) -> RunRecord:
+        """run.json, parsed; a missing or ill-formed one is a RunError saying the run is damaged."""
+        return read(RunRecord, self.file(RUN_FILE), RunError,
+                    missing=f"{self.path} has no {RUN_FILE}: not a digitclf run folder", owner="the run")
 
-    def update(self, **fields: Any) -> dict[str, Any]:
-        try:
-            data = self.record()
-        except RunError:
-            data = {}
-        data.update(fields)
-        write_json(self.file(RUN_FILE), data)
-        return data
+    def _write(self, record: RunRecord) -> RunRecord:
+        write_json(self.file(RUN_FILE), record.to_json())
+        return record
 
-    def start(self, config: dict[str, Any], **fields: Any) -> None:
-        self.update(id=self.id, name=self.name, status="running", pid=os.getpid(), host=socket.gethostname(),
-                    started=_now(), finished=None, config=config, versions=versions(), artifacts={}, **fields)
+    def update(self, **fields: Any) -> RunRecord:
+        """Set keys of run.json (checked against its model) and write it atomically."""
+        record = self.record()
+        return self._write(RunRecord.model_validate({**record.to_json(), **fields}))
+
+    def start(self, config: "RunConfig", **fields: Any) -> None:
+        self._write(RunRecord.model_validate(dict(
+            id=self.id, name=self.name, status="running", pid=os.getpid(), host=socket.gethostname(),
+            started=now(), finished=None, config=config, versions=versions(), artifacts={}, **fields)))
 
     def add_artifact(self, name: str, write: Callable[[Any], None], mode: str = "wb") -> Path:
         """Write one artifact atomically and remember its sha256."""
@@ -146,37 +150,48 @@ class RunDir:
         self.written[name] = sha256_file(path)
         return path
 
+    def replace_artifact(self, name: str, content: bytes) -> None:
+        """Write a file into the run folder atomically and record its new sha256 in run.json at once."""
+        self.add_artifact(name, lambda fh: fh.write(content))
+        self.update(artifacts={**self.record().artifacts, name: self.written[name]})
+
     def finish(self, status: str, **fields: Any) -> None:
         record = self.record()
-        artifacts = {**record.get("artifacts", {}), **self.written}
-        self.update(status=status, finished=_now(), artifacts=artifacts, **fields)
+        self.update(status=status, finished=now(), artifacts={**record.artifacts, **self.written}, **fields)
         if status == "complete":
             set_latest(self.path.parent.parent, self.path)
 
     def status(self) -> str:
         """Recorded status; a ``running`` run whose process is gone is ``abandoned``."""
         record = self.record()
-        status = record.get("status", "running")
-        if status == "running" and record.get("host") == socket.gethostname() and not _alive(record.get("pid")):
+        if record.status == "running" and record.host == socket.gethostname() and not _alive(record.pid):
             return "abandoned"
-        return status
+        return record.status
+
+    def state(self) -> str:
+        """``status()``, or ``damaged`` when run.json cannot be read (never raises for that)."""
+        try:
+            return self.status()
+        except RunError:
+            return DAMAGED
 
     def verify(self, name: str) -> Path:
         """The artifact's path after its sha256 matches the one recorded; refuse otherwise."""
-        expected = self.record().get("artifacts", {}).get(name)
+        artifacts = self.record().artifacts
         path = self.file(name)
-        if expected is None:
+        if name not in artifacts:
             raise RunError(f"{self.path}: {name} is not recorded in {RUN_FILE}; the run is incomplete")
         if not path.is_file():
             raise RunError(f"{path} is missing; the run is incomplete, train it again")
-        if sha256_file(path) != expected:
+        if sha256_file(path) != artifacts[name]:
             raise RunError(f"{path} does not match the sha256 recorded when it was saved; refusing to load "
                            "an altered file (a model file can run code). Re-train or restore the original.")
         return path
 
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    def metrics(self) -> Metrics:
+        """metrics.json, parsed (a RunError when missing or damaged)."""
+        return read(Metrics, self.file(METRICS_FILE), RunError,
+                    missing=f"{self.file(METRICS_FILE)} is missing; the run is incomplete", owner="the run")
 
 
 def _alive(pid: Any) -> bool:
@@ -244,27 +259,17 @@ def resolve_run(ref: str | Path | None, outputs: Path = Path("outputs"), *, comp
 # ---------------------------------------------------------------- reading a saved run
 
 
-def load_json(run: RunDir, name: str) -> dict[str, Any]:
-    path = run.file(name)
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise RunError(f"{path} is missing; the run is incomplete") from None
-    except (OSError, ValueError) as exc:
-        raise RunError(f"{path} is unreadable ({exc}); the run is damaged") from None
-
-
-def load_split(run: RunDir) -> dict[str, Any]:
-    """split.npz as a dict: test_index, y_test, y_pred, proba (or None), error_index, error_images, image_shape, labels."""
+def load_split(run: RunDir) -> SavedSplit:
+    """split.npz (sha256-checked first): the test rows, labels, predictions, probabilities and mistakes."""
     import numpy as np
 
     path = run.verify("split.npz")
-    with np.load(path, allow_pickle=False) as npz:
-        data = {key: npz[key] for key in npz.files}
-    if data.get("proba") is not None and data["proba"].size == 0:
-        data["proba"] = None
-    data["image_shape"] = tuple(int(v) for v in data["image_shape"])
-    return data
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{path} is unreadable ({exc}); the run is damaged") from None
+    return SavedSplit.from_arrays(arrays, str(path))
 
 
 # beyond what skops trusts by default (scikit-learn and numpy types): the functions digitclf's
@@ -277,12 +282,12 @@ def load_model(run: RunDir) -> Any:
     import warnings
 
     record = run.record()
-    saved = record.get("versions", {}).get("scikit-learn")
+    saved = record.version_of("scikit-learn")
     current = versions().get("scikit-learn")
     if saved and current and saved != current:
         warnings.warn(f"run {run.id} was saved with scikit-learn {saved}, this is {current}; "
                       "predictions may differ", stacklevel=2)
-    if "model.skops" in record.get("artifacts", {}):
+    if "model.skops" in record.artifacts:
         import skops.io as sio
 
         path = run.verify("model.skops")
@@ -294,3 +299,28 @@ def load_model(run: RunDir) -> Any:
     import joblib
 
     return joblib.load(run.verify("model.joblib"))
+
+
+def load_model_noting(run: RunDir) -> tuple[Any, list[str]]:
+    """``load_model`` with its warnings (a scikit-learn version change) returned as notes, not printed."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = load_model(run)
+    return model, sorted({str(w.message).splitlines()[0] for w in caught})
+
+
+def as_trained(model: Any, record: RunRecord, method: str, X: Any) -> Any:
+    """``model.<method>(X)`` the way the run computed its own predictions: preprocessing with the
+    library's threads, the classifier under the run's ``model.blas_threads`` (BLAS sums in another
+    order with another thread count, and a prediction can flip)."""
+    from digitclf.threads import blas_threads
+
+    steps = getattr(model, "steps", None)
+    if not steps:
+        return getattr(model, method)(X)
+    for _, step in steps[:-1]:
+        X = step.transform(X)
+    with blas_threads(record.config.model.blas_threads):
+        return getattr(steps[-1][1], method)(X)

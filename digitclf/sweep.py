@@ -32,15 +32,17 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import yaml
 
 from digitclf import config as config_mod
-from digitclf.config import RunConfig, suggest
-from digitclf.errors import ConfigError, DigitclfError, RunError
+from digitclf.checks import preflight
+from digitclf.choices import BACKENDS
+from digitclf.config import RunConfig
+from digitclf.errors import ConfigError, DigitclfError, RunError, suggest
+from digitclf.observers import RunObserver
 from digitclf.runs import RunDir, set_latest, write_json, write_text
 
 if TYPE_CHECKING:
     from digitclf.config import DatasetConfig
     from digitclf.datasets import Dataset
 
-BACKENDS = ("loky", "dask")
 SWEEP_SECTION_KEYS = ("grid", "variants")
 SWEEPS_DIR = "sweeps"
 SUPERSEDED_DIR = ".superseded"
@@ -203,7 +205,7 @@ def plan_sweep(config: str | Path | None = None, grid: list[str] | tuple[str, ..
         try:
             data = config_mod.apply_overrides(copy.deepcopy(base),
                                               [f"{k}={json.dumps(v)}" for k, v in values.items()])
-            cfg = config_mod.validate(config_mod.from_dict(data, source))
+            cfg = preflight(config_mod.from_dict(data, source)).config
             fingerprint = dataset_fingerprint(cfg.dataset)
         except ConfigError as exc:
             raise ConfigError(f"sweep point {index} ({label}): {exc}") from None
@@ -328,15 +330,13 @@ class FolderLock:
 
 def read_point(run_dir: Path) -> dict[str, Any]:
     """Status and results of a point's run folder (what a summary row shows)."""
-    from digitclf.runs import load_json
-
     row: dict[str, Any] = {"status": point_state(run_dir), "accuracy": None, "accuracy_ci95": None,
                            "fit_seconds": None, "n_iter": None, "converged": None, "error": None}
     if row["status"] == "complete":
-        m = load_json(RunDir(run_dir), "metrics.json")
-        row.update({k: m.get(k) for k in ("accuracy", "accuracy_ci95", "fit_seconds", "n_iter", "converged")})
+        m = RunDir(run_dir).metrics()
+        row.update({k: getattr(m, k) for k in ("accuracy", "accuracy_ci95", "fit_seconds", "n_iter", "converged")})
     elif row["status"] in ("failed", "interrupted"):
-        row["error"] = RunDir(run_dir).record().get("error")
+        row["error"] = RunDir(run_dir).record().error
     return row
 
 
@@ -359,6 +359,16 @@ class PointTask:
     threads: int | dict[str, int] | None  # BLAS/OpenMP cap; per worker address on Dask
     cwd: str | None = None  # local workers run where the sweep was started (loky reuses old workers)
     env: dict[str, str] = field(default_factory=dict)
+
+
+class _ReleaseOnStart(RunObserver):
+    """The folder lock is held until the point's run folder and its run.json exist."""
+
+    def __init__(self, lock: "FolderLock") -> None:
+        self.lock = lock
+
+    def on_start(self, run: RunDir, config: RunConfig) -> None:
+        self.lock.release()
 
 
 def run_point(task: PointTask) -> dict[str, Any]:
@@ -393,7 +403,7 @@ def run_point(task: PointTask) -> dict[str, Any]:
                 base["blas_threads"] = worker if cap is None or worker is None else min(cap, worker)
                 train(task.config, outputs=task.outputs, run_id=task.run_id, data=data,
                       record={"sweep": {"id": task.sweep_id, "point": task.values, "index": task.index}},
-                      events=lambda kind, info: lock.release() if kind == "start" else None)
+                      observers=[_ReleaseOnStart(lock)])
         except FileExistsError as exc:
             if Path(exc.filename or "") != run_dir:
                 raise
@@ -501,7 +511,7 @@ def run_sweep(plan: SweepPlan, *, jobs: int = 1, backend: str = "loky", schedule
     and KeyboardInterrupt propagates (points cut short are interrupted or, when their worker
     process was killed, abandoned; the next run of the sweep runs them again).
     """
-    from digitclf.runner import sigterm_as_interrupt
+    from digitclf.threads import sigterm_as_interrupt
 
     check_options(jobs, backend, scheduler)
     emit = events or (lambda kind, info: None)

@@ -12,14 +12,20 @@ import json
 import os
 import threading
 import time
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Iterator
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
+from digitclf.config import flatten
 from digitclf.errors import ConfigError, DigitclfError, RunError, TrackingError
-from digitclf.runs import SKOPS_TRUSTED, RunDir, load_json, load_model, load_split, versions
+from digitclf.observers import RunObserver, SweepObserver
+from digitclf.records import Metrics, RunRecord, parse_time
+from digitclf.runs import SKOPS_TRUSTED, RunDir, load_model, load_split, versions
 
 if TYPE_CHECKING:
     from digitclf.config import MlflowConfig
+    from digitclf.runner import RunResult
+    from digitclf.sweep import SweepPlan, SweepResult
 
 ARTIFACTS = ("metrics.json", "config.yaml", "run.json", "confusion_matrix.png", "misclassified.png")
 MODEL_NAME = "model"
@@ -50,18 +56,18 @@ def log_run(run: RunDir, settings: "MlflowConfig", *, parent_run_id: str | None 
     if status != "complete":
         raise RunError(f"run {run.id} is {status}, not complete; only complete runs are logged to MLflow")
     record = run.record()
-    metrics = load_json(run, "metrics.json")
+    metrics = run.metrics()
     model = load_model(run)
     artifacts = [_verified(run, record, name) for name in ARTIFACTS
-                 if name in record.get("artifacts", {}) or run.file(name).is_file()]
-    params = flatten(record.get("config", {}))
+                 if name in record.artifacts or run.file(name).is_file()]
+    params = params_of(record.config.to_dict())
     tags = run_tags(run, record, metrics)
     if parent_run_id is not None:
         tags[PARENT_TAG] = parent_run_id
 
     experiment_id, run_id = _create_run(client, uri, settings.experiment, "log the run", tags=tags,
-                                        run_name=f"{run.name}/{run.id}", start_time=_millis(record.get("started")))
-    finished = _millis(record.get("finished"))
+                                        run_name=f"{run.name}/{run.id}", start_time=_millis(record.started))
+    finished = _millis(record.finished)
     stamp = finished or int(time.time() * 1000)
     with _reporting(uri, f"log the run (MLflow run {run_id} is marked FAILED)", failed_run=(client, run_id)):
         client.log_batch(run_id, params=[Param(key, value) for key, value in params.items()],
@@ -83,12 +89,10 @@ def log_run(run: RunDir, settings: "MlflowConfig", *, parent_run_id: str | None 
     return run_id
 
 
-@contextlib.contextmanager
-def parent_run(settings: "MlflowConfig", name: str, params: dict[str, Any]) -> Iterator[str]:
-    """A parent MLflow run for a sweep; yields its id for ``log_run(..., parent_run_id=...)``.
+def start_parent_run(settings: "MlflowConfig", name: str, params: dict[str, Any]) -> str:
+    """Start a parent MLflow run for a sweep and return its id (for ``log_run(..., parent_run_id=...)``).
 
-    ``params`` (nested dicts are flattened) describe the sweep.  The run ends FINISHED
-    when the block completes, FAILED on an error, KILLED on Ctrl-C.
+    ``params`` (nested dicts are flattened) describe the sweep; ``end_parent_run`` ends it.
     """
     _, client, uri = _connect(settings)
     from mlflow.entities import Param
@@ -98,89 +102,161 @@ def parent_run(settings: "MlflowConfig", name: str, params: dict[str, Any]) -> I
             **{f"{dist}.version": found[dist] for dist in ("digitclf", "scikit-learn") if dist in found}}
     _, run_id = _create_run(client, uri, settings.experiment, "start the sweep's parent run", tags=tags, run_name=name)
     with _reporting(uri, f"log the sweep's params (MLflow run {run_id} is marked FAILED)", failed_run=(client, run_id)):
-        client.log_batch(run_id, params=[Param(key, value) for key, value in flatten(params).items()])
+        client.log_batch(run_id, params=[Param(key, value) for key, value in params_of(params).items()])
+    return run_id
+
+
+def end_parent_run(settings: "MlflowConfig", run_id: str, status: str) -> None:
+    """Mark a sweep's parent run FINISHED, FAILED or KILLED."""
+    _, client, uri = _connect(settings)
+    with _reporting(uri, f"finish the sweep's parent run {run_id}"):
+        client.set_terminated(run_id, status)
+
+
+@contextlib.contextmanager
+def parent_run(settings: "MlflowConfig", name: str, params: dict[str, Any]) -> Iterator[str]:
+    """``start_parent_run`` for a block: FINISHED when it completes, FAILED on an error, KILLED on Ctrl-C."""
+    run_id = start_parent_run(settings, name, params)
     try:
         yield run_id
     except KeyboardInterrupt:
-        _terminate_quietly(client, run_id, "KILLED")
+        _quietly(end_parent_run, settings, run_id, "KILLED")
         raise
     except BaseException:
-        _terminate_quietly(client, run_id, "FAILED")
+        _quietly(end_parent_run, settings, run_id, "FAILED")
         raise
-    with _reporting(uri, f"finish the sweep's parent run {run_id}"):
-        client.set_terminated(run_id, "FINISHED")
+    end_parent_run(settings, run_id, "FINISHED")
+
+
+# ---------------------------------------------------------------- observers
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, stacklevel=3)
+
+
+class MlflowRunLogger(RunObserver):
+    """Logs a run to MLflow when it completes; a tracking failure is a warning, the run folder is already saved.
+
+    ``logged`` holds the MLflow run id afterwards (None if logging failed).
+    """
+
+    def __init__(self, settings: "MlflowConfig", *, parent_run_id: str | None = None,
+                 warn: Callable[[str], None] = _warn) -> None:
+        self.settings, self.parent_run_id, self.warn = settings, parent_run_id, warn
+        self.logged: str | None = None
+
+    def log(self, run: RunDir) -> str | None:
+        try:
+            self.logged = log_run(run, self.settings, parent_run_id=self.parent_run_id)
+        except DigitclfError as exc:
+            self.warn(f"run {run.id} is saved but was not logged to MLflow: {exc}")
+            self.logged = None
+        return self.logged
+
+    def on_complete(self, result: "RunResult") -> None:
+        self.log(result.run)
+
+
+class MlflowSweepLogger(SweepObserver):
+    """A parent MLflow run for the sweep, a child run for each point that ran to completion."""
+
+    def __init__(self, settings: "MlflowConfig", *, warn: Callable[[str], None] = _warn) -> None:
+        self.settings, self.warn = settings, warn
+        self.parent_run_id: str | None = None
+
+    def on_plan(self, plan: "SweepPlan", start: dict[str, Any]) -> None:
+        try:
+            self.parent_run_id = start_parent_run(self.settings, plan.id, {"grid": plan.grid, "variants": plan.variants})
+        except DigitclfError as exc:
+            self.warn(f"the sweep is not logged to MLflow: {exc}")
+
+    def on_point(self, row: Any, done: int, total: int) -> None:
+        if self.parent_run_id is None or row.status != "complete" or row.action != "ran":
+            return
+        logger = MlflowRunLogger(self.settings, parent_run_id=self.parent_run_id,
+                                 warn=lambda message: self.warn(f"point {row.index}: {message}"))
+        logger.log(RunDir(Path(row.run)))
+
+    def _end(self, status: str) -> None:
+        if self.parent_run_id is not None:
+            try:
+                end_parent_run(self.settings, self.parent_run_id, status)
+            except DigitclfError as exc:
+                self.warn(str(exc))
+            self.parent_run_id = None
+
+    def on_complete(self, result: "SweepResult") -> None:
+        self._end("FINISHED")
+
+    def on_interrupt(self, result: "SweepResult") -> None:
+        self._end("KILLED")
+
+    def on_fail(self, error: BaseException) -> None:
+        self._end("FAILED")
 
 
 # ---------------------------------------------------------------- what is logged
 
 
-def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:
-    """``{"model": {"params": {"C": 1}}}`` -> ``{"model.params.C": "1"}``; other values as JSON, cut to 6000 chars."""
-    out: dict[str, str] = {}
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            out.update(flatten(value, f"{name}."))
-        else:
-            text = value if isinstance(value, str) else json.dumps(value, default=str)
-            out[name] = _cut(text, MAX_PARAM_VALUE)
-    return out
+def params_of(data: dict[str, Any]) -> dict[str, str]:
+    """MLflow params: dotted keys (``model.params.C``), values as text (JSON for non-strings), cut to 6000 chars."""
+    return {key: _cut(value if isinstance(value, str) else json.dumps(value, default=str), MAX_PARAM_VALUE)
+            for key, value in flatten(data).items()}
 
 
-def run_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+def run_metrics(metrics: Metrics) -> dict[str, float]:
     """The numbers of metrics.json that MLflow can chart: scores, sizes, n_iter, per-phase seconds."""
-    out = {key: float(metrics[key]) for key in ("accuracy", "macro_f1", "n_iter", "n_train", "n_test",
-                                                "n_errors", "n_features") if metrics.get(key) is not None}
-    low, high = metrics["accuracy_ci95"]
+    out = {key: float(getattr(metrics, key)) for key in ("accuracy", "macro_f1", "n_iter", "n_train", "n_test",
+                                                         "n_errors", "n_features") if getattr(metrics, key) is not None}
+    low, high = metrics.accuracy_ci95
     out.update(accuracy_ci95_low=float(low), accuracy_ci95_high=float(high))
-    for phase, seconds in metrics.get("timings", {}).items():
-        for clock, value in seconds.items():
-            out[f"time_{phase}_{clock}"] = float(value)
+    for phase, seconds in metrics.timings.items():
+        out[f"time_{phase}_wall"] = seconds.wall
+        out[f"time_{phase}_cpu"] = seconds.cpu
     return out
 
 
-def run_tags(run: RunDir, record: dict[str, Any], metrics: dict[str, Any]) -> dict[str, str]:
+def run_tags(run: RunDir, record: RunRecord, metrics: Metrics) -> dict[str, str]:
     """Where the run came from: data fingerprint, versions, the run folder, convergence, notes."""
-    dataset = record.get("dataset", {})
-    saved_versions = record.get("versions", {})
-    tags = {
+    dataset = record.dataset
+    tags: dict[str, Any] = {
         "digitclf.run_id": run.id,
         "digitclf.run_dir": str(run.path.resolve()),
-        "digitclf.config_digest": record.get("config_digest"),
-        "digitclf.version": saved_versions.get("digitclf"),
-        "scikit-learn.version": saved_versions.get("scikit-learn"),
-        "dataset.name": dataset.get("name"),
-        "dataset.fingerprint": dataset.get("fingerprint"),
-        "estimator": metrics.get("estimator"),
-        "converged": str(bool(metrics.get("converged"))).lower(),
+        "digitclf.config_digest": record.config_digest,
+        "digitclf.version": record.version_of("digitclf"),
+        "scikit-learn.version": record.version_of("scikit-learn"),
+        "dataset.name": dataset.name if dataset else None,
+        "dataset.fingerprint": dataset.fingerprint if dataset else None,
+        "estimator": metrics.estimator,
+        "converged": str(metrics.converged).lower(),
         **_source_tags(),
     }
-    sweep = record.get("sweep")
-    if isinstance(sweep, dict):  # a sweep point: which sweep, which point
-        tags.update({"digitclf.sweep_id": sweep.get("id"), "digitclf.sweep_index": sweep.get("index")})
-    lines = [*record.get("notes", []), *record.get("warnings", [])]
+    if record.sweep is not None:  # a sweep point: which sweep, which point
+        tags.update({"digitclf.sweep_id": record.sweep.id, "digitclf.sweep_index": record.sweep.index})
+    lines = [*record.notes, *record.warnings]
     if lines:  # shown as the run's description in the MLflow UI
         tags["mlflow.note.content"] = _cut("\n".join(f"- {line}" for line in lines), MAX_TAG_VALUE)
     return {key: str(value) for key, value in tags.items() if value is not None}
 
 
-def _verified(run: RunDir, record: dict[str, Any], name: str) -> Any:
+def _verified(run: RunDir, record: RunRecord, name: str) -> Any:
     """An artifact recorded with a sha256 is checked before it is logged (config.yaml and run.json are not recorded)."""
-    return run.verify(name) if name in record.get("artifacts", {}) else run.file(name)
+    return run.verify(name) if name in record.artifacts else run.file(name)
 
 
 def _input_example(run: RunDir) -> Any:
     """A few misclassified test images (raw pixels, as saved in split.npz); None if there were no errors."""
-    images = load_split(run)["error_images"][:EXAMPLE_ROWS]
+    images = load_split(run).error_images[:EXAMPLE_ROWS]
     return images.reshape(len(images), -1) if len(images) else None
 
 
-def _requirements(mlflow: Any, model: Any, record: dict[str, Any]) -> list[str]:
+def _requirements(mlflow: Any, model: Any, record: RunRecord) -> list[str]:
     """scikit-learn and skops pinned, plus digitclf when a pipeline step calls one of its functions."""
     requirements = mlflow.sklearn.get_default_pip_requirements(include_skops=True)
     steps = getattr(model, "steps", [])
     if any(getattr(getattr(step, "func", None), "__module__", "").startswith("digitclf.") for _, step in steps):
-        version = record.get("versions", {}).get("digitclf")
+        version = record.version_of("digitclf")
         requirements.append(f"digitclf=={version}" if version else "digitclf")
     return requirements
 
@@ -292,32 +368,30 @@ def _reporting(uri: str, action: str, failed_run: tuple[Any, str] | None = None)
         yield
     except KeyboardInterrupt:
         if failed_run is not None:
-            _terminate_quietly(*failed_run, "KILLED")
+            _quietly(failed_run[0].set_terminated, failed_run[1], "KILLED")
         raise
     except DigitclfError:
         raise
     except Exception as exc:  # noqa: BLE001 - MLflow, SQLAlchemy, requests and OSError all end up here
         if failed_run is not None:
-            _terminate_quietly(*failed_run, "FAILED")
+            _quietly(failed_run[0].set_terminated, failed_run[1], "FAILED")
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise TrackingError(f"MLflow at {uri}: could not {action}: {_cut(first, 700)} "
                             "(fix output.mlflow.tracking_uri or MLFLOW_TRACKING_URI)") from exc
 
 
-def _terminate_quietly(client: Any, run_id: str, status: str) -> None:
+def _millis(stamp: str | None) -> int | None:
+    """A record's time as epoch milliseconds (what MLflow stores)."""
+    moment = parse_time(stamp)
+    return int(moment.timestamp() * 1000) if moment else None
+
+
+def _quietly(func: Callable[..., Any], *args: Any) -> None:
     """Best effort: the store may be the thing that failed; the original error is the one to show."""
     try:
-        client.set_terminated(run_id, status)
+        func(*args)
     except Exception:  # noqa: BLE001
         pass
-
-
-def _millis(stamp: str | None) -> int | None:
-    """run.json's ``%Y-%m-%dT%H:%M:%S%z`` time as epoch milliseconds (what MLflow stores)."""
-    try:
-        return int(datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S%z").timestamp() * 1000) if stamp else None
-    except ValueError:
-        return None
 
 
 def _cut(text: str, limit: int) -> str:

@@ -27,9 +27,9 @@ def test_readme_python_example_runs(capsys):
     exec(compile(readme_python_example(), "README.md", "exec"), namespace)
     run, same, table = namespace["run"], namespace["same"], namespace["table"]
     saved = json.loads((run.path / "metrics.json").read_text())
-    assert run.metrics == saved and same.metrics == saved
+    assert run.metrics.to_json() == saved and same.metrics.to_json() == saved
     assert list(table["id"]) == [run.id] and table["accuracy"].iloc[0] == pytest.approx(saved["accuracy"])
-    np.testing.assert_array_equal(namespace["labels"], same.predictions["y_pred"][same.predictions["error_index"]])
+    np.testing.assert_array_equal(namespace["labels"], same.predictions.y_pred[same.predictions.error_index])
     assert run.config.model.params["C"] == 0.5
     left, right = namespace["left"], namespace["right"]
     cells = [t.get_text() for t in left.texts]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from digitclf.config import RunConfig, apply_overrides, find_config, load_config, validate
+from digitclf.checks import CheckedConfig, preflight
+from digitclf.config import RunConfig, apply_overrides, find_config, load_config
 from digitclf.errors import ConfigError
 
 
@@ -34,7 +35,7 @@ def test_shipped_configs_load_and_validate():
     names = ["digits_lbfgs", "mnist_lbfgs", "mnist_liblinear", "mnist_fast",
              "fashion_mnist_lbfgs", "fashion_mnist_fast"]
     for name in names:
-        cfg = validate(load_config(f"{name}.yaml"))
+        cfg = preflight(load_config(f"{name}.yaml")).config
         assert cfg.name == name
 
 
@@ -161,14 +162,14 @@ def test_name_defaults_to_file_stem(tmp_path):
 ])
 def test_semantic_errors_before_any_data(overrides, expected):
     cfg = load_config("digits_lbfgs", overrides)
-    assert error_of(validate, cfg).startswith(expected)
+    assert error_of(preflight, cfg).startswith(expected)
 
 
 def test_valid_alternatives_pass():
     for overrides in (["model.estimator=sgd", "model.params={}"],
                       ["model.estimator=sklearn.svm.LinearSVC", "model.params={}"],
                       ["model.params.solver=liblinear"], ["preprocess=[standardize, {pca: {n_components: 20}}]"]):
-        assert isinstance(validate(load_config("digits_lbfgs", overrides)), RunConfig)
+        assert isinstance(preflight(load_config("digits_lbfgs", overrides)), CheckedConfig)
 
 
 def test_config_errors_do_not_import_sklearn(tmp_path):

@@ -26,9 +26,9 @@ def test_flat_metrics_and_predictions_csv_match_the_run():
     flat = json.loads(result.run.file("metrics_flat.json").read_text())
     # DVC's documented metrics format: a JSON object of numeric (or boolean) values
     assert all(isinstance(v, (int, float, bool)) for v in flat.values())
-    assert flat["accuracy"] == result.metrics["accuracy"]
-    assert [flat["accuracy_ci95_low"], flat["accuracy_ci95_high"]] == result.metrics["accuracy_ci95"]
-    assert flat["fit_wall_seconds"] == result.metrics["timings"]["fit"]["wall"]
+    assert flat["accuracy"] == result.metrics.to_json()["accuracy"]
+    assert [flat["accuracy_ci95_low"], flat["accuracy_ci95_high"]] == result.metrics.to_json()["accuracy_ci95"]
+    assert flat["fit_wall_seconds"] == result.metrics.to_json()["timings"]["fit"]["wall"]
     with result.run.file("predictions.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     assert list(rows[0]) == ["actual", "predicted"]  # the fields DVC's confusion template names as x and y

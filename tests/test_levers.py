@@ -15,7 +15,7 @@ import xxhash
 import yaml
 from threadpoolctl import ThreadpoolController, threadpool_info, threadpool_limits
 
-from digitclf import datasets, models, runner
+from digitclf import datasets, models, runner, threads
 from digitclf.config import DatasetConfig, RunConfig, load_config
 from digitclf.errors import DatasetError
 
@@ -46,7 +46,7 @@ def only_run(outputs: Path = Path("outputs")) -> Path:
 
 
 def test_blas_threads_caps_inside_and_restores_after(two_blas_threads):
-    with runner.blas_threads(1):
+    with threads.blas_threads(1):
         counts = blas_counts()
         assert counts and set(counts) == {1}
     assert set(blas_counts()) == {2}
@@ -56,26 +56,26 @@ def test_blas_threads_on_the_machine_default_restores_it():
     before = blas_counts()
     if not before or max(before) < 2:
         pytest.skip(f"BLAS runs {before} threads by default: nothing to cap")
-    with runner.blas_threads(1):
+    with threads.blas_threads(1):
         assert set(blas_counts()) == {1}
     assert blas_counts() == before
 
 
 def test_blas_threads_never_raises_the_count(two_blas_threads):
     with threadpool_limits(limits=1, user_api="blas"):
-        with runner.blas_threads(4):
+        with threads.blas_threads(4):
             assert set(blas_counts()) == {1}
         assert set(blas_counts()) == {1}
-    with runner.blas_threads(4):  # 2 threads, a cap of 4: stays at 2
+    with threads.blas_threads(4):  # 2 threads, a cap of 4: stays at 2
         assert set(blas_counts()) == {2}
     assert set(blas_counts()) == {2}
 
 
 def test_blas_threads_none_changes_nothing(two_blas_threads):
     with threadpool_limits(limits=1, user_api="blas"):
-        with runner.blas_threads(None):
+        with threads.blas_threads(None):
             assert set(blas_counts()) == {1}
-    with runner.blas_threads(None):
+    with threads.blas_threads(None):
         assert set(blas_counts()) == {2}
 
 
@@ -86,7 +86,7 @@ def test_blas_threads_never_raises_a_library_below_the_others(two_blas_threads):
     libs[0].set_num_threads(1)  # restored by the fixture's threadpool_limits
     before = blas_counts()
     assert sorted(before)[0] == 1 and max(before) == 2
-    with runner.blas_threads(4):  # the cap is the smallest count: no library goes up
+    with threads.blas_threads(4):  # the cap is the smallest count: no library goes up
         assert set(blas_counts()) == {1}
     assert blas_counts() == before
 

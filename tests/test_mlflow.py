@@ -17,7 +17,7 @@ from digitclf import tracking  # noqa: E402
 from digitclf.config import MlflowConfig, load_config  # noqa: E402
 from digitclf.errors import ConfigError, RunError  # noqa: E402
 from digitclf.runner import train  # noqa: E402
-from digitclf.runs import RunDir, load_json, load_model, load_split  # noqa: E402
+from digitclf.runs import RunDir, load_model, load_split  # noqa: E402
 
 CONFIG = Path(__file__).resolve().parent.parent / "configs" / "digits_lbfgs.yaml"
 
@@ -57,7 +57,7 @@ def test_log_run_reads_back_params_metrics_tags_artifacts_and_model(store, scale
     assert [r.info.run_id for r in experiment_runs(client, "readback")] == [run_id]
     assert logged.info.status == "FINISHED"
     assert logged.info.run_name == f"digits_lbfgs/{scaled_run.id}"
-    record = scaled_run.record()
+    record = json.loads(scaled_run.file("run.json").read_text())
 
     # params: the resolved config flattened by pandas (independently), lists as JSON
     flat = pd.json_normalize(record["config"], sep=".").iloc[0].to_dict()
@@ -68,10 +68,10 @@ def test_log_run_reads_back_params_metrics_tags_artifacts_and_model(store, scale
 
     # metrics: scores recomputed by scikit-learn from the saved predictions
     split = load_split(scaled_run)
-    saved = load_json(scaled_run, "metrics.json")
+    saved = scaled_run.metrics().to_json()
     m = logged.data.metrics
-    assert m["accuracy"] == pytest.approx(accuracy_score(split["y_test"], split["y_pred"]))
-    assert m["macro_f1"] == pytest.approx(f1_score(split["y_test"], split["y_pred"], average="macro"))
+    assert m["accuracy"] == pytest.approx(accuracy_score(split.y_test, split.y_pred))
+    assert m["macro_f1"] == pytest.approx(f1_score(split.y_test, split.y_pred, average="macro"))
     assert (m["accuracy_ci95_low"], m["accuracy_ci95_high"]) == pytest.approx(tuple(saved["accuracy_ci95"]))
     assert m["accuracy_ci95_low"] < m["accuracy"] < m["accuracy_ci95_high"]
     assert (m["n_train"], m["n_test"]) == (1797 - 450, 450)

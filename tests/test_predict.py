@@ -38,7 +38,7 @@ def digits_test_rows(run_id: str):
     from sklearn.datasets import load_digits
 
     split = load_split(resolve_run(run_id, Path("outputs")))
-    return load_digits().images[split["test_index"]], split["y_test"], split["y_pred"]
+    return load_digits().images[split.test_index], split.y_test, split.y_pred
 
 
 def as_photo(image16: np.ndarray, dark_on_light: bool) -> Image.Image:
@@ -83,13 +83,13 @@ def test_mnist_style_pngs_give_the_saved_predictions_and_class_names(saved, cli,
     from digitclf.datasets import read_idx_folder
 
     run = resolve_run(saved.fashion, Path("outputs"))
-    record = run.record()
+    record = json.loads(run.file("run.json").read_text())
     x_test = read_idx_folder(record["config"]["dataset"]["path"])["x_test"]
     split = load_split(run)
     for k in range(12):
         Image.fromarray(x_test[k]).save(tmp_path / f"{k:02d}.png")
     result = predict_json(cli, saved.fashion, str(tmp_path))
-    assert [r["label"] for r in result["predictions"]] == list(split["y_pred"][:12])
+    assert [r["label"] for r in result["predictions"]] == list(split.y_pred[:12])
     expected = load_model(run).predict_proba(x_test[:12].reshape(12, -1))
     for row, probabilities in zip(result["predictions"], expected):
         assert [t["label"] for t in row["top"]] == list(np.argsort(-probabilities, kind="stable")[:3])

@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import tiny_images, write_idx
-from digitclf.config import PREPROCESS_STEPS, RunConfig, load_config, validate
+from digitclf.checks import preflight as validate
+from digitclf.config import PREPROCESS_STEPS, RunConfig, load_config
 from digitclf.datasets import DATASETS, parse_idx
 from digitclf.errors import DigitclfError
 from digitclf.models import ESTIMATORS

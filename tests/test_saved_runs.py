@@ -23,10 +23,10 @@ import pytest
 from PIL import Image
 
 from conftest import tiny_images, write_idx
-from digitclf import evaluate as evaluate_mod
+from digitclf.saved import compare as compare_mod, evaluate as evaluate_mod, grids as grids_mod
 from digitclf import listing, plots, runner
 from digitclf.config import load_config
-from digitclf.runs import RunDir, iter_runs, load_json, load_model, load_split, resolve_run
+from digitclf.runs import RunDir, iter_runs, load_model, load_split, resolve_run
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -99,7 +99,7 @@ def test_evaluate_reproduces_train_time_accuracy_exactly(saved):
 
     run = run_of(saved.lbfgs)
     result = evaluate_mod.evaluate(run)
-    recorded = load_json(run, "metrics.json")
+    recorded = run.metrics().to_json()
     assert result["accuracy"] == recorded["accuracy"]
     assert result["matches_recorded"] is True and result["changed_predictions"] == 0
     # independently: the seed tutorial's own code
@@ -119,7 +119,7 @@ def test_evaluate_reproduces_train_time_accuracy_exactly(saved):
 def test_evaluate_mnist_format_run_reproduces_accuracy(saved):
     run = run_of(saved.idx)
     result = evaluate_mod.evaluate(run, save=False)
-    assert result["accuracy"] == load_json(run, "metrics.json")["accuracy"] == 1 - 8 / 50
+    assert result["accuracy"] == run.metrics().to_json()["accuracy"] == 1 - 8 / 50
 
 
 def test_evaluate_cli_latest_by_id_and_json(saved, cli):
@@ -127,7 +127,9 @@ def test_evaluate_cli_latest_by_id_and_json(saved, cli):
     assert latest.exit_code == 0, latest.output
     assert "accuracy  0.8400  (95% CI" in latest.stdout and "same as train time (0.8400)" in latest.stdout
     assert latest.stderr.strip().startswith("wrote evaluation.json, confusion_matrix.png in ")
-    by_prefix = cli("evaluate", saved.c10[:17], "--json", "--style", "matplotlib", "--normalize", "true")
+    others = [r.id for r in iter_runs(Path("outputs")) if r.id != saved.c10]
+    prefix = next(saved.c10[:k] for k in range(16, len(saved.c10)) if not any(o.startswith(saved.c10[:k]) for o in others))
+    by_prefix = cli("evaluate", prefix, "--json", "--style", "matplotlib", "--normalize", "true")
     assert by_prefix.exit_code == 0, by_prefix.output
     data = json.loads(by_prefix.stdout)
     assert data["run_id"] == saved.c10 and data["matches_recorded"] is True
@@ -162,7 +164,7 @@ def test_evaluate_refuses_a_shape_mismatch(saved, cli):
 
 def test_evaluate_refuses_changed_data(saved, cli):
     run = run_of(saved.lbfgs)
-    record = run.record()
+    record = json.loads(run.file("run.json").read_text())
     record["dataset"]["fingerprint"] = "sha256:0000000000000000"
     run.file("run.json").write_text(json.dumps(record))
     result = cli("evaluate", saved.lbfgs)
@@ -185,7 +187,7 @@ def test_evaluate_refuses_an_altered_model(saved, cli):
 
 def test_evaluate_notes_a_scikit_learn_version_change(saved, cli):
     run = run_of(saved.lbfgs)
-    record = run.record()
+    record = json.loads(run.file("run.json").read_text())
     record["versions"]["scikit-learn"] = "0.0.1"
     run.file("run.json").write_text(json.dumps(record))
     result = cli("evaluate", saved.lbfgs)
@@ -263,17 +265,17 @@ def test_missing_output_folder_is_one_error_line(saved, cli, args):
 def test_errors_sorted_by_confidence_and_titled_like_the_seed(saved):
     run = run_of(saved.lbfgs)
     split = load_split(run)
-    chosen = evaluate_mod.select_errors(split, n=5, sort="confidence")
-    wrong = np.flatnonzero(split["y_test"] != split["y_pred"])
-    confidence = split["proba"][wrong].max(axis=1)
-    assert np.allclose(chosen["confidence"], np.sort(confidence)[::-1][:5])
-    assert np.array_equal(chosen["y_true"], split["y_test"][wrong[np.argsort(-confidence, kind="stable")[:5]]])
-    in_order = evaluate_mod.select_errors(split, n=3, sort="index")
-    assert np.array_equal(in_order["test_position"], wrong[:3])
-    ax = evaluate_mod.error_grid(run, n=3, sort="index")
+    chosen = grids_mod.select_errors(split, n=5, sort="confidence")
+    wrong = np.flatnonzero(split.y_test != split.y_pred)
+    confidence = split.proba[wrong].max(axis=1)
+    assert np.allclose(chosen.confidence, np.sort(confidence)[::-1][:5])
+    assert np.array_equal(chosen.y_true, split.y_test[wrong[np.argsort(-confidence, kind="stable")[:5]]])
+    in_order = grids_mod.select_errors(split, n=3, sort="index")
+    assert np.array_equal(in_order.test_position, wrong[:3])
+    ax = grids_mod.error_grid(run, n=3, sort="index")
     titles = [text.get_text() for text in ax.texts]
-    assert titles[0] == (f"Predicted: {split['y_pred'][wrong[0]]}, Actual: {split['y_test'][wrong[0]]}\n"
-                         f"p={split['proba'][wrong[0]].max():.2f}")
+    assert titles[0] == (f"Predicted: {split.y_pred[wrong[0]]}, Actual: {split.y_test[wrong[0]]}\n"
+                         f"p={split.proba[wrong[0]].max():.2f}")
     assert [image.get_array().shape for image in ax.images] == [(8, 8)] * 3
 
 
@@ -281,7 +283,7 @@ def test_plot_samples_digits_and_idx(saved, cli):
     result = cli("plot-samples", "--dataset", "digits", "--out", "samples.png")
     assert result.exit_code == 0, result.output
     assert png_size(Path("samples.png")) == (1300, 270)  # one row of 5
-    titles = [text.get_text() for text in evaluate_mod.sample_grid("digits", n=3).texts]
+    titles = [text.get_text() for text in grids_mod.sample_grid("digits", n=3).texts]
     assert titles == ["Training: 0", "Training: 1", "Training: 2"]
     idx = cli("plot-samples", "--dataset", str(saved.idx_b), "--n", "10")
     assert idx.exit_code == 0 and idx.stdout == "samples-idx_b.png\n"
@@ -303,13 +305,13 @@ def test_normalized_confusion_matrix_annotations():
 
 
 def test_compare_flags_exactly_the_changed_keys(saved):
-    result = evaluate_mod.compare([run_of(saved.lbfgs), run_of(saved.c10)], only_changed=True)
+    result = compare_mod.compare([run_of(saved.lbfgs), run_of(saved.c10)], only_changed=True)
     changed_config = [key.split(":", 1)[1] for key in result["changed"] if key.startswith("config:")]
     assert sorted(changed_config) == ["model.params.C", "name", "output.plots"]  # what the fixture changed
     assert result["sections"]["config"] == {"name": ["digits_lbfgs", "digits_c10"], "output.plots": [True, False],
                                             "model.params.C": [None, 10]}
     assert result["sections"]["data"] == {}
-    full = evaluate_mod.compare([run_of(saved.lbfgs), run_of(saved.c10)])
+    full = compare_mod.compare([run_of(saved.lbfgs), run_of(saved.c10)])
     assert full["sections"]["config"]["seed"] == [0, 0] and full["changed"] == result["changed"]
 
 
@@ -317,16 +319,16 @@ def test_mcnemar_p_value_matches_an_independent_computation(saved):
     from scipy.stats import binom
 
     a, b = load_split(run_of(saved.lbfgs)), load_split(run_of(saved.c10))
-    assert np.array_equal(a["y_test"], b["y_test"])
-    right_a, right_b = a["y_pred"] == a["y_test"], b["y_pred"] == b["y_test"]
+    assert np.array_equal(a.y_test, b.y_test)
+    right_a, right_b = a.y_pred == a.y_test, b.y_pred == b.y_test
     only_a, only_b = int(np.sum(right_a & ~right_b)), int(np.sum(~right_a & right_b))
     expected = min(1.0, 2 * binom.cdf(min(only_a, only_b), only_a + only_b, 0.5))
-    test = evaluate_mod.compare([run_of(saved.lbfgs), run_of(saved.c10)])["tests"][0]
+    test = compare_mod.compare([run_of(saved.lbfgs), run_of(saved.c10)])["tests"][0]
     assert (test["a_only_correct"], test["b_only_correct"]) == (only_a, only_b)
     assert test["p_value"] == pytest.approx(expected, rel=1e-12)
     # a case where the answer is known by hand: 0 vs 6 discordant images -> p = 2 / 2**6
     y = np.zeros(10, int)
-    assert evaluate_mod.mcnemar(y, y, np.r_[np.ones(6, int), np.zeros(4, int)])["p_value"] == pytest.approx(2 / 64)
+    assert compare_mod.mcnemar(y, y, np.r_[np.ones(6, int), np.zeros(4, int)])["p_value"] == pytest.approx(2 / 64)
 
 
 def test_compare_cli(saved, cli):
@@ -353,7 +355,7 @@ def test_runs_rows_match_what_each_run_saved(saved, cli):
     rows = {row["id"]: row for row in json.loads(result.stdout)}
     assert set(rows) == {saved.lbfgs, saved.c10, saved.idx}
     for run_id, row in rows.items():
-        metrics = load_json(run_of(run_id), "metrics.json")
+        metrics = run_of(run_id).metrics().to_json()
         assert (row["accuracy"], row["fit_seconds"], row["converged"]) == (
             metrics["accuracy"], metrics["fit_seconds"], metrics["converged"])
         assert row["status"] == "complete" and row["model"] == f"LogisticRegression({metrics['solver']})"
@@ -374,7 +376,7 @@ def test_runs_filter_and_sort(saved, cli):
     assert accuracies == sorted(accuracies, reverse=True)
     glob = json.loads(cli("runs", "--name", "digits_*", "--format", "json").stdout)
     assert {r["name"] for r in glob} == {"digits_lbfgs", "digits_c10"}
-    run_of(saved.c10).update(sweep={"id": "sw-1234", "point": 0})
+    run_of(saved.c10).update(sweep={"id": "sw-1234", "point": {}, "index": 1})
     swept = json.loads(cli("runs", "--sweep", "sw-12", "--format", "json").stdout)
     assert [r["id"] for r in swept] == [saved.c10]
     _make_unfinished("failed")
@@ -454,11 +456,16 @@ def test_accuracy_vs_time_points():
     assert png_size(plots.png_bytes(ax)) == (700, 450)
 
 
-def test_cli_choices_match_the_library():
-    from typing import get_args
+def test_cli_choices_come_from_the_library(cli):
+    from digitclf import choices
 
-    from digitclf.cli import runs_cmd
-
-    assert get_args(runs_cmd.Style) == plots.STYLES
-    assert get_args(get_args(runs_cmd.Normalize)[0]) == plots.NORMALIZE
-    assert evaluate_mod.SPLITS == ("test", "train", "all") and listing.FORMATS == ("table", "csv", "json", "md")
+    offered = {("evaluate", "--style"): choices.STYLES, ("report", "--style"): choices.STYLES,
+               ("evaluate", "--normalize"): choices.NORMALIZE, ("report", "--normalize"): choices.NORMALIZE,
+               ("evaluate", "--split"): choices.SPLITS, ("plot-errors", "--sort"): choices.ERROR_ORDERS,
+               ("runs", "--format"): choices.FORMATS}
+    assert plots.STYLES == choices.STYLES and plots.NORMALIZE == choices.NORMALIZE
+    for (command, option), allowed in offered.items():
+        result = cli(command, option, "nonsense")
+        assert result.exit_code == 2
+        listed = ", ".join(f"'{value}'" for value in allowed)
+        assert f"'nonsense' is not one of {listed}" in one_error_line(result), (command, option)

@@ -305,22 +305,22 @@ def test_fail_fast_stops_at_the_first_failure(cli):
 def test_a_point_running_elsewhere_is_not_run_twice(cli):
     plan = plan_sweep(DIGITS, ["model.params.C=0.1,10"], ["output.plots=false"])
     busy = RunDir.create(plan.outputs, plan.name, plan.points[0].run_id)
-    busy.start({"name": "held by a live process"})  # pid: this (alive) test process
+    busy.start(load_config(None, ["name=held_by_a_live_process"]))  # pid: this (alive) test process
     result = cli("sweep", "--config", DIGITS, *NO_PLOTS, "--grid", "model.params.C=0.1,10", "--json")
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)["points"]
     assert [(r["status"], r["action"]) for r in rows] == [("running", "busy"), ("complete", "ran")]
-    assert busy.record()["config"] == {"name": "held by a live process"}
+    assert busy.record().config.name == "held_by_a_live_process"
 
 
 def test_abandoned_and_interrupted_points_run_again(cli):
     plan = plan_sweep(DIGITS, ["model.params.C=0.1,1,10"], ["output.plots=false"])
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     abandoned = RunDir.create(plan.outputs, plan.name, plan.points[0].run_id)
-    abandoned.start({})
+    abandoned.start(load_config())
     abandoned.update(pid=int(dead.stdout))  # a process that is gone: 'abandoned'
     interrupted = RunDir.create(plan.outputs, plan.name, plan.points[1].run_id)
-    interrupted.start({})
+    interrupted.start(load_config())
     interrupted.finish("interrupted")
     assert (abandoned.status(), interrupted.status()) == ("abandoned", "interrupted")
     result = cli("sweep", "--config", DIGITS, *NO_PLOTS, "--grid", "model.params.C=0.1,1,10", "--json")

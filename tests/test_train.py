@@ -137,12 +137,12 @@ def test_config_error_exits_2_with_one_line_and_no_run_folder(cli):
 
 
 def test_runtime_failure_marks_run_failed_and_exits_1(cli, monkeypatch):
-    from digitclf import runner
+    from digitclf import artifacts
 
     def boom(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(runner, "save_model", boom)
+    monkeypatch.setattr(artifacts, "save_model", boom)
     result = cli("train", "-c", "digits_lbfgs")
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines()[-1] == (
@@ -197,7 +197,7 @@ def test_real_fashion_mnist_fast_config(cli):
 def test_chunked_standardization_equals_scikit_learns_one_pass():
     from sklearn.preprocessing import StandardScaler
 
-    from digitclf.runner import _fit_transform
+    from digitclf.models import fit_transform as _fit_transform
 
     X = np.random.default_rng(0).integers(0, 256, size=(10000, 30)).astype(np.float32)
     expected = StandardScaler().fit(X)
@@ -212,7 +212,7 @@ def test_chunked_standardization_equals_scikit_learns_one_pass():
 def test_pca_transformed_in_blocks_equals_scikit_learns_fit_transform():
     from sklearn.decomposition import PCA
 
-    from digitclf.runner import _fit_transform
+    from digitclf.models import fit_transform as _fit_transform
 
     X = np.random.default_rng(1).integers(0, 256, size=(10001, 40)).astype(np.float32)  # 3 blocks, the last short
     expected = PCA(n_components=12, whiten=True, random_state=0).fit_transform(X)

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from digitclf.cli import config_cmd, data_cmd, runs_cmd, sweep_cmd, train_cmd  # noqa: F401  (registers commands)
+from digitclf.cli import (  # noqa: F401  (importing a command module registers its commands)
+    compare_cmd,
+    config_cmd,
+    data_cmd,
+    evaluate_cmd,
+    plot_cmd,
+    predict_cmd,
+    report_cmd,
+    runs_cmd,
+    sweep_cmd,
+    train_cmd,
+)
 from digitclf.cli.app import app
 
 

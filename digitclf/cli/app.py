@@ -98,6 +98,9 @@ def root(
 
 # ---------------------------------------------------------------- shared options and output
 
+DEFAULT_OUTPUTS = Path("outputs")
+
+
 def complete_config(incomplete: str) -> list[str]:
     """Shell completion: YAML files in ./ and configs/."""
     from digitclf.config import CONFIG_DIRS
@@ -110,7 +113,7 @@ def complete_run(incomplete: str) -> list[str]:
     """Shell completion: run ids under ./outputs (newest first)."""
     from digitclf.runs import iter_runs
 
-    return [r.id for r in reversed(iter_runs(Path("outputs"))) if r.id.startswith(incomplete)]
+    return [r.id for r in reversed(iter_runs(DEFAULT_OUTPUTS)) if r.id.startswith(incomplete)]
 
 
 ConfigOpt = typer.Option(None, "--config", "-c", autocompletion=complete_config,
@@ -118,7 +121,21 @@ ConfigOpt = typer.Option(None, "--config", "-c", autocompletion=complete_config,
 SetOpt = typer.Option(None, "--set", "-s", metavar="KEY.PATH=VALUE",
                       help="Override a config value (repeatable), e.g. --set model.params.C=10.")
 JsonOpt = typer.Option(False, "--json", help="Print the result as JSON on stdout and nothing else there.")
-OutputsOpt = typer.Option(None, "--outputs", "-o", help="Outputs folder (default: the config's output.dir, 'outputs').")
+OutputsOpt = typer.Option(None, "--outputs", "-o", help="Outputs folder (default: the config's output.dir; "
+                                                        "without a config, 'outputs').")
+RunArg = typer.Argument(None, metavar="[RUN]", autocompletion=complete_run,
+                        help="A run folder, a run id (a unique prefix is enough); default: the latest complete run.")
+StyleOpt = typer.Option("seaborn", "--style", help="Confusion matrix: annotated seaborn heatmap or plain matplotlib.")
+NormalizeOpt = typer.Option(None, "--normalize",
+                            help="Show the confusion matrix as fractions of each actual (true) or predicted "
+                                 "(pred) class, or of all images.")
+
+
+def resolve(ref: Optional[str], outputs: Optional[Path]) -> Any:
+    """The run a command names (``RUN`` and ``--outputs``)."""
+    from digitclf.runs import resolve_run
+
+    return resolve_run(ref, outputs or DEFAULT_OUTPUTS)
 
 
 def echo_json(data: Any) -> None:
@@ -131,5 +148,9 @@ def info(message: str, quiet: bool = False) -> None:
         typer.echo(message, err=True)
 
 
-def outputs_dir(explicit: Optional[Path]) -> Path:
-    return explicit if explicit is not None else Path("outputs")
+def table(header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:
+    """An aligned text table (columns in ``right`` right-aligned), trailing spaces trimmed."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    pads = [str.rjust if i in right else str.ljust for i in range(len(header))]
+    return "\n".join("  ".join(pad(str(cell), w) for pad, cell, w in zip(pads, r, widths)).rstrip()
+                     for r in [header, *rows])

@@ -40,9 +40,10 @@ def validate_cmd(
 
     Example: digitclf config validate --config configs/mnist_liblinear.yaml
     """
-    from digitclf.config import load_config, validate
+    from digitclf.checks import preflight
+    from digitclf.config import load_config
 
-    cfg = validate(load_config(config, set_ or []))
+    cfg = preflight(load_config(config, set_ or [])).config
     typer.echo(f"ok: {cfg.name} ({cfg.dataset.name}, {cfg.model.estimator}) is valid")
 
 

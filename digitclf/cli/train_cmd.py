@@ -5,14 +5,18 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
 from digitclf.cli.app import ConfigOpt, JsonOpt, OutputsOpt, SetOpt, app, echo_json, info
+from digitclf.observers import RunObserver
+
+if TYPE_CHECKING:
+    from digitclf.records import Metrics
 
 
-class ConsoleProgress:
+class ConsoleProgress(RunObserver):
     """Shows the current phase on stderr: a live spinner on a terminal, one line per phase otherwise."""
 
     def __init__(self, quiet: bool) -> None:
@@ -32,62 +36,50 @@ class ConsoleProgress:
         if self.status is not None:
             self.status.stop()
 
-    def __call__(self, kind: str, data: dict[str, Any]) -> None:
-        if self.quiet:
-            return
-        if kind == "start":
-            message = f"run {data['run'].name}/{data['run'].id}"
-        elif kind == "phase":
-            message = f"{data['phase']}"
-            if data["phase"] == "fit":
-                est = data["estimator"]
-                solver = f" (solver={est['solver']})" if est.get("solver") else ""
-                message += f": {est['class']}{solver} on {data['n_train']:,} images"
-        else:
-            message = f"{kind}: {data['message']}"
-        if self.status is not None and kind == "phase":
+    def _say(self, message: str) -> None:
+        info(f"- {message}", self.quiet)
+
+    def on_start(self, run: Any, config: Any) -> None:
+        self._say(f"run {run.name}/{run.id}")
+
+    def on_phase(self, phase: str, detail: str = "") -> None:
+        message = f"{phase}: {detail}" if detail else phase
+        if self.status is not None:
             self.status.update(f"{message}  [{time.perf_counter() - self.started:.1f}s]")
         else:
-            info(f"- {message}")
+            self._say(message)
+
+    def on_note(self, message: str) -> None:
+        self._say(f"note: {message}")
+
+    def on_warning(self, message: str) -> None:
+        self._say(f"warning: {message}")
 
 
-def format_summary(metrics: dict[str, Any], run_path: Path, notes: list[str]) -> str:
-    low, high = metrics["accuracy_ci95"]
-    solver = f" solver={metrics['solver']}" if metrics.get("solver") else ""
+def format_summary(metrics: "Metrics", run_path: Path, notes: list[str]) -> str:
+    low, high = metrics.accuracy_ci95
+    solver = f" solver={metrics.solver}" if metrics.solver else ""
     lines = [
         f"run       {run_path}",
-        f"data      {metrics['dataset']}: {metrics['n_train']:,} train / {metrics['n_test']:,} test, "
-        f"{metrics['n_features']} features",
-        f"model     {metrics['estimator']}{solver}  n_iter={metrics['n_iter']}  "
-        f"converged={'yes' if metrics['converged'] else 'no'}",
-        f"accuracy  {metrics['accuracy']:.4f}  (95% CI {low:.4f}-{high:.4f}, {metrics['n_errors']} errors)",
+        f"data      {metrics.dataset}: {metrics.n_train:,} train / {metrics.n_test:,} test, "
+        f"{metrics.n_features} features",
+        f"model     {metrics.estimator}{solver}  n_iter={metrics.n_iter}  "
+        f"converged={'yes' if metrics.converged else 'no'}",
+        f"accuracy  {metrics.accuracy:.4f}  (95% CI {low:.4f}-{high:.4f}, {metrics.n_errors} errors)",
         "",
         f"{'phase':<11}{'wall s':>9}{'cpu s':>9}",
     ]
-    for phase, t in metrics["timings"].items():
-        lines.append(f"{phase:<11}{t['wall']:>9.3f}{t['cpu']:>9.3f}")
+    for phase, t in metrics.timings.items():
+        lines.append(f"{phase:<11}{t.wall:>9.3f}{t.cpu:>9.3f}")
     lines += [f"note: {note}" for note in notes]
     return "\n".join(lines)
 
 
-def with_mlflow(cfg: Any) -> Any:
-    from digitclf.config import MlflowConfig
+def mlflow_logger(settings: Any) -> Any:
+    """The MLflow observer, its warnings on stderr (a tracking failure never fails the run)."""
+    from digitclf.tracking import MlflowRunLogger
 
-    return cfg.model_copy(update={"output": cfg.output.model_copy(update={"mlflow": MlflowConfig()})})
-
-
-def log_to_mlflow(run: Any, settings: Any, quiet: bool) -> "str | None":
-    """Log a complete run to MLflow; a failure is a warning, the run folder is already saved."""
-    from digitclf.errors import DigitclfError
-    from digitclf.tracking import log_run
-
-    try:
-        mlflow_run_id = log_run(run, settings)
-    except DigitclfError as exc:
-        info(f"warning: run {run.id} is saved but was not logged to MLflow: {exc}")
-        return None
-    info(f"mlflow    run {mlflow_run_id} in experiment {settings.experiment!r}", quiet)
-    return mlflow_run_id
+    return MlflowRunLogger(settings, warn=lambda message: info(f"warning: {message}"))
 
 
 def check_run_id(run_id: str, outputs: Path, name: str) -> None:
@@ -118,23 +110,29 @@ def train(
 
     Example: digitclf train --config mnist_lbfgs.yaml --set model.params.C=10 --json
     """
-    from digitclf.config import load_config, validate
+    from digitclf.checks import preflight
+    from digitclf.config import load_config
     from digitclf.runner import train as run_train
 
-    cfg = load_config(config, set_ or [])  # no --config: the built-in digits default
-    if mlflow and cfg.output.mlflow is None:
-        cfg = with_mlflow(cfg)
-    validate(cfg)  # every config error before any data or folder
+    # no --config: the built-in digits default
+    cfg = load_config(config, set_ or [])
+    if mlflow:
+        cfg = cfg.with_mlflow()
+    checked = preflight(cfg)  # every config error before any data or folder
     if run_id is not None:
         check_run_id(run_id, outputs or cfg.output.dir, cfg.name)
-    with ConsoleProgress(quiet or json_) as progress:
-        result = run_train(cfg, events=progress, outputs=outputs, run_id=run_id)
+    observers: list[Any] = []
     if cfg.output.mlflow is not None:
-        log_to_mlflow(result.run, cfg.output.mlflow, quiet or json_)
+        observers.append(mlflow_logger(cfg.output.mlflow))
+    with ConsoleProgress(quiet or json_) as progress:
+        result = run_train(checked, observers=[progress, *observers], outputs=outputs, run_id=run_id)
+    for logger in observers:
+        if logger.logged:
+            info(f"mlflow    run {logger.logged} in experiment {cfg.output.mlflow.experiment!r}", quiet or json_)
     if json_:
-        echo_json(result.metrics)
+        echo_json(result.metrics.to_json())
         return
-    if not result.metrics["converged"]:
+    if not result.metrics.converged:
         info("note: the solver stopped at max_iter before converging (ConvergenceWarning); "
              "raise model.params.max_iter or standardize the input", quiet)
     typer.echo(format_summary(result.metrics, result.run.path, result.notes))

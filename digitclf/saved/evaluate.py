@@ -1,0 +1,148 @@
+"""``evaluate``: reload a saved model and score it again, on its own test split or on another data set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+from digitclf.choices import SPLITS
+from digitclf.errors import ConfigError, RunError
+from digitclf.records import RunRecord, SavedSplit, now
+from digitclf.runs import RunDir, as_trained, load_model_noting, load_split, write_json
+
+if TYPE_CHECKING:
+    from digitclf.config import DatasetConfig, SplitConfig
+    from digitclf.datasets import Dataset
+
+
+
+def evaluate(run: RunDir, *, dataset: str | None = None, split: str = "test", style: str = "seaborn",
+             normalize: str | None = None, save: bool = True,
+             progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Reload the run's model and score it again, without retraining.
+
+    By default on the exact test rows the run saved (after checking the data set's fingerprint);
+    ``dataset`` (a name or a path) scores it on another data set with the same image shape, and
+    ``split`` picks that set's ``test`` part (canonical, or the run's split rule), ``train`` or ``all``.
+    Writes ``evaluation.json`` and refreshes ``confusion_matrix.png`` (``evaluation-<data>-<split>.json``
+    and ``confusion_matrix-<data>-<split>.png`` for anything but the run's own test split).
+    """
+    from digitclf import metrics as metrics_mod
+    from digitclf.datasets import class_names
+
+    if split not in SPLITS:
+        raise ConfigError(f"--split: {split!r} is not one of {', '.join(SPLITS)}")
+    record = run.record()
+    saved = load_split(run)
+    data, same_data = _load_data(run, record, dataset, progress)
+    rows = _rows(data, saved, record, same_data, split)
+    X, y_true = np.asarray(data.X[rows]), np.asarray(data.y[rows])
+    if same_data and split == "test" and not np.array_equal(y_true, saved.y_test):
+        raise RunError(f"{run.path}/split.npz: the saved test labels do not match the data set's rows; "
+                       "the run or the data set is damaged")
+    notes: list[str] = []
+    run_max = record.dataset.pixel_max if record.dataset else data.pixel_max
+    if data.pixel_max != run_max:
+        X = X * np.float32(run_max / data.pixel_max)
+        notes.append(f"pixels rescaled from 0-{data.pixel_max:g} to the run's 0-{run_max:g}")
+
+    model, load_notes = load_model_noting(run)
+    y_pred = as_trained(model, record, "predict", X)
+    labels = np.union1d(saved.labels, np.unique(y_true))
+    scores = metrics_mod.score(y_true, y_pred, labels)
+    recorded = _metrics_or_none(run)
+    result: dict[str, Any] = {
+        "schema": 1,
+        "run_id": run.id,
+        "name": run.name,
+        "run_path": str(run.path),
+        "model": recorded.model_label if recorded else record.model_label,
+        "evaluated": now(),
+        "dataset": {"name": data.name, "source": data.source, "fingerprint": data.fingerprint,
+                    "image_shape": list(data.image_shape), "same_as_training": same_data},
+        "split": split,
+        "class_names": list(class_names(record.config.dataset.name) or []) or None,
+        **scores,
+        "notes": notes + load_notes,
+    }
+    own_test = same_data and split == "test"
+    if own_test:
+        result["recorded_accuracy"] = recorded.accuracy if recorded else None
+        result["matches_recorded"] = recorded is not None and recorded.accuracy == scores["accuracy"]
+        result["changed_predictions"] = int(np.sum(y_pred != saved.y_pred))
+    if save:
+        from digitclf import plots
+
+        suffix = "" if own_test else f"-{data.name}-{split}"
+        result["files"] = [f"evaluation{suffix}.json", f"confusion_matrix{suffix}.png"]
+        ax = plots.confusion_matrix(scores["confusion_matrix"], labels, accuracy=scores["accuracy"],
+                                    style=style, normalize=normalize)
+        run.replace_artifact(result["files"][1], plots.png_bytes(ax))
+        write_json(run.file(result["files"][0]), result)
+    return result
+
+
+def _recorded_dataset(record: RunRecord) -> "DatasetConfig":
+    """The run's data set config; a relative ``path:`` that moved falls back to the resolved path recorded."""
+    cfg = record.config.dataset
+    source = record.dataset.source if record.dataset else ""
+    if cfg.path is not None and not Path(cfg.path).expanduser().exists() and source.startswith("path:"):
+        recorded = Path(source.removeprefix("path:"))
+        if recorded.exists():
+            return cfg.model_copy(update={"path": recorded})
+    return cfg
+
+
+def _load_data(run: RunDir, record: RunRecord, ref: str | None,
+               progress: Callable[[str], None] | None) -> tuple["Dataset", bool]:
+    """The run's own data set (refused if its content changed), or the one ``--dataset`` names (same image shape)."""
+    from digitclf.datasets import dataset_config, load_dataset
+
+    trained_on = record.dataset
+    if ref is None:
+        data = load_dataset(_recorded_dataset(record), progress=progress)
+        if trained_on is not None and data.fingerprint != trained_on.fingerprint:
+            raise RunError(f"data set {data.name!r} ({data.source}) has fingerprint {data.fingerprint}, but run {run.id} "
+                           f"was trained on {trained_on.fingerprint}; the saved test split does not apply to it. "
+                           f"Restore the original data, or score it as another data set with --dataset")
+    else:
+        data = load_dataset(dataset_config(ref), progress=progress)
+        if trained_on is not None and tuple(data.image_shape) != tuple(trained_on.image_shape):
+            shape = trained_on.image_shape
+            raise ConfigError(f"--dataset {ref}: its images are {'x'.join(map(str, data.image_shape))} but run "
+                              f"{run.id} was trained on {'x'.join(map(str, shape))} images; pick a data set with "
+                              "the same image size")
+    return data, trained_on is not None and data.fingerprint == trained_on.fingerprint
+
+
+def _rows(data: "Dataset", saved: SavedSplit, record: RunRecord, same_data: bool, split: str) -> np.ndarray:
+    """Row numbers to score: the saved test rows on the run's own data; on another set its canonical test
+    part (or the run's seeded split rule when it has none); ``train`` is the rest, ``all`` everything."""
+    from digitclf.datasets import split_indices
+
+    n = len(data.y)
+    if same_data:
+        test = saved.test_index
+        if test.size and test.max() >= n:
+            raise RunError(f"{record.id}: split.npz names test rows beyond the data set's {n}; the run is damaged")
+    elif data.n_train is not None:
+        test = np.arange(data.n_train, n)
+    else:
+        test = np.asarray(split_indices(data, _run_split(record))[1])
+    return {"test": test, "train": np.setdiff1d(np.arange(n), test), "all": np.arange(n)}[split]
+
+
+def _metrics_or_none(run: RunDir) -> Any:
+    try:
+        return run.metrics()
+    except RunError:
+        return None
+
+
+def _run_split(record: RunRecord) -> "SplitConfig":
+    split = record.config.split
+    if split.kind == "predefined":  # the other set has no canonical part: fall back to the seeded rule
+        split = split.model_copy(update={"kind": "random"})
+    return split
