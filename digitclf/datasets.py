@@ -17,11 +17,9 @@ import gzip
 import hashlib
 import json
 import math
-import mmap
 import os
 import shutil
 import tempfile
-import time
 import warnings
 import zipfile
 from dataclasses import dataclass, field
@@ -30,7 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from digitclf.arrays import release_pages
 from digitclf.errors import ConfigError, DatasetError, suggest
+from digitclf.records import ArrayEntry, CacheManifest, now, read
 
 if TYPE_CHECKING:
     from digitclf.config import DatasetConfig, SplitConfig
@@ -254,27 +254,15 @@ def _xxh3(array: np.ndarray) -> str:
     return xxhash.xxh3_128_hexdigest(memoryview(np.ascontiguousarray(array)).cast("B"))
 
 
-def _intact(array: np.ndarray, entry: dict[str, Any]) -> bool:
+def _intact(array: np.ndarray, entry: ArrayEntry) -> bool:
     """Check every byte; an entry written before digitclf recorded xxh3_128 is checked with its
     sha256 and then given its xxh3_128 (the caller saves the manifest)."""
-    if "xxh3_128" in entry:
-        return _xxh3(array) == entry["xxh3_128"]
-    if _sha256(array) != entry["sha256"]:
+    if entry.xxh3_128 is not None:
+        return _xxh3(array) == entry.xxh3_128
+    if _sha256(array) != entry.sha256:
         return False
-    entry["xxh3_128"] = _xxh3(array)
+    entry.xxh3_128 = _xxh3(array)
     return True
-
-
-def release_pages(array: np.ndarray) -> None:
-    """Take a memory-mapped array's pages out of this process's resident set.
-
-    They stay in the page cache, so touching them again costs no I/O.  Only read-only
-    mappings (the cache's): a copy-on-write map would lose its changes, and an in-memory
-    array is left alone.
-    """
-    mapped = getattr(array, "_mmap", None)  # numpy.memmap's mmap.mmap (views share it)
-    if isinstance(mapped, mmap.mmap) and getattr(array, "mode", None) == "r" and hasattr(mmap, "MADV_DONTNEED"):
-        mapped.madvise(mmap.MADV_DONTNEED)
 
 
 def fingerprint(X: np.ndarray, y: np.ndarray, n_train: int | None) -> str:
@@ -294,12 +282,19 @@ def cache_dir() -> Path:
     return Path(base) / "digitclf"
 
 
-def cache_manifest(name: str) -> dict[str, Any] | None:
+def cache_manifest(name: str) -> CacheManifest | None:
+    """The cache entry's manifest; None when ``name`` is not cached, a DatasetError when it is damaged."""
     path = cache_dir() / name / "manifest.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+    if not path.exists():
         return None
+    try:
+        return read(CacheManifest, path, DatasetError, owner=f"cached {name}")
+    except DatasetError as exc:
+        raise DatasetError(f"{exc}; {_repair_hint(name)}") from None
+
+
+def _repair_hint(name: str) -> str:
+    return f"run 'digitclf data fetch {name} --force' or delete {cache_dir() / name}"
 
 
 def cache_load(name: str, *, verify: bool = True) -> Dataset | None:
@@ -313,27 +308,25 @@ def cache_load(name: str, *, verify: bool = True) -> Dataset | None:
     if manifest is None:
         return None
     arrays = {}
-    legacy = verify and any("xxh3_128" not in manifest["arrays"][key] for key in ("X", "y"))
-    for key in ("X", "y"):
-        entry = manifest["arrays"][key]
+    entries = {"X": manifest.arrays.X, "y": manifest.arrays.y}
+    legacy = verify and any(entry.xxh3_128 is None for entry in entries.values())
+    for key, entry in entries.items():
         try:
-            arrays[key] = np.load(folder / entry["file"], mmap_mode="r", allow_pickle=False)
+            arrays[key] = np.load(folder / entry.file, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError) as exc:
-            raise DatasetError(f"cached {name} is damaged ({entry['file']}: {exc}); "
-                               f"run 'digitclf data fetch {name} --force' or delete {folder}") from None
+            raise DatasetError(f"cached {name} is damaged ({entry.file}: {exc}); {_repair_hint(name)}") from None
         if verify and not _intact(arrays[key], entry):
-            raise DatasetError(f"cached {name} failed its checksum test ({entry['file']}); "
-                               f"run 'digitclf data fetch {name} --force' or delete {folder}")
+            raise DatasetError(f"cached {name} failed its checksum test ({entry.file}); {_repair_hint(name)}")
         release_pages(arrays[key])  # the check read every page; the run maps back only what it uses
     if legacy:  # checked with sha256 just now: record xxh3_128 so later loads take the fast check
         _write_manifest(folder, manifest)
     spec = DATASETS.get(name)
-    return Dataset(name=name, X=arrays["X"], y=arrays["y"], image_shape=tuple(manifest["image_shape"]),
-                   n_train=manifest["n_train"], source=f"cache:{folder}", fingerprint=manifest["fingerprint"],
+    return Dataset(name=name, X=arrays["X"], y=arrays["y"], image_shape=tuple(manifest.image_shape),
+                   n_train=manifest.n_train, source=f"cache:{folder}", fingerprint=manifest.fingerprint,
                    class_names=spec.class_names if spec else None)
 
 
-def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+def _write_manifest(folder: Path, manifest: CacheManifest) -> None:
     """Replace manifest.json atomically; best effort (a read-only cache keeps the old one)."""
     try:
         fd, tmp = tempfile.mkstemp(prefix=".manifest.", suffix=".tmp", dir=folder)
@@ -342,7 +335,7 @@ def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
     try:
         os.chmod(tmp, 0o644)
         with os.fdopen(fd, "w") as fh:
-            json.dump(manifest, fh, indent=2)
+            json.dump(manifest.to_json(), fh, indent=2)
         os.replace(tmp, folder / "manifest.json")
     except OSError:
         with contextlib.suppress(OSError):
@@ -362,12 +355,12 @@ def cache_store(name: str, X: np.ndarray, y: np.ndarray, n_train: int | None,
         np.save(tmp / "X.npy", X)
         np.save(tmp / "y.npy", y)
         x_sha, y_sha = _sha256(X), _sha256(y)
-        manifest = {"name": name, "source": source, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                    "image_shape": list(image_shape), "n_train": n_train, "shape": list(X.shape),
-                    "fingerprint": _fingerprint(x_sha, y_sha, n_train, X.shape),
-                    "arrays": {"X": {"file": "X.npy", "sha256": x_sha, "xxh3_128": _xxh3(X)},
-                               "y": {"file": "y.npy", "sha256": y_sha, "xxh3_128": _xxh3(y)}}}
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        manifest = CacheManifest.model_validate({
+            "name": name, "source": source, "created": now(), "image_shape": list(image_shape),
+            "n_train": n_train, "shape": list(X.shape), "fingerprint": _fingerprint(x_sha, y_sha, n_train, X.shape),
+            "arrays": {"X": {"file": "X.npy", "sha256": x_sha, "xxh3_128": _xxh3(X)},
+                       "y": {"file": "y.npy", "sha256": y_sha, "xxh3_128": _xxh3(y)}}})
+        (tmp / "manifest.json").write_text(json.dumps(manifest.to_json(), indent=2))
         if final.exists():  # replacing (--force) or a damaged entry: move the old one aside first
             old = root / f".{name}-old-{os.getpid()}"
             os.replace(final, old)
@@ -375,7 +368,7 @@ def cache_store(name: str, X: np.ndarray, y: np.ndarray, n_train: int | None,
         try:
             os.rename(tmp, final)
         except OSError:
-            if cache_manifest(name) is None:  # another process won the race with a valid entry otherwise
+            if not (final / "manifest.json").is_file():  # another process won the race with a valid entry otherwise
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -499,15 +492,19 @@ def list_datasets() -> list[dict[str, Any]]:
     """One row per known data set: description, whether and where it is cached, its size on disk."""
     rows = []
     for name, spec in DATASETS.items():
-        manifest = cache_manifest(name)
+        try:
+            manifest, damaged = cache_manifest(name), False
+        except DatasetError:
+            manifest, damaged = None, True
         size = sum(p.stat().st_size for p in (cache_dir() / name).glob("*") if p.is_file()) if manifest else 0
         local = next((d for d in spec.system_dirs if Path(d).is_dir()), None)
+        fallback = ("embedded" if name == "digits" else f"system:{local}" if local else
+                    "needs path:" if spec.needs_path else "OpenML")
         rows.append({"name": name, "description": spec.description,
                      "cached": manifest is not None, "cache_bytes": size,
-                     "samples": manifest["shape"][0] if manifest else None,
-                     "source": (manifest or {}).get("source") or ("embedded" if name == "digits" else
-                                                                   f"system:{local}" if local else
-                                                                   "needs path:" if spec.needs_path else "OpenML")})
+                     "samples": manifest.shape[0] if manifest else None,
+                     "source": manifest.source if manifest else f"damaged cache; {_repair_hint(name)}" if damaged
+                     else fallback})
     return rows
 
 

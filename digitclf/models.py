@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
+from digitclf.arrays import release_pages
 from digitclf.errors import ConfigError, suggest
 
 if TYPE_CHECKING:
@@ -104,8 +105,6 @@ def _float32(X: Any, factor: np.float32 | None, rows: int = 8192) -> np.ndarray:
     """
     if not isinstance(X, np.memmap):
         return np.asarray(X, dtype=np.float32) if factor is None else np.multiply(X, factor, dtype=np.float32)
-    from digitclf.datasets import release_pages
-
     out = np.empty(X.shape, dtype=np.float32)
     for start in range(0, len(X), rows):
         block = slice(start, start + rows)

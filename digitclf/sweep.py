@@ -251,7 +251,7 @@ def dataset_fingerprint(cfg: "DatasetConfig") -> str:
     if cfg.path is None and cfg.name != "digits":
         manifest = cache_manifest(cfg.name)
         if manifest is not None:
-            return manifest["fingerprint"]
+            return manifest.fingerprint
     return load_data(cfg)[0].fingerprint
 
 

@@ -252,7 +252,7 @@ def test_fashion_mnist_comes_from_openml_when_no_system_folder(sklearn_home, par
     np.testing.assert_array_equal(data.X, fixture.X)
     np.testing.assert_array_equal(data.y, fixture.y)
     assert data.class_names == datasets.FASHION_CLASSES
-    assert datasets.cache_manifest("fashion-mnist")["source"] == "openml:Fashion-MNIST"
+    assert datasets.cache_manifest("fashion-mnist").source == "openml:Fashion-MNIST"
 
 
 def test_offline_with_nothing_cached_is_one_clear_error(sklearn_home, no_network):
