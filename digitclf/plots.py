@@ -37,7 +37,7 @@ def confusion_matrix(cm: Sequence[Sequence[float]], labels: Sequence[Any], *, ac
     elif normalize == "all":
         cm = cm / max(cm.sum(), 1)
     fmt = ".2f" if normalize else ".0f"
-    if ax is None:  # a fixed layout: constrained layout doubled the time to save (0.12 -> 0.25 s)
+    if ax is None:  # a fixed layout: constrained layout is much slower to save (benchmarks/RESULTS.md)
         from matplotlib.figure import Figure
 
         size = max(6.0, 0.6 * len(labels) + 2)
@@ -69,7 +69,7 @@ def image_grid(images: np.ndarray, titles: Sequence[str], image_shape: Sequence[
     """Images in a grid inside one ``ax``, each with its title above it (gray colormap, as in the seed).
 
     Every image is placed by its extent in a single Axes: no Axes (and no tick machinery) per
-    image, which made a 25-image grid cost 0.59 s to save instead of 0.18 s.
+    image, which made a grid several times slower to save (benchmarks/RESULTS.md).
     """
     n = len(images)
     cols = max(1, min(cols, n)) if n else 1

@@ -23,6 +23,7 @@ from digitclf.config import RunConfig
 from digitclf.errors import RunError
 
 TIMESTAMP = "%Y-%m-%dT%H:%M:%S%z"  # every time written into a record
+ID_TIME = "%Y%m%d-%H%M%S"  # the time at the start of a run id (and of a superseded folder's name)
 STATUSES = ("running", "complete", "failed", "interrupted", "abandoned")
 Status = Literal["running", "complete", "failed", "interrupted"]  # abandoned is derived, never written
 

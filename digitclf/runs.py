@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from digitclf.errors import RunError, RunNotFoundError
-from digitclf.records import STATUSES, Metrics, RunRecord, SavedSplit, now, read
+from digitclf.records import ID_TIME, STATUSES, Metrics, RunRecord, SavedSplit, now, read
 
 if TYPE_CHECKING:
     from digitclf.config import RunConfig
@@ -88,7 +88,7 @@ def versions() -> dict[str, str]:
 
 
 def new_run_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+    return time.strftime(ID_TIME) + "-" + secrets.token_hex(3)
 
 
 @dataclass

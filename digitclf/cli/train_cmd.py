@@ -56,7 +56,7 @@ class ConsoleProgress(RunObserver):
         self._say(f"warning: {message}")
 
 
-def format_summary(metrics: "Metrics", run_path: Path, notes: list[str]) -> str:
+def format_run(metrics: "Metrics", run_path: Path, notes: list[str]) -> str:
     low, high = metrics.accuracy_ci95
     solver = f" solver={metrics.solver}" if metrics.solver else ""
     lines = [
@@ -135,4 +135,4 @@ def train(
     if not result.metrics.converged:
         info("note: the solver stopped at max_iter before converging (ConvergenceWarning); "
              "raise model.params.max_iter or standardize the input", quiet)
-    typer.echo(format_summary(result.metrics, result.run.path, result.notes))
+    typer.echo(format_run(result.metrics, result.run.path, result.notes))
