@@ -27,6 +27,7 @@ class Run:
     """A saved run folder: its config, metrics, model and predictions, and its plots."""
 
     dir: runs.RunDir
+    trust: bool = False  # load a pickled model that is not signed with this user's key (digitclf.signing)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -61,7 +62,7 @@ class Run:
     def model(self) -> Any:
         """The fitted scikit-learn Pipeline (sha256-checked before loading); it takes raw pixels."""
         if "model" not in self._cache:
-            self._cache["model"] = runs.load_model(self.dir)
+            self._cache["model"] = runs.load_model(self.dir, trust=self.trust)
         return self._cache["model"]
 
     @property
@@ -123,9 +124,13 @@ def train(config: RunConfig | str | Path, *, overrides: list[str] | tuple[str, .
     return run
 
 
-def load_run(ref: str | Path | None = None, outputs: str | Path = "outputs") -> Run:
-    """A complete saved run: a folder, a run id (a unique prefix is enough) or None for the latest."""
-    return Run(runs.resolve_run(ref, Path(outputs)))
+def load_run(ref: str | Path | None = None, outputs: str | Path = "outputs", *, trust: bool = False) -> Run:
+    """A complete saved run: a folder, a run id (a unique prefix is enough) or None for the latest.
+
+    ``trust=True`` lets ``.model`` unpickle a model that is not signed with your key (one copied
+    from elsewhere: unpickling runs its code).
+    """
+    return Run(runs.resolve_run(ref, Path(outputs)), trust=trust)
 
 
 def list_runs(outputs: str | Path = "outputs", **filters: Any) -> "pandas.DataFrame":

@@ -22,6 +22,10 @@ from digitclf.models import PLAIN_STEPS, STEPS
 
 CONFIG_DIRS = (Path("."), Path("configs"))
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+RESERVED_NAMES = ("latest", "sweeps")  # outputs/latest is the pointer, outputs/sweeps/ holds sweep summaries
+MAX_YAML_BYTES = 1_000_000  # a config is a few hundred bytes; anything this large is a mistake
+MAX_YAML_NODES = 100_000  # values after expanding aliases (an alias bomb expands to billions)
+MAX_YAML_DEPTH = 64
 PREPROCESS_STEPS = PLAIN_STEPS  # names of the steps without parameters (digitclf.models.STEPS)
 
 
@@ -166,6 +170,9 @@ class RunConfig(_Strict):
     def _no_dots_only(cls, value: str) -> str:
         if set(value) <= {"."}:
             raise ValueError("a name cannot be only dots")
+        if value.lower() in RESERVED_NAMES:
+            raise ValueError(f"{value!r} is reserved inside the outputs folder ({', '.join(RESERVED_NAMES)}); "
+                             "choose another name")
         return value
 
     @field_validator("preprocess", mode="before")
@@ -245,18 +252,45 @@ def find_config(name: str | Path) -> Path:
         candidates = [d / path for d in CONFIG_DIRS]
         if path.suffix not in (".yaml", ".yml"):
             candidates += [d / f"{path.name}.yaml" for d in CONFIG_DIRS]
+    from digitclf.paths import article, kind
+
     for candidate in candidates:
-        if candidate.is_file():
+        found = kind(candidate)
+        if found == "file":
             return candidate
-    if path.is_dir():
+        if found not in ("missing", "folder"):
+            raise ConfigError(f"config {str(candidate)!r} is {article(found)}, not a file; "
+                              "give a YAML file such as configs/digits_lbfgs.yaml")
+    if kind(path) == "folder":
         raise ConfigError(f"config {str(name)!r} is a folder; give a YAML file such as configs/digits_lbfgs.yaml")
     known = sorted(p.name for d in CONFIG_DIRS if d.is_dir() for p in d.glob("*.y*ml"))
     hint = suggest(path.name, known) or (f"; available: {', '.join(known)}" if known else "")
     raise ConfigError(f"config file {str(name)!r} not found (looked in ./ and configs/){hint}")
 
 
+class _DuplicateKey(yaml.constructor.ConstructorError):
+    pass
+
+
 class _SafeLoader(yaml.SafeLoader):
-    """The safe loader, reading ``1e-3`` as a float (YAML 1.2) rather than a string (YAML 1.1)."""
+    """The safe loader, reading ``1e-3`` as a float (YAML 1.2) rather than a string (YAML 1.1),
+    and refusing a key given twice in one mapping (YAML keeps the last one silently)."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, Any] = {}
+            own = [key_node for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge"]
+            for key_node in own:  # keys merged in with <<: may be overridden, as YAML intends
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node)
+                except TypeError:  # an unhashable key: the base class says so
+                    break
+                if first is not key_node:
+                    raise _DuplicateKey(None, None, f"key {key!r} is given twice in one mapping (first at "
+                                        f"line {first.start_mark.line + 1}); YAML would keep only the last: "
+                                        "remove one", key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
 
 
 _SafeLoader.add_implicit_resolver(
@@ -270,10 +304,62 @@ _SafeLoader.add_implicit_resolver(
 )
 
 
+def _expanded_size(node: Any) -> tuple[int, int]:
+    """(values, depth) of a composed YAML document with every alias expanded; linear in the nodes,
+    since an alias is the same node object (its size is counted once and reused)."""
+    sizes: dict[int, tuple[int, int]] = {}
+    endless = (MAX_YAML_NODES + 1, MAX_YAML_DEPTH + 1)
+
+    def walk(current: Any) -> tuple[int, int]:
+        if id(current) in sizes:
+            return sizes[id(current)]
+        sizes[id(current)] = endless  # reached again before it is sized: it contains itself (a recursive alias)
+        children: list[Any] = []
+        if isinstance(current, yaml.SequenceNode):
+            children = current.value
+        elif isinstance(current, yaml.MappingNode):
+            children = [part for pair in current.value for part in pair]
+        count, depth = 1, 1
+        for child in children:
+            child_count, child_depth = walk(child)
+            count, depth = count + child_count, max(depth, child_depth + 1)
+            if count > MAX_YAML_NODES or depth > MAX_YAML_DEPTH:
+                break
+        sizes[id(current)] = (count, depth)
+        return count, depth
+
+    return walk(node)
+
+
 def read_yaml(text: str, source: str) -> Any:
-    """Safe YAML loading with errors turned into one line with line and column."""
+    """Safe YAML loading with errors turned into one line with line and column.
+
+    Bounded: at most ``MAX_YAML_BYTES`` of text, ``MAX_YAML_NODES`` values once aliases are
+    expanded, ``MAX_YAML_DEPTH`` levels of nesting.
+    """
+    if len(text) > MAX_YAML_BYTES:
+        raise ConfigError(f"{source}: {len(text):,} characters is more than a config can be "
+                          f"(at most {MAX_YAML_BYTES:,}); is it the right file?")
     try:
-        return yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - a SafeLoader subclass
+        loader = _SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            count, depth = _expanded_size(node)
+            if count > MAX_YAML_NODES or depth > MAX_YAML_DEPTH:
+                raise ConfigError(f"{source}: the YAML expands to more than {MAX_YAML_NODES:,} values or "
+                                  f"{MAX_YAML_DEPTH} levels (anchors and aliases count every time they are used); "
+                                  "a config is a few small sections")
+            return loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except ValueError as exc:  # an integer with more digits than Python converts
+        digits = re.search(r"limit \((\d+) digits\)", str(exc))
+        limit = f"more than {digits.group(1)} digits" if digits else "a value that cannot be converted"
+        raise ConfigError(f"{source}: a number has {limit}; write a shorter number") from None
+    except _DuplicateKey as exc:
+        raise ConfigError(f"{source}{_mark(exc.problem_mark)}: {exc.problem}") from None
     except yaml.constructor.ConstructorError as exc:
         tag = re.search(r"tag '([^']+)'", str(exc))
         if tag:

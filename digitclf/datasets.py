@@ -30,6 +30,7 @@ import numpy as np
 
 from digitclf.arrays import release_pages
 from digitclf.errors import ConfigError, DatasetError, suggest
+from digitclf.paths import article, kind as path_kind
 from digitclf.records import ArrayEntry, CacheManifest, now, read
 
 if TYPE_CHECKING:
@@ -123,17 +124,24 @@ def check_spec(cfg: "DatasetConfig", split: "SplitConfig | None" = None) -> Data
                           f"known: {', '.join(DATASETS)}")
     if spec.needs_path and cfg.path is None:
         raise ConfigError(f"dataset.name: {cfg.name!r} needs dataset.path (a folder of IDX files or an .npz file)")
-    if cfg.path is not None and not _exists(cfg.path):
-        raise ConfigError(f"dataset.path: {str(cfg.path)!r} does not exist; point it at a folder of IDX files or an .npz")
+    if cfg.path is not None:
+        found = path_kind(Path(cfg.path).expanduser()) if _lookable(cfg.path) else "missing"
+        if found == "missing":
+            raise ConfigError(f"dataset.path: {str(cfg.path)!r} does not exist; point it at a folder of IDX files "
+                              "or an .npz")
+        if found not in ("file", "folder"):
+            raise ConfigError(f"dataset.path: {str(cfg.path)!r} is {article(found)}; point it at a folder of IDX "
+                              "files or an .npz file")
     if split is not None and split.kind == "predefined" and not spec.predefined_split and cfg.path is None:
         raise ConfigError(f"split.kind: {cfg.name!r} has no predefined train/test split; use kind: random")
     return spec
 
 
-def _exists(path: str | Path) -> bool:
-    """False also for paths the OS cannot even look up (~unknownuser, names too long)."""
+def _lookable(path: str | Path) -> bool:
+    """False for paths the OS cannot even look up (~unknownuser, names too long)."""
     try:
-        return Path(path).expanduser().exists()
+        Path(path).expanduser().exists()
+        return True
     except (RuntimeError, OSError):
         return False
 
@@ -145,6 +153,9 @@ _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dt
 
 
 def _read_bytes(path: Path) -> bytes:
+    found = path_kind(path)
+    if found != "file":
+        raise DatasetError(f"cannot read {path}: it is {article(found)}, not a file; give the IDX file itself")
     try:
         if path.name.endswith(".gz"):
             with gzip.open(path, "rb") as fh:
@@ -191,8 +202,8 @@ def _find_idx(folder: Path, part: str) -> Path:
         names += [f"test-{kind}-{dims}-ubyte", f"test-{kind}.{dims}-ubyte"]
     for name in names:
         for candidate in (folder / name, folder / f"{name}.gz"):
-            if candidate.is_file():
-                return candidate
+            if path_kind(candidate) != "missing":
+                return candidate  # a FIFO or a folder under that name is refused when it is read
     raise DatasetError(f"{folder} has no {prefix}-{kind}-{dims}-ubyte[.gz]; an IDX folder needs the four "
                        "standard files (train/t10k images and labels)")
 
@@ -204,6 +215,9 @@ def read_idx_folder(folder: str | Path) -> dict[str, np.ndarray]:
 
 def read_npz(path: str | Path) -> dict[str, np.ndarray]:
     path = Path(path)
+    found = path_kind(path)
+    if found != "file":
+        raise DatasetError(f"cannot read {path}: it is {article(found)}, not an .npz file")
     if not zipfile.is_zipfile(path):
         raise DatasetError(f"{path} is not an .npz file (not a zip archive); save one with "
                            "numpy.savez(path, x_train=..., y_train=..., x_test=..., y_test=...)")
@@ -213,11 +227,16 @@ def read_npz(path: str | Path) -> dict[str, np.ndarray]:
             if missing:
                 raise DatasetError(f"{path} lacks {', '.join(missing)}; a Keras-style .npz holds "
                                    "x_train, y_train, x_test and y_test")
-            return {k: npz[k] for k in _IDX_PARTS}
+            parts = {k: npz[k] for k in _IDX_PARTS}
     except DatasetError:
         raise
-    except (OSError, ValueError, EOFError) as exc:
-        raise DatasetError(f"cannot read {path} as .npz: {exc}") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise DatasetError(f"cannot read {path} as .npz: {' '.join(str(exc).split())[:200]}") from None
+    for key, array in parts.items():
+        if array.dtype.kind not in "biuf":  # structured, complex, text or object arrays are not pixels or labels
+            raise DatasetError(f"{path}: {key} holds {array.dtype} values; pixels and labels must be plain "
+                               "integers or floats")
+    return parts
 
 
 def _combine(parts: dict[str, np.ndarray], source: str) -> tuple[np.ndarray, np.ndarray, int, tuple[int, int]]:
@@ -232,6 +251,11 @@ def _combine(parts: dict[str, np.ndarray], source: str) -> tuple[np.ndarray, np.
         if len(ys) != len(xs):
             raise DatasetError(f"{source}: {len(xs)} {which} images but {len(ys)} labels; "
                                "the image and label files must match")
+        if len(xs) == 0 or 0 in xs.shape[1:]:
+            raise DatasetError(f"{source}: the {which} part holds no images (shape {xs.shape}); "
+                               "every part needs at least one image")
+        if ys.dtype.kind == "f" and not np.all(np.isfinite(ys) & (ys == np.round(ys))):
+            raise DatasetError(f"{source}: {which} labels are not whole numbers; labels are class numbers 0, 1, ...")
     if x_train.shape[1:] != x_test.shape[1:]:
         raise DatasetError(f"{source}: train images are {x_train.shape[1:]} but test images {x_test.shape[1:]}")
     shape = (int(x_train.shape[1]), int(x_train.shape[2]))
@@ -319,6 +343,9 @@ def cache_load(name: str, *, verify: bool = True) -> Dataset | None:
         if verify and not _intact(arrays[key], entry):
             raise DatasetError(f"cached {name} failed its checksum test ({entry.file}); {_repair_hint(name)}")
         release_pages(arrays[key])  # the check read every page; the run maps back only what it uses
+    if arrays["X"].shape != tuple(manifest.shape) or arrays["y"].shape != (manifest.shape[0],):
+        raise DatasetError(f"cached {name} is damaged (its arrays are {arrays['X'].shape} and {arrays['y'].shape}, "
+                           f"its manifest says {tuple(manifest.shape)}); {_repair_hint(name)}")
     if legacy:  # checked with sha256 just now: record xxh3_128 so later loads take the fast check
         _write_manifest(folder, manifest)
     spec = DATASETS.get(name)
@@ -422,7 +449,7 @@ def _reason(exc: BaseException) -> str:
 def import_to_cache(name: str, path: str | Path) -> Path:
     """Read an IDX folder or .npz and store it in the cache under ``name``."""
     X, y, n_train, shape = _combine(_read_path(Path(path)), str(path))
-    _check_labels(y, str(path))
+    _check_labels(y, str(path), class_names(name))
     return cache_store(name, X, y, n_train, shape, source=f"import:{Path(path).resolve()}")
 
 
@@ -449,10 +476,14 @@ def _read_path(path: Path) -> dict[str, np.ndarray]:
     raise DatasetError(f"{path} is neither a folder of IDX files nor an .npz file")
 
 
-def _check_labels(y: np.ndarray, source: str) -> None:
+def _check_labels(y: np.ndarray, source: str, class_names: tuple[str, ...] | None = None) -> None:
     if len(np.unique(y)) < 2:
         raise DatasetError(f"{source} has a single class ({y[0] if len(y) else 'no labels'}); "
                            "classification needs at least two")
+    if class_names is not None and (y.min() < 0 or y.max() >= len(class_names)):
+        raise DatasetError(f"{source}: labels run from {y.min()} to {y.max()}, but this data set's classes are "
+                           f"0-{len(class_names) - 1} ({', '.join(class_names[:3])}, ...); "
+                           "use dataset.name: idx or npz for other labels")
 
 
 def _load_digits() -> Dataset:
@@ -472,7 +503,7 @@ def load_dataset(cfg: "DatasetConfig", *, progress: Any = None) -> Dataset:
     if cfg.path is not None:
         path = Path(cfg.path).expanduser()
         X, y, n_train, shape = _combine(_read_path(path), str(path))
-        _check_labels(y, str(path))
+        _check_labels(y, str(path), spec.class_names)
         return Dataset(cfg.name, X, y, shape, n_train, f"path:{path.resolve()}", fingerprint(X, y, n_train),
                        class_names=spec.class_names)
     if cfg.name == "digits":

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from digitclf.config import RunConfig
 from digitclf.errors import RunError
@@ -115,6 +115,7 @@ class RunRecord(Record):
     config: RunConfig
     versions: dict[str, str] = Field(default_factory=dict)
     artifacts: dict[str, str] = Field(default_factory=dict)  # file name -> sha256
+    signatures: dict[str, str] = Field(default_factory=dict)  # model file name -> HMAC with this user's key
     config_digest: str | None = None
     dataset: DatasetInfo | None = None
     sweep: SweepMark | None = None
@@ -213,9 +214,16 @@ class CacheManifest(Record):
     created: str | None = None
     image_shape: tuple[int, int]
     n_train: int | None = None
-    shape: list[int]
+    shape: tuple[int, int]
     fingerprint: str
     arrays: CacheArrays
+
+    @model_validator(mode="after")
+    def _shapes_agree(self) -> "CacheManifest":
+        height, width = self.image_shape
+        if height < 1 or width < 1 or height * width != self.shape[1] or self.shape[0] < 1:
+            raise ValueError(f"image_shape {list(self.image_shape)} does not fit rows of {self.shape[1]} pixels")
+        return self
 
 
 # ---------------------------------------------------------------- a sweep's summary

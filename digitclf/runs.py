@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.json"
+SIGNED = ("model.joblib",)  # artifacts that run code when loaded: signed with this user's key (digitclf.signing)
 DAMAGED = "damaged"  # a run folder whose run.json cannot be read or does not fit its model
 __all__ = ["DAMAGED", "RUN_FILE", "STATUSES", "RunDir", "resolve_run", "iter_runs", "load_model", "load_split"]
 
@@ -156,8 +157,12 @@ class RunDir:
         self.update(artifacts={**self.record().artifacts, name: self.written[name]})
 
     def finish(self, status: str, **fields: Any) -> None:
+        from digitclf import signing
+
         record = self.record()
-        self.update(status=status, finished=now(), artifacts={**record.artifacts, **self.written}, **fields)
+        signatures = {name: signing.sign(self.id, name, sha) for name, sha in self.written.items() if name in SIGNED}
+        self.update(status=status, finished=now(), artifacts={**record.artifacts, **self.written},
+                    signatures={**record.signatures, **signatures}, **fields)
         if status == "complete":
             set_latest(self.path.parent.parent, self.path)
 
@@ -277,8 +282,12 @@ def load_split(run: RunDir) -> SavedSplit:
 SKOPS_TRUSTED = {"digitclf.models.scale_pixels", "digitclf.models.to_float32"}
 
 
-def load_model(run: RunDir) -> Any:
-    """The fitted pipeline, after its sha256 matches the one recorded; warns on a scikit-learn version change."""
+def load_model(run: RunDir, *, trust: bool = False) -> Any:
+    """The fitted pipeline, after its sha256 matches the one recorded; warns on a scikit-learn version change.
+
+    A pickled model (model.joblib) is only unpickled when its signature verifies with this user's
+    key (``digitclf.signing``), or with ``trust=True``; a skops model loads only trusted types.
+    """
     import warnings
 
     record = run.record()
@@ -298,16 +307,24 @@ def load_model(run: RunDir) -> Any:
         return sio.load(path, trusted=sorted(SKOPS_TRUSTED))
     import joblib
 
-    return joblib.load(run.verify("model.joblib"))
+    from digitclf import signing
+
+    path = run.verify("model.joblib")
+    signature = record.signatures["model.joblib"] if "model.joblib" in record.signatures else None
+    if not trust and not signing.verifies(run.id, "model.joblib", record.artifacts["model.joblib"], signature):
+        raise RunError(f"{path} is not signed with your key ({signing.key_path()}): it was saved elsewhere, "
+                       "before digitclf signed models, or altered, and loading a pickle runs its code; "
+                       "pass --trust if you trust where it came from")
+    return joblib.load(path)
 
 
-def load_model_noting(run: RunDir) -> tuple[Any, list[str]]:
+def load_model_noting(run: RunDir, *, trust: bool = False) -> tuple[Any, list[str]]:
     """``load_model`` with its warnings (a scikit-learn version change) returned as notes, not printed."""
     import warnings
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = load_model(run)
+        model = load_model(run, trust=trust)
     return model, sorted({str(w.message).splitlines()[0] for w in caught})
 
 

@@ -40,7 +40,7 @@ CONNECT_TIMEOUT = 5.0  # seconds
 _global_uri_lock = threading.Lock()
 
 
-def log_run(run: RunDir, settings: "MlflowConfig", *, parent_run_id: str | None = None) -> str:
+def log_run(run: RunDir, settings: "MlflowConfig", *, parent_run_id: str | None = None, trust: bool = False) -> str:
     """Log one complete run folder to MLflow and return the MLflow run id.
 
     Params are the flattened resolved config (``model.params.C``), metrics the scores,
@@ -57,7 +57,7 @@ def log_run(run: RunDir, settings: "MlflowConfig", *, parent_run_id: str | None 
         raise RunError(f"run {run.id} is {status}, not complete; only complete runs are logged to MLflow")
     record = run.record()
     metrics = run.metrics()
-    model = load_model(run)
+    model = load_model(run, trust=trust)
     artifacts = [_verified(run, record, name) for name in ARTIFACTS
                  if name in record.artifacts or run.file(name).is_file()]
     params = params_of(record.config.to_dict())

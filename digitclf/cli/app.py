@@ -98,6 +98,8 @@ def root(
 
 # ---------------------------------------------------------------- shared options and output
 
+TrustOpt = typer.Option(False, "--trust", help="Load a pickled model that is not signed with your key (a run "
+                                               "copied from elsewhere): loading a pickle runs its code.")
 DEFAULT_OUTPUTS = Path("outputs")
 
 

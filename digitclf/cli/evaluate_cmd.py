@@ -8,7 +8,8 @@ from typing import Any, Optional
 import typer
 
 from digitclf.choices import Normalize, Split, Style
-from digitclf.cli.app import JsonOpt, NormalizeOpt, OutputsOpt, RunArg, StyleOpt, app, echo_json, info, resolve
+from digitclf.cli.app import (JsonOpt, NormalizeOpt, OutputsOpt, RunArg, StyleOpt, TrustOpt, app, echo_json, info,
+                              resolve)
 
 
 def format_evaluation(result: dict[str, Any]) -> str:
@@ -56,6 +57,7 @@ def evaluate(
     normalize: Optional[Normalize] = NormalizeOpt,
     json_: bool = JsonOpt,
     outputs: Optional[Path] = OutputsOpt,
+    trust: bool = TrustOpt,
 ) -> None:
     """Reload a saved model, rebuild its test split and score it again (accuracy, per-class report, confusion matrix).
 
@@ -64,7 +66,7 @@ def evaluate(
     from digitclf.saved.evaluate import evaluate as evaluate_run
 
     result = evaluate_run(resolve(run, outputs), dataset=dataset, split=split, style=style, normalize=normalize,
-                          progress=info)
+                          trust=trust, progress=info)
     for note in result["notes"]:
         info(f"note: {note}")
     if json_:

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from digitclf.cli.app import JsonOpt, OutputsOpt, app, echo_json, info, resolve
+from digitclf.cli.app import JsonOpt, OutputsOpt, TrustOpt, app, echo_json, info, resolve
 
 
 def split_run_and_images(args: list[str]) -> tuple[Optional[str], list[str]]:
@@ -28,6 +28,7 @@ def predict(
                                      help="Optional run (folder or id; default: latest), then PNG/JPEG files or folders."),
     json_: bool = JsonOpt,
     outputs: Optional[Path] = OutputsOpt,
+    trust: bool = TrustOpt,
 ) -> None:
     """Predict the digit in PNG/JPEG files with a saved model: label and top-3 probabilities per image.
 
@@ -36,7 +37,7 @@ def predict(
     from digitclf.saved.predict import predict_images
 
     run, images = split_run_and_images(args)
-    result = predict_images(resolve(run, outputs), images)
+    result = predict_images(resolve(run, outputs), images, trust=trust)
     for note in result["notes"]:
         info(f"note: {note}")
     if json_:

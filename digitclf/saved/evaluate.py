@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def evaluate(run: RunDir, *, dataset: str | None = None, split: str = "test", style: str = "seaborn",
-             normalize: str | None = None, save: bool = True,
+             normalize: str | None = None, save: bool = True, trust: bool = False,
              progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Reload the run's model and score it again, without retraining.
 
@@ -28,6 +28,7 @@ def evaluate(run: RunDir, *, dataset: str | None = None, split: str = "test", st
     ``split`` picks that set's ``test`` part (canonical, or the run's split rule), ``train`` or ``all``.
     Writes ``evaluation.json`` and refreshes ``confusion_matrix.png`` (``evaluation-<data>-<split>.json``
     and ``confusion_matrix-<data>-<split>.png`` for anything but the run's own test split).
+    ``trust`` loads a pickled model that is not signed with this user's key (``digitclf.signing``).
     """
     from digitclf import metrics as metrics_mod
     from digitclf.datasets import class_names
@@ -48,7 +49,7 @@ def evaluate(run: RunDir, *, dataset: str | None = None, split: str = "test", st
         X = X * np.float32(run_max / data.pixel_max)
         notes.append(f"pixels rescaled from 0-{data.pixel_max:g} to the run's 0-{run_max:g}")
 
-    model, load_notes = load_model_noting(run)
+    model, load_notes = load_model_noting(run, trust=trust)
     y_pred = as_trained(model, record, "predict", X)
     labels = np.union1d(saved.labels, np.unique(y_true))
     scores = metrics_mod.score(y_true, y_pred, labels)

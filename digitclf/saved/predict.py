@@ -10,8 +10,9 @@ import numpy as np
 from digitclf.runs import RunDir, as_trained, load_model_noting, load_split
 
 
-def predict_images(run: RunDir, paths: Sequence[str | Path], top: int = 3) -> dict[str, Any]:
-    """Predicted label and the ``top`` most likely classes for PNG/JPEG files (or folders of them)."""
+def predict_images(run: RunDir, paths: Sequence[str | Path], top: int = 3, *, trust: bool = False) -> dict[str, Any]:
+    """Predicted label and the ``top`` most likely classes for PNG/JPEG files (or folders of them);
+    ``trust`` loads a pickled model not signed with this user's key."""
     from digitclf import images
     from digitclf.datasets import class_names
 
@@ -20,7 +21,7 @@ def predict_images(run: RunDir, paths: Sequence[str | Path], top: int = 3) -> di
     pixel_max = record.dataset.pixel_max if record.dataset else 255.0
     files = images.collect(paths)
     X = np.stack([images.load_input(file, shape, pixel_max) for file in files])
-    model, notes = load_model_noting(run)
+    model, notes = load_model_noting(run, trust=trust)
     names = class_names(record.config.dataset.name)
     classes = np.asarray(model.classes_)
     if hasattr(model, "predict_proba"):

@@ -1,0 +1,74 @@
+"""Signing model files, so that no code from a run folder runs unless this machine's user made it.
+
+A pickled model (``model.joblib``) runs code when it is loaded.  The sha256 recorded in run.json
+only catches accidental damage: whoever can change the model can change run.json too.  So every
+model digitclf saves is also signed with an HMAC key that lives outside the outputs folder
+(``$DIGITCLF_KEY``, else ``$XDG_CONFIG_HOME/digitclf/signing.key``, else
+``~/.config/digitclf/signing.key``; 32 random bytes, created with mode 0600 on first use).  A model
+whose signature does not verify with that key -- copied from a colleague, downloaded, saved
+before signing existed, or altered -- is not unpickled unless the user says ``--trust``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+from digitclf.errors import RunError
+
+KEY_BYTES = 32
+
+
+def key_path() -> Path:
+    """Where this user's signing key lives (never inside an outputs folder)."""
+    if os.environ.get("DIGITCLF_KEY"):
+        return Path(os.environ["DIGITCLF_KEY"]).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base) / "digitclf" / "signing.key"
+
+
+def _key(create: bool) -> bytes | None:
+    path = key_path()
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        if not create:
+            return None
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it meanwhile: use theirs
+            return _key(create=False)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(secrets.token_bytes(KEY_BYTES))
+        return _key(create=False)
+    except OSError as exc:
+        raise RunError(f"cannot read the signing key {path}: {exc.strerror or exc}; fix its permissions "
+                       "or point DIGITCLF_KEY at a readable key file") from None
+    if len(data) < KEY_BYTES:
+        raise RunError(f"the signing key {path} is damaged ({len(data)} bytes); delete it (models signed "
+                       "with it will then need --trust) or restore it")
+    return data
+
+
+def _message(run_id: str, name: str, sha256: str) -> bytes:
+    return b"\0".join([b"digitclf-model-v1", run_id.encode(), name.encode(), sha256.encode()])
+
+
+def sign(run_id: str, name: str, sha256: str) -> str:
+    """The signature of artifact ``name`` (with that sha256) of run ``run_id``; creates the key if needed."""
+    key = _key(create=True)
+    assert key is not None
+    return hmac.new(key, _message(run_id, name, sha256), hashlib.sha256).hexdigest()
+
+
+def verifies(run_id: str, name: str, sha256: str, signature: str | None) -> bool:
+    """True when ``signature`` was made with this user's key for exactly this artifact."""
+    key = _key(create=False)
+    if key is None or not signature:
+        return False
+    expected = hmac.new(key, _message(run_id, name, sha256), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, signature)
