@@ -9,12 +9,13 @@ from typing import Any, Iterable
 
 from digitclf.errors import ConfigError, RunError, RunNotFoundError
 from digitclf.records import STATUSES, SweepSummary, parse_time, read
-from digitclf.runs import DAMAGED, RunDir, iter_runs
+from digitclf.runs import DAMAGED, RunDir, is_run_folder, iter_runs
 
 COLUMNS = ("id", "name", "dataset", "model", "accuracy", "fit_seconds", "converged", "status", "date")
 KEYS = (*COLUMNS, "sweep", "path")
 NUMERIC = ("accuracy", "fit_seconds")  # right-aligned
-PRUNABLE = ("abandoned", "failed", "interrupted")
+PRUNABLE = ("abandoned", "failed", "interrupted", "damaged")
+SETTLED = 60.0  # seconds: a damaged folder younger than this may be a run being created right now
 
 
 def run_row(run: RunDir) -> dict[str, Any]:
@@ -109,7 +110,7 @@ def cell(key: str, value: Any) -> str:
 
 
 def prunable(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rows of runs that can never produce results: abandoned, failed or interrupted."""
+    """The rows of runs that can never produce results: abandoned, failed, interrupted or damaged."""
     return [r for r in rows if r["status"] in PRUNABLE]
 
 
@@ -118,16 +119,19 @@ def prune(rows: Iterable[dict[str, Any]], outputs: Path) -> list[Path]:
 
     The status is read again just before deleting, so a run that came back to life is kept.
     """
+    import time
+
     outputs = Path(outputs).resolve()
     deleted = []
     for row in prunable(rows):
-        path = Path(row["path"]).resolve()
-        if outputs not in path.parents or not (path / "run.json").is_file():
-            continue  # only ever delete run folders inside outputs
-        try:
-            if RunDir(path).status() not in PRUNABLE:
-                continue
-        except RunError:
+        path = Path(row["path"])
+        if path.is_symlink() or path.resolve().parent.parent != outputs or not is_run_folder(path):
+            continue  # only ever delete run folders themselves, two levels inside outputs
+        path = path.resolve()
+        state = RunDir(path).state()
+        if state not in PRUNABLE:
+            continue
+        if state == DAMAGED and time.time() - path.stat().st_mtime < SETTLED:
             continue
         shutil.rmtree(path)
         deleted.append(path)

@@ -55,3 +55,40 @@ def run_folder_of(path: str | Path) -> Path | None:
         if (folder / "run.json").is_file():
             return folder
     return None
+
+
+_SIGNATURES = {"png": (b"\x89PNG\r\n\x1a\n", "a PNG"), "html": (b'<meta name="generator" content="digitclf">',
+                                                              "a digitclf report")}
+
+
+def check_output(path: str | Path, fmt: str) -> Path:
+    """``path`` if digitclf may write a ``fmt`` file (png, html) there; an InputError saying why not otherwise.
+
+    Its folder must exist; it must not lie inside a run folder (those hold what ``train`` wrote,
+    checked by sha256); and a file already there is replaced only if it is what digitclf writes
+    under that name (a PNG, a digitclf report), never a folder, a FIFO or someone's other file.
+    """
+    from digitclf.errors import InputError
+
+    path = Path(path)
+    marker, what = _SIGNATURES[fmt]
+    found = kind(path)
+    if found == "folder":
+        raise InputError(f"cannot write {path}: it is a folder; give a file name, e.g. {path / ('out.' + fmt)}")
+    if found not in ("missing", "file"):
+        raise InputError(f"cannot write {path}: it is {article(found)}; give a regular file name")
+    if kind(path.parent if str(path.parent) else ".") != "folder":
+        raise InputError(f"cannot write {path}: the folder {path.parent} does not exist; create it first")
+    run = run_folder_of(path)
+    if run is not None:
+        raise InputError(f"cannot write {path}: it is inside the run folder {run}, which holds only what the "
+                         "run saved; write somewhere else")
+    if found == "file":
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(4096)
+        except OSError as exc:
+            raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+        if marker not in head:
+            raise InputError(f"{path} exists and is not {what} digitclf wrote; choose another --out or move it away")
+    return path

@@ -191,21 +191,12 @@ def png_bytes(ax_or_fig: "Axes | Figure", dpi: int = 100) -> bytes:
     return buffer.getvalue()
 
 
-def check_output(path: str | Path) -> Path:
-    """``path`` if its folder exists; a missing folder is the user's to create (InputError), not an OS error."""
-    from digitclf.errors import InputError
-
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise InputError(f"cannot write {path}: the folder {path.parent} does not exist; create it first")
-    return path
-
-
 def save(ax_or_fig: "Axes | Figure", path: str | Path, dpi: int = 100) -> Path:
     """Write the figure as PNG atomically."""
+    from digitclf.paths import check_output
     from digitclf.runs import atomic_write
 
     fig = _root_figure(ax_or_fig)
-    path = check_output(path)
+    path = check_output(path, "png")
     atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=dpi))
     return path

@@ -86,7 +86,7 @@ def build(runs: Sequence[RunDir], *, errors: int = 10, style: str = "seaborn", n
     scatter = plots.accuracy_vs_time(points)
     sections = "".join(_run_section(run, errors=errors, style=style, normalize=normalize, dpi=dpi) for run in runs)
     generated = time.strftime("%Y-%m-%d %H:%M:%S %z")
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><meta name="generator" content="digitclf">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
             f"<h1>{html.escape(title)}</h1><p class=\"muted\">{len(runs)} run{'s' if len(runs) != 1 else ''}, "
@@ -98,8 +98,8 @@ def build(runs: Sequence[RunDir], *, errors: int = 10, style: str = "seaborn", n
 
 def write(runs: Sequence[RunDir], out: str | Path, **options: Any) -> Path:
     """Build the report and write it atomically to ``out``."""
-    from digitclf.plots import check_output
+    from digitclf.paths import check_output
 
-    out = check_output(out)  # before drawing anything
+    out = check_output(out, "html")  # before drawing anything
     write_text(out, build(runs, **options))
     return out

@@ -9,6 +9,7 @@ symlink to the newest complete run.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -22,12 +23,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from digitclf.errors import RunError, RunNotFoundError
+from digitclf.paths import inside
 from digitclf.records import ID_TIME, STATUSES, Metrics, RunRecord, SavedSplit, now, read
 
 if TYPE_CHECKING:
     from digitclf.config import RunConfig
 
 RUN_FILE = "run.json"
+LATEST = "latest"  # <outputs>/latest: a link to the newest complete run
+RECORD_SLACK = 2048  # spare bytes in run.json for a last, in-place update on a full disk
 METRICS_FILE = "metrics.json"
 SIGNED = ("model.joblib",)  # artifacts that run code when loaded: signed with this user's key (digitclf.signing)
 DAMAGED = "damaged"  # a run folder whose run.json cannot be read or does not fit its model
@@ -110,6 +114,7 @@ class RunDir:
     @classmethod
     def create(cls, outputs: Path, name: str, run_id: str | None = None) -> "RunDir":
         """Make a new, exclusive folder (never shared by two runs, even in the same second)."""
+        check_latest(Path(outputs))
         parent = Path(outputs) / name
         parent.mkdir(parents=True, exist_ok=True)
         for _ in range(100):
@@ -131,7 +136,21 @@ class RunDir:
                     missing=f"{self.path} has no {RUN_FILE}: not a digitclf run folder", owner="the run")
 
     def _write(self, record: RunRecord) -> RunRecord:
-        write_json(self.file(RUN_FILE), record.to_json())
+        """Write run.json atomically.  It is padded with spaces to leave room: on a full disk, where no
+        new file can be made, the final status is still written over the old record in place."""
+        text = json.dumps(record.to_json(), indent=2) + "\n"
+        size = len(text.encode()) + RECORD_SLACK
+        content = (text + " " * (-size % 4096 + RECORD_SLACK - 1) + "\n").encode()
+        path = self.file(RUN_FILE)
+        try:
+            atomic_write(path, lambda fh: fh.write(content))
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or not _fits_in_place(path, len(text.encode())):
+                raise
+            with open(path, "r+b") as fh:  # the blocks are already the file's: no new space needed
+                fh.write(text.encode() + b" " * (path.stat().st_size - len(text.encode())))
+                fh.flush()
+                os.fsync(fh.fileno())
         return record
 
     def update(self, **fields: Any) -> RunRecord:
@@ -164,7 +183,7 @@ class RunDir:
         self.update(status=status, finished=now(), artifacts={**record.artifacts, **self.written},
                     signatures={**record.signatures, **signatures}, **fields)
         if status == "complete":
-            set_latest(self.path.parent.parent, self.path)
+            set_latest(self.path.parent.parent, self.path)  # refused quietly if it is not ours (checked at create)
 
     def status(self) -> str:
         """Recorded status; a ``running`` run whose process is gone is ``abandoned``."""
@@ -199,6 +218,13 @@ class RunDir:
                     missing=f"{self.file(METRICS_FILE)} is missing; the run is incomplete", owner="the run")
 
 
+def _fits_in_place(path: Path, size: int) -> bool:
+    try:
+        return path.stat().st_size >= size
+    except OSError:
+        return False
+
+
 def _alive(pid: Any) -> bool:
     if not isinstance(pid, int):
         return False
@@ -214,20 +240,54 @@ def _alive(pid: Any) -> bool:
 # ---------------------------------------------------------------- latest, listing, lookup
 
 
-def set_latest(outputs: Path, run: Path) -> None:
-    """Point ``<outputs>/latest`` at ``run`` (a relative symlink, swapped atomically)."""
-    link = Path(outputs) / "latest"
+def _latest_is_ours(link: Path) -> bool:
+    """``latest`` is absent, or a link digitclf made: relative, to a folder below the outputs folder."""
+    if not os.path.lexists(link):
+        return True
+    if not link.is_symlink():
+        return False
+    target = Path(os.readlink(link))
+    return not target.is_absolute() and ".." not in target.parts and len(target.parts) >= 2
+
+
+def check_latest(outputs: Path) -> None:
+    """Refuse to work in an outputs folder whose ``latest`` is something digitclf did not make."""
+    link = Path(outputs) / LATEST
+    if not _latest_is_ours(link):
+        from digitclf.paths import article, kind
+
+        what = "a link digitclf did not make" if link.is_symlink() else article(kind(link))
+        raise RunError(f"{link} is {what}; digitclf keeps a link to the newest complete run there and never "
+                       f"replaces anything else: move it away, or use another outputs folder (--outputs)")
+
+
+def set_latest(outputs: Path, run: Path) -> bool:
+    """Point ``<outputs>/latest`` at ``run`` (a relative symlink, swapped atomically); False, and nothing
+    touched, when ``latest`` is not digitclf's own link (checked again: it may have appeared meanwhile)."""
+    link = Path(outputs) / LATEST
+    if not _latest_is_ours(link):
+        return False
     tmp = Path(outputs) / f".latest.{os.getpid()}.{secrets.token_hex(3)}"
     os.symlink(os.path.relpath(run, outputs), tmp)
     os.replace(tmp, link)
+    return True
+
+
+def is_run_folder(path: Path) -> bool:
+    """A folder with run.json, or one a crash left with only run.json's temp file (so it can be pruned)."""
+    return (path / RUN_FILE).is_file() or any(path.glob(f".{RUN_FILE}.*.tmp"))
 
 
 def iter_runs(outputs: Path) -> list[RunDir]:
-    """Every run folder under ``outputs`` (those with a run.json), oldest first."""
+    """Every run folder under ``outputs``, oldest first; links are not followed (a linked folder may
+    point anywhere, and digitclf writes into run folders)."""
     outputs = Path(outputs)
     if not outputs.is_dir():
         return []
-    found = [RunDir(p.parent) for p in outputs.glob(f"*/*/{RUN_FILE}") if not p.parent.parent.is_symlink()]
+    found = [RunDir(run) for name in outputs.iterdir()
+             if name.is_dir() and not name.is_symlink() and not name.name.startswith(".")
+             for run in name.iterdir()
+             if not run.name.startswith(".") and run.is_dir() and not run.is_symlink() and is_run_folder(run)]
     return sorted(found, key=lambda r: (r.id, r.name))
 
 
@@ -235,16 +295,25 @@ def resolve_run(ref: str | Path | None, outputs: Path = Path("outputs"), *, comp
     """A run from a folder path, a run id (a unique prefix is enough) or None for the latest."""
     outputs = Path(outputs)
     if ref is None:
-        link = outputs / "latest"
+        link = outputs / LATEST
         if not link.exists():
             raise RunNotFoundError(f"no complete run in {outputs}/; train one first: "
                                    "digitclf train --config configs/digits_lbfgs.yaml")
-        run = RunDir(link.resolve())
-    elif Path(ref).is_dir() and (Path(ref) / RUN_FILE).is_file():
+        check_latest(outputs)
+        if not inside(link, outputs):
+            raise RunError(f"{link} points outside {outputs}/ ({os.path.realpath(link)}); digitclf does not "
+                           "write there: remove the link, or give the run folder itself")
+        run = RunDir(Path(os.path.realpath(link)))
+    elif str(ref) and Path(ref).is_dir() and (Path(ref) / RUN_FILE).is_file():
         run = RunDir(Path(ref).resolve())
     else:
         ref = str(ref)
+        if not ref:
+            raise RunNotFoundError("an empty run id names no run; give a run id, a run name or a run folder")
         runs = iter_runs(outputs)
+        named = [r for r in runs if r.name == ref and r.state() == "complete"]
+        if named:  # a run name: its newest complete run
+            return named[-1]
         matches = [r for r in runs if r.id.startswith(ref) or f"{r.name}/{r.id}".startswith(ref)]
         if not matches:
             hint = f"; see 'digitclf runs' (newest: {runs[-1].id})" if runs else f"; {outputs}/ has no runs yet"

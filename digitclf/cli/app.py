@@ -16,16 +16,24 @@ from digitclf.errors import DigitclfError
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+MAX_ERROR = 2000  # characters in an Error: line
+EXIT_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a tool whose output pipe closed
 INTERRUPTED = "interrupted (Ctrl-C or SIGTERM); a run in progress was recorded as interrupted"
 
 
 class DigitclfGroup(TyperGroup):
     """Runs commands with click's standalone mode off, so every failure is shown our way."""
 
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:  # before click turns it into a bare exit 1
+            _stdout_gone()
+
     def main(self, args: Optional[Sequence[str]] = None, prog_name: Optional[str] = None,
              complete_var: Optional[str] = None, standalone_mode: bool = True, **extra: Any) -> Any:
         args = list(sys.argv[1:] if args is None else args)
-        debug = "--debug" in args or os.environ.get("DIGITCLF_DEBUG") == "1"
+        debug = _root_flag(args, "--debug") or os.environ.get("DIGITCLF_DEBUG") == "1"
         try:
             code = super().main(args=args, prog_name=prog_name or "digitclf", complete_var=complete_var,
                                 standalone_mode=False, **extra)
@@ -35,6 +43,8 @@ class DigitclfGroup(TyperGroup):
             fail("aborted", EXIT_INTERRUPTED, debug)
         except KeyboardInterrupt:
             fail(INTERRUPTED, EXIT_INTERRUPTED, debug)
+        except BrokenPipeError:
+            _stdout_gone()
         except MemoryError:
             fail("out of memory; use a smaller data set, split or model", EXIT_RUNTIME, debug)
         except OSError as exc:
@@ -58,13 +68,40 @@ class DigitclfGroup(TyperGroup):
         return code
 
 
+def _root_flag(args: Sequence[str], flag: str) -> bool:
+    """``flag`` given before the command name (``digitclf --debug train``), where the root option lives."""
+    for arg in args:
+        if arg == flag:
+            return True
+        if not arg.startswith("-"):
+            return False
+    return False
+
+
+def _stdout_gone() -> None:
+    """The reader of stdout went away (``digitclf runs | head -1``): stop quietly, as Unix tools do on
+    SIGPIPE (exit 141), and keep Python from complaining about the closed pipe at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    sys.exit(EXIT_PIPE)
+
+
 def fail(message: str, code: int, debug: bool) -> None:
     if debug:
         import traceback
 
         traceback.print_exc()
     line = " ".join(str(message).split())  # always one line, whatever the message holds
-    typer.echo(f"Error: {line}", err=True)
+    if len(line) > MAX_ERROR:  # a value quoted whole (a huge array, a long path) would drown the message:
+        half = MAX_ERROR // 2  # keep its start (what is wrong) and its end (how to fix it)
+        line = f"{line[:half]} ...[{len(line) - 2 * half:,} characters cut]... {line[-half:]}"
+    try:
+        typer.echo(f"Error: {line}", err=True)
+    except (OSError, ValueError):
+        pass  # stderr is gone: the exit code still says what happened
     sys.exit(code)
 
 
@@ -145,9 +182,13 @@ def echo_json(data: Any) -> None:
 
 
 def info(message: str, quiet: bool = False) -> None:
-    """Human progress and notes: always stderr, so stdout stays clean for --json."""
+    """Human progress and notes: always stderr, so stdout stays clean for --json.  A stderr that cannot
+    be written (closed, /dev/full) loses the note, never the run."""
     if not quiet:
-        typer.echo(message, err=True)
+        try:
+            typer.echo(message, err=True)
+        except (OSError, ValueError):
+            pass
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:

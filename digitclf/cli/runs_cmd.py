@@ -14,6 +14,25 @@ if TYPE_CHECKING:
     from typing import Sequence
 
 
+def _confirm(question: str) -> bool:
+    """typer.confirm; no answer at all (standard input closed or empty) is a usage error, not a crash."""
+    import sys
+
+    from digitclf.errors import ConfigError
+
+    try:
+        return typer.confirm(question, err=True)
+    except (typer.Abort, EOFError, RuntimeError, OSError, ValueError):
+        try:
+            at_terminal = sys.stdin is not None and sys.stdin.isatty()
+        except (ValueError, OSError):
+            at_terminal = False
+        if at_terminal:
+            raise typer.Abort() from None  # Ctrl-C at the question
+        raise ConfigError("--prune asks before deleting, but no answer came (standard input is closed or "
+                          "empty); pass --yes to delete without asking") from None
+
+
 def render(rows: "Sequence[dict[str, Any]]", fmt: str = "table") -> str:
     """The rows as an aligned text table, CSV, JSON (every key) or a Markdown table."""
     import csv
@@ -65,10 +84,11 @@ def runs(
     if prune:
         doomed = listing.prunable(rows)
         if not doomed:
-            info(f"nothing to prune: no abandoned, failed or interrupted runs{' match' if rows else ''} in {outputs}/")
+            info(f"nothing to prune: no abandoned, failed, interrupted or damaged runs{' match' if rows else ''} "
+                 f"in {outputs}/")
             return
         info(render(doomed, "table"))
-        if not yes and not typer.confirm(f"Delete these {len(doomed)} run folder(s)?", err=True):
+        if not yes and not _confirm(f"Delete these {len(doomed)} run folder(s)?"):
             info("nothing deleted")
             return
         deleted = listing.prune(doomed, outputs)
