@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -144,10 +145,7 @@ class SweepResult:
 
     @property
     def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for row in self.rows:
-            out[row.status] = out.get(row.status, 0) + 1
-        return out
+        return dict(Counter(row.status for row in self.rows))  # in the order statuses first appear
 
     @property
     def failed(self) -> list[PointRow]:
