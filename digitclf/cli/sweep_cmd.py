@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import time
 from pathlib import Path
@@ -10,16 +9,19 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
-from digitclf.cli.app import ConfigOpt, JsonOpt, OutputsOpt, SetOpt, app, echo_json, info
+from digitclf.cli.app import ConfigOpt, JsonOpt, OutputsOpt, SetOpt, app, echo_json, info, table
+from digitclf.observers import SweepObserver
 
 if TYPE_CHECKING:
+    from digitclf.records import PointRow
     from digitclf.sweep import SweepPlan, SweepResult
 
 
-class SweepProgress:
+class SweepProgress(SweepObserver):
     """Points done, elapsed time and what remains on stderr: a rich bar on a terminal, a line per point otherwise.
 
-    Failures are printed as they happen, even with --json (stderr only).
+    Failures are printed as they happen, even with --json (stderr only).  ``result`` holds the
+    sweep's result once it completed or was interrupted.
     """
 
     def __init__(self, quiet: bool) -> None:
@@ -28,13 +30,7 @@ class SweepProgress:
         self.task: Any = None
         self.started = time.perf_counter()
         self.keys: list[str] = []
-
-    def __enter__(self) -> "SweepProgress":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.bar is not None:
-            self.bar.stop()
+        self.result: "SweepResult | None" = None
 
     def say(self, message: str, always: bool = False) -> None:
         if self.bar is not None:
@@ -42,38 +38,49 @@ class SweepProgress:
         elif always or not self.quiet:
             info(message)
 
-    def __call__(self, kind: str, data: dict[str, Any]) -> None:
-        if kind == "start":
-            self.keys = data["keys"]
-            self.started = time.perf_counter()
-            skipped = [f"{data[k]} {label}" for k, label in (("reused", "complete, reused"),
-                                                               ("kept_failed", "failed, kept (--retry-failed runs them)"),
-                                                               ("busy", "running elsewhere")) if data[k]]
-            self.say(f"sweep: {data['points']} points, {data['to_run']} to run"
-                     + (f" ({'; '.join(skipped)})" if skipped else "") + f"; {data['where']}")
-            if data["to_run"] and not self.quiet and sys.stderr.isatty():
-                self._start_bar(data["to_run"])
-        elif kind == "point":
-            from digitclf.sweep import point_label
+    def on_plan(self, plan: "SweepPlan", start: dict[str, Any]) -> None:
+        self.keys = start["keys"]
+        self.started = time.perf_counter()
+        skipped = [f"{start[k]} {label}" for k, label in (("reused", "complete, reused"),
+                                                            ("kept_failed", "failed, kept (--retry-failed runs them)"),
+                                                            ("busy", "running elsewhere")) if start[k]]
+        self.say(f"sweep: {start['points']} points, {start['to_run']} to run"
+                 + (f" ({'; '.join(skipped)})" if skipped else "") + f"; {start['where']}")
+        if start["to_run"] and not self.quiet and sys.stderr.isatty():
+            self._start_bar(start["to_run"])
 
-            row, done, total = data["row"], data["done"], data["to_run"]
-            elapsed = time.perf_counter() - self.started
-            line = f"[{done}/{total}] point {row['index']} ({point_label(row['values'], self.keys)}): " + row["status"]
-            if row["status"] == "complete":
-                line += f", accuracy {row['accuracy']:.4f}, fit {row['fit_seconds']:.2f}s"
-            elif row["status"] == "failed":
-                line += f": {row['error']} (traceback: {row['run']}/traceback.txt)"
-            elif row["action"] != "ran":
-                line += f" ({row['action']})"
-            if self.bar is not None:
-                self.bar.advance(self.task)
-                if row["status"] == "failed":
-                    self.say(line)
-            else:
-                left = elapsed / done * (total - done)
-                self.say(f"{line}  [{elapsed:.1f}s elapsed, ~{left:.1f}s left]", always=row["status"] == "failed")
+    def on_point(self, row: "PointRow", done: int, total: int) -> None:
+        from digitclf.sweep import point_label
+
+        elapsed = time.perf_counter() - self.started
+        line = f"[{done}/{total}] point {row.index} ({point_label(row.values, self.keys)}): " + row.status
+        if row.status == "complete":
+            line += f", accuracy {row.accuracy:.4f}, fit {row.fit_seconds:.2f}s"
+        elif row.status == "failed":
+            line += f": {row.error} (traceback: {row.run}/traceback.txt)"
+        elif row.action != "ran":
+            line += f" ({row.action})"
+        if self.bar is not None:
+            self.bar.advance(self.task)
+            if row.status == "failed":
+                self.say(line)
         else:
-            self.say(f"note: {data['message']}")
+            left = elapsed / done * (total - done)
+            self.say(f"{line}  [{elapsed:.1f}s elapsed, ~{left:.1f}s left]", always=row.status == "failed")
+
+    def on_note(self, message: str) -> None:
+        self.say(f"note: {message}")
+
+    def on_complete(self, result: "SweepResult") -> None:
+        self.result = result
+        self._stop_bar()
+
+    def on_interrupt(self, result: "SweepResult") -> None:
+        self.result = result
+        self._stop_bar()
+
+    def on_fail(self, error: BaseException) -> None:
+        self._stop_bar()
 
     def _start_bar(self, total: int) -> None:
         from rich.console import Console
@@ -86,6 +93,11 @@ class SweepProgress:
         self.task = self.bar.add_task("sweep", total=total)
         self.bar.start()
 
+    def _stop_bar(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
 
 def format_plan(plan: "SweepPlan", states: list[tuple[str, str]]) -> str:
     from digitclf.sweep import short_keys
@@ -93,11 +105,11 @@ def format_plan(plan: "SweepPlan", states: list[tuple[str, str]]) -> str:
     keys = plan.keys
     short = short_keys(keys)
     header = ["#", *[short[k] for k in keys], "run id", "state", "action"]
-    body = [[str(p.index), *[_cell(p.values.get(k)) for k in keys], p.run_id, state, action]
+    body = [[str(p.index), *[_value(p.values, k) for k in keys], p.run_id, state, action]
             for p, (state, action) in zip(plan.points, states)]
     would_run = sum(action == "run" for _, action in states)
-    return _table(header, body) + (f"\nsweep {plan.id}: {len(plan.points)} valid points, {would_run} would run; "
-                                   f"runs go to {plan.outputs}/{plan.name}/")
+    return table(header, body) + (f"\nsweep {plan.id}: {len(plan.points)} valid points, {would_run} would run; "
+                                  f"runs go to {plan.outputs}/{plan.name}/")
 
 
 def format_summary(result: "SweepResult") -> str:
@@ -108,16 +120,20 @@ def format_summary(result: "SweepResult") -> str:
     header = ["#", *[short[k] for k in keys], "status", "accuracy", "95% CI", "fit s", "n_iter", "conv", "run id"]
     body = []
     for row in result.rows:
-        ci = row["accuracy_ci95"]
-        body.append([str(row["index"]), *[_cell(row["values"].get(k)) for k in keys],
-                     row["status"] + ("" if row["action"] in ("ran", "pending") else f" ({row['action']})"),
-                     _num(row["accuracy"], ".4f"), f"{ci[0]:.4f}-{ci[1]:.4f}" if ci else "-",
-                     _num(row["fit_seconds"], ".2f"), _cell(row["n_iter"]),
-                     {True: "yes", False: "no"}.get(row["converged"], "-"), row["run_id"]])
+        ci = row.accuracy_ci95
+        body.append([str(row.index), *[_value(row.values, k) for k in keys],
+                     row.status + ("" if row.action in ("ran", "pending") else f" ({row.action})"),
+                     _num(row.accuracy, ".4f"), f"{ci[0]:.4f}-{ci[1]:.4f}" if ci else "-",
+                     _num(row.fit_seconds, ".2f"), _cell(row.n_iter),
+                     "-" if row.converged is None else "yes" if row.converged else "no", row.run_id])
     counts = ", ".join(f"{n} {status}" for status, n in result.counts.items())
-    ran = sum(row["action"] == "ran" for row in result.rows)
-    return _table(header, body) + (f"\nsweep {result.plan.id}: {counts} ({ran} ran now)\n"
-                                   f"summary   {result.plan.folder}/summary.csv, summary.json, tradeoff.png")
+    return table(header, body) + (f"\nsweep {result.plan.id}: {counts} ({result.ran} ran now)\n"
+                                  f"summary   {result.plan.folder}/summary.csv, summary.json, tradeoff.png")
+
+
+def _value(values: dict[str, Any], key: str) -> str:
+    """A point's value for a swept key ("-" when its variant does not set it)."""
+    return _cell(values[key]) if key in values else "-"
 
 
 def _cell(value: Any) -> str:
@@ -126,29 +142,6 @@ def _cell(value: Any) -> str:
 
 def _num(value: Optional[float], fmt: str) -> str:
     return "-" if value is None else format(value, fmt)
-
-
-def _table(header: list[str], body: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in [header, *body])
-
-
-def mlflow_point_logger(forward: Any, settings: Any, parent_id: str) -> Any:
-    """Sweep events that also log each point that ran to completion as a child of the parent run."""
-    from digitclf.errors import DigitclfError
-    from digitclf.runs import RunDir
-    from digitclf.tracking import log_run
-
-    def events(kind: str, data: dict[str, Any]) -> None:
-        forward(kind, data)
-        row = data.get("row") if kind == "point" else None
-        if row and row["status"] == "complete" and row["action"] == "ran":
-            try:
-                log_run(RunDir(Path(row["run"])), settings, parent_run_id=parent_id)
-            except DigitclfError as exc:
-                info(f"warning: point {row['index']} is saved but was not logged to MLflow: {exc}")
-
-    return events
 
 
 @app.command()
@@ -179,9 +172,7 @@ def sweep(
     from digitclf.sweep import actions, check_options, plan_sweep, run_sweep
 
     check_options(jobs, backend, scheduler)
-    plan = plan_sweep(config, grid or [], set_ or [], outputs)  # every point validated before any runs
-    if mlflow and plan.points and plan.points[0].config.output.mlflow is None:
-        plan = plan_sweep(config, grid or [], [*(set_ or []), "output.mlflow={}"], outputs)
+    plan = plan_sweep(config, grid or [], set_ or [], outputs, mlflow=mlflow)  # every point checked before any runs
     if dry_run:
         states = actions(plan, rerun, retry_failed)
         if json_:
@@ -191,29 +182,27 @@ def sweep(
         else:
             typer.echo(format_plan(plan, states))
         return
+    progress = SweepProgress(quiet=json_ or quiet)
+    observers: list[SweepObserver] = [progress]
     settings = plan.points[0].config.output.mlflow if plan.points else None
-    with SweepProgress(quiet=json_ or quiet) as progress, contextlib.ExitStack() as stack:
-        events = progress
-        if settings is not None:
-            from digitclf.errors import TrackingError
-            from digitclf.tracking import parent_run
+    if settings is not None:
+        from digitclf.tracking import MlflowSweepLogger
 
-            try:
-                parent_id = stack.enter_context(
-                    parent_run(settings, plan.id, {"grid": plan.grid, "variants": plan.variants}))
-            except TrackingError as exc:
-                info(f"warning: the sweep is not logged to MLflow: {exc}")
-            else:
-                events = mlflow_point_logger(progress, settings, parent_id)
+        observers.append(MlflowSweepLogger(settings, warn=lambda m: info(f"warning: {m}")))
+    try:
         result = run_sweep(plan, jobs=jobs, backend=backend, scheduler=scheduler, rerun=rerun,
-                           retry_failed=retry_failed, fail_fast=fail_fast, events=events)
+                           retry_failed=retry_failed, fail_fast=fail_fast, observers=observers)
+    except KeyboardInterrupt:
+        if json_ and progress.result is not None:  # the summary of what finished; the error line follows
+            echo_json(progress.result.to_dict())
+        raise
     if json_:
         echo_json(result.to_dict())
     else:
         typer.echo(format_summary(result))
     failed = result.failed
     if failed:
-        kept = sum(row["action"] == "kept" for row in failed)
+        kept = sum(row.action == "kept" for row in failed)
         hint = "; rerun with --retry-failed to run them again" if kept else ""
         info(f"{len(failed)} of {len(result.rows)} points failed (traceback.txt in each run folder){hint}")
         raise typer.Exit(1)

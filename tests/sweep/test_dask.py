@@ -22,6 +22,7 @@ def cluster():
         yield local
 
 
+@pytest.mark.slow
 def test_dask_sweep_matches_the_local_sweep(cli, cluster):
     remote = cli(*ARGS, "--backend", "dask", "--scheduler", cluster.scheduler_address, "--outputs", "dask_out")
     assert remote.exit_code == 0, remote.output

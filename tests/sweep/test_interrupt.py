@@ -31,6 +31,7 @@ def half_way(states: list[str]) -> bool:
     return complete >= 1 and len(states) - states.count("missing") > complete
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig, jobs", [(signal.SIGTERM, 2), (signal.SIGINT, 1)])
 def test_interrupted_sweep_resumes_only_missing_points(cli, sig, jobs):
     plan = plan_sweep("configs/digits_lbfgs.yaml", GRID, SETS)

@@ -1,4 +1,4 @@
-"""`digitclf sweep`: expansion, validation before running, identity and resume, failures, parallel runs."""
+"""`digitclf sweep` through the CLI: validation before running, identity and resume, failures, --json, --mlflow."""
 
 from __future__ import annotations
 
@@ -9,14 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import joblib
 import pytest
 from PIL import Image
 
 from digitclf.config import load_config
-from digitclf.errors import ConfigError
 from digitclf.runs import RunDir
-from digitclf.sweep import parse_grid_option, plan_sweep, run_sweep
+from digitclf.sweep import plan_sweep
 
 DIGITS = "configs/digits_lbfgs.yaml"
 NO_PLOTS = ("--set", "output.plots=false")  # output settings do not change a point's identity
@@ -43,13 +41,6 @@ def stderr_lines(result) -> list[str]:
 # ---------------------------------------------------------------- expansion and validation
 
 
-def test_grid_option_values_are_yaml():
-    assert parse_grid_option("model.params.C=0.1,1,10") == ("model.params.C", [0.1, 1, 10])
-    assert parse_grid_option("model.params.solver=lbfgs,newton-cg") == ("model.params.solver", ["lbfgs", "newton-cg"])
-    assert parse_grid_option("preprocess=[none],[scale, {pca: {n_components: 20}}]") == (
-        "preprocess", [["none"], ["scale", {"pca": {"n_components": 20}}]])
-
-
 @pytest.mark.parametrize("option", ["model.params.C", "model.params.C=", "=1,2", "model..C=1"])
 def test_bad_grid_option_is_one_error_line(cli, option):
     result = cli("sweep", "--config", DIGITS, "--grid", option)
@@ -58,57 +49,12 @@ def test_bad_grid_option_is_one_error_line(cli, option):
                                     "e.g. --grid model.params.C=0.1,1,10"]
 
 
-def test_plan_points_are_the_configs_set_would_give():
-    plan = plan_sweep(DIGITS, ["model.params.solver=lbfgs,newton-cg", "model.params.C=0.1,10"],
-                      ["model.params.max_iter=50"])
-    assert [p.values for p in plan.points] == [
-        {"model.params.solver": s, "model.params.C": c} for s in ("lbfgs", "newton-cg") for c in (0.1, 10)]
-    for point in plan.points:
-        sets = ["model.params.max_iter=50"] + [f"{k}={v}" for k, v in point.values.items()]
-        assert point.config == load_config(DIGITS, sets)
-    assert len({p.run_id for p in plan.points}) == 4
-    again = plan_sweep(DIGITS, ["model.params.solver=lbfgs,newton-cg", "model.params.C=0.1,10"],
-                       ["model.params.max_iter=50"])
-    assert [p.run_id for p in again.points] == [p.run_id for p in plan.points]
-    assert again.id == plan.id and plan.id.startswith("digits_lbfgs-")
-    other = plan_sweep(DIGITS, ["model.params.solver=lbfgs,newton-cg", "model.params.C=0.1,10,100"],
-                       ["model.params.max_iter=50"])
-    assert other.id != plan.id
-    assert [p.run_id for p in other.points][:2] == [p.run_id for p in plan.points][:2]  # shared points, same ids
-    assert not Path("outputs").exists()  # planning writes nothing
-
-
-def test_config_sweep_section_crosses_grid_and_variants(tmp_path):
-    config = tmp_path / "mine.yaml"
-    config.write_text(
-        "dataset: {name: digits}\n"
-        "model: {estimator: logistic_regression, params: {max_iter: 50}}\n"
-        "sweep:\n"
-        "  grid: {model.params.C: [0.1, 1]}\n"
-        "  variants:\n"
-        "    - {model.params.solver: lbfgs}\n"
-        "    - {model.params.solver: liblinear, model.params.tol: 0.01}\n")
-    plan = plan_sweep(config, overrides=["split.test_size=0.5"])
-    assert plan.name == "mine"
-    assert [p.values for p in plan.points] == [
-        {"model.params.C": 0.1, "model.params.solver": "lbfgs"},
-        {"model.params.C": 1, "model.params.solver": "lbfgs"},
-        {"model.params.C": 0.1, "model.params.solver": "liblinear", "model.params.tol": 0.01},
-        {"model.params.C": 1, "model.params.solver": "liblinear", "model.params.tol": 0.01}]
-    assert all(p.config.split.test_size == 0.5 for p in plan.points)
-    assert plan.points[3].config.model.params == {"max_iter": 50, "C": 1, "solver": "liblinear", "tol": 0.01}
-    # a --grid option replaces the config's grid for that key
-    assert [p.values["model.params.C"] for p in plan_sweep(config, ["model.params.C=5"]).points] == [5, 5]
-    with pytest.raises(ConfigError, match=r"sweep.variants\[1\]: model.params.solver is also swept by the grid"):
-        plan_sweep(config, ["model.params.solver=sag"])
-
-
 def test_bad_sweep_section_names_the_key(cli, tmp_path):
     config = tmp_path / "bad.yaml"
     config.write_text("sweep:\n  grids: {model.params.C: [1]}\n")
     result = cli("sweep", "--config", str(config))
     assert result.exit_code == 2
-    assert stderr_lines(result) == [f"Error: {config}: sweep: unknown key 'grids' (did you mean 'grid'?); "
+    assert stderr_lines(result) == [f"Error: {config}: sweep.grids: unknown key 'grids' (did you mean 'grid'?); "
                                     "allowed keys: grid, variants"]
 
 
@@ -162,14 +108,6 @@ def test_dry_run_lists_points_and_runs_nothing(cli):
     text = cli("sweep", "--config", "sweep_digits", "--dry-run")
     assert text.exit_code == 0
     assert f"sweep {spec['id']}: 8 valid points, 8 would run" in text.stdout
-
-
-def test_shipped_solver_sweep_expands_to_the_seed_solvers():
-    # MNIST is not available offline; the same spec on digits checks every variant validates
-    plan = plan_sweep("sweep_solvers", overrides=["dataset.name=digits"])
-    assert [p.values["model.params.solver"] for p in plan.points] == ["lbfgs", "saga", "newton-cg", "sag", "liblinear"]
-    assert all(p.config.split.test_size == pytest.approx(1 / 7) for p in plan.points)
-    assert plan.name == "sweep_solvers"
 
 
 # ---------------------------------------------------------------- running, summary, resume
@@ -329,22 +267,44 @@ def test_abandoned_and_interrupted_points_run_again(cli):
     assert [(r["status"], r["action"]) for r in rows] == [("complete", "ran")] * 3
 
 
-def test_parallel_workers_match_the_sequential_sweep():
-    grid = ["model.params.solver=lbfgs,newton-cg", "model.params.C=0.1,1,10"]
-    one = run_sweep(plan_sweep(DIGITS, grid, ["output.plots=false"], Path("one")), jobs=1)
-    two = run_sweep(plan_sweep(DIGITS, grid, ["output.plots=false"], Path("two")), jobs=2)
-    assert one.plan.id == two.plan.id
-    assert [(r["accuracy"], r["n_iter"]) for r in two.rows] == [(r["accuracy"], r["n_iter"]) for r in one.rows]
-    assert {r["status"] for r in two.rows} == {"complete"}
-    workers = {r["worker"] for r in two.rows}
-    assert str(os.getpid()) not in {w.split("@")[0] for w in workers}  # ran in other processes
-    assert len(workers) <= 2
-    assert sum(r["loaded_data"] for r in two.rows) <= len(workers)  # the data set is loaded once per worker
-    cores = joblib.cpu_count()
-    assert all(2 * r["blas_threads"] <= max(cores, 2) for r in two.rows)  # jobs x threads <= cores
-
-
 def test_sweep_help_has_an_example(cli):
     result = cli("sweep", "--help")
     assert result.exit_code == 0
     assert "Example: digitclf sweep --config" in result.stdout
+
+
+def test_mlflow_option_plans_the_sweep_once(cli, monkeypatch):
+    pytest.importorskip("mlflow")
+    import digitclf.checks
+    import digitclf.sweep
+
+    checked, planned = [], []
+    check, plan = digitclf.checks.check_estimator, digitclf.sweep.plan_sweep
+    monkeypatch.setattr(digitclf.checks, "check_estimator", lambda model: checked.append(model) or check(model))
+    monkeypatch.setattr(digitclf.sweep, "plan_sweep", lambda *a, **k: planned.append(k) or plan(*a, **k))
+    result = cli("sweep", "--config", "sweep_digits", "--mlflow", "--dry-run", "--json")
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)["points"]) == 8
+    assert len(planned) == 1 and planned[0]["mlflow"] is True
+    assert len(checked) == 8  # each point checked once
+
+
+def test_json_on_ctrl_c_prints_the_summary_of_what_finished(cli, monkeypatch):
+    import digitclf.sweep.execute as execute
+
+    real = execute.run_point
+
+    def stopped_at_point_2(task):
+        if task.index == 2:
+            raise KeyboardInterrupt  # Ctrl-C while point 2 runs (jobs=1: in this process)
+        return real(task)
+
+    monkeypatch.setattr(execute, "run_point", stopped_at_point_2)
+    result = cli("sweep", "--config", DIGITS, *NO_PLOTS, "--grid", "model.params.C=0.1,1,10", "--json")
+    assert result.exit_code == 130
+    assert stderr_lines(result) == ["Error: interrupted (Ctrl-C or SIGTERM); a run in progress was recorded as "
+                                    "interrupted"]
+    printed = json.loads(result.stdout)
+    assert printed == summary() and printed["interrupted"] is True
+    assert [(r["status"], r["action"]) for r in printed["points"]] == [("complete", "ran"), ("missing", "pending"),
+                                                                       ("missing", "pending")]

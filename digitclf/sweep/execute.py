@@ -1,0 +1,332 @@
+"""Running a sweep: each point that is not complete runs through joblib, here, in loky processes or on Dask.
+
+Each worker loads the data set once (from the memory-mapped cache) and caps its BLAS/OpenMP
+threads so jobs x threads <= cores.  The sweep announces its lifecycle to ``SweepObserver``s
+(the plan, each point as it finishes, notes, then complete, interrupt or fail); it never prints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import yaml
+
+from digitclf.checks import CheckedConfig
+from digitclf.choices import BACKENDS
+from digitclf.errors import ConfigError, DigitclfError, suggest
+from digitclf.observers import SweepEvents, SweepObserver
+from digitclf.records import PointRow, SweepSummary
+from digitclf.runs import write_text
+from digitclf.sweep.plan import Point, SweepPlan, load_data
+from digitclf.sweep.state import DONE_AS, FolderLock, ReleaseOnStart, actions, clear_point, decide, point_state, \
+    read_point
+from digitclf.sweep.summary import write_summary
+
+# ---------------------------------------------------------------- one point, in a worker
+
+
+@dataclass(frozen=True)
+class PointTask:
+    """What a worker needs to run one point: small and picklable (no arrays)."""
+
+    index: int
+    values: dict[str, Any]
+    sweep_id: str
+    checked: CheckedConfig  # checked once, when the sweep was planned
+    run_id: str
+    fingerprint: str
+    outputs: Path  # absolute
+    rerun: bool
+    retry_failed: bool
+    threads: int | dict[str, int] | None  # BLAS/OpenMP cap; per worker address on Dask
+    cwd: str | None = None  # local workers run where the sweep was started (loky reuses old workers)
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def run_point(task: PointTask) -> PointRow:
+    """Run one point unless it is complete or running elsewhere; return its summary row.
+
+    Besides the summary's fields the row says whether this worker loaded the data set now
+    (``loaded_data``) and the BLAS threads the run had (``blas_threads``).
+    """
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from digitclf.runner import train
+
+    cfg = task.checked.config
+    run_dir = task.outputs / cfg.name / task.run_id
+    base: dict[str, Any] = {"index": task.index, "values": task.values, "run_id": task.run_id,
+                            "worker": f"{os.getpid()}@{socket.gethostname()}", "loaded_data": False,
+                            "blas_threads": None}
+    with _worker_context(task):
+        try:
+            data, base["loaded_data"] = load_data(cfg.dataset)
+        except DigitclfError as exc:
+            return read_point(run_dir, **base, status="failed", action="ran", error=str(exc))
+        if data.fingerprint != task.fingerprint:
+            return read_point(run_dir, **base, status="failed", action="ran",
+                              error=f"the data set here has fingerprint {data.fingerprint}, the sweep planned "
+                                    f"{task.fingerprint}; give every worker the same data")
+        lock = FolderLock(run_dir.parent).acquire()
+        error = None
+        try:
+            state = point_state(run_dir)
+            action = decide(state, task.rerun, task.retry_failed)
+            if action != "run":
+                return read_point(run_dir, **base, action=DONE_AS.get(action, action))
+            clear_point(run_dir, state)
+            with threadpool_limits(limits=_thread_cap(task.threads)):
+                worker = max((pool["num_threads"] for pool in threadpool_info()), default=None)
+                cap = cfg.model.blas_threads  # the run's own cap applies to its fit and predict
+                base["blas_threads"] = worker if cap is None or worker is None else min(cap, worker)
+                train(task.checked, outputs=task.outputs, run_id=task.run_id, data=data,
+                      record={"sweep": {"id": task.sweep_id, "point": task.values, "index": task.index}},
+                      observers=[ReleaseOnStart(lock)])
+        except FileExistsError as exc:
+            if Path(exc.filename or "") != run_dir:
+                raise
+            return read_point(run_dir, **base, action="busy")  # claimed by a process that ignores the lock
+        except Exception as exc:  # noqa: BLE001 - train recorded it as failed in the run folder
+            error = f"{type(exc).__name__}: {exc}"
+        finally:
+            lock.release()
+    row = read_point(run_dir, **base, action="ran")
+    if error and row.status != "failed":
+        row = row.model_copy(update={"status": "failed", "error": row.error or error})
+    return row
+
+
+@contextlib.contextmanager
+def _worker_context(task: PointTask) -> Iterator[None]:
+    previous_cwd = os.getcwd()
+    previous_env = {k: os.environ.get(k) for k in task.env}
+    os.environ.update(task.env)
+    if task.cwd:
+        os.chdir(task.cwd)
+    try:
+        yield
+    finally:
+        os.chdir(previous_cwd)
+        for key, value in previous_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _thread_cap(threads: int | dict[str, int] | None) -> int | None:
+    if isinstance(threads, dict):
+        from distributed import get_worker
+
+        try:
+            return threads.get(get_worker().address)
+        except ValueError:  # not on a Dask worker
+            return None
+    return threads
+
+
+# ---------------------------------------------------------------- running a sweep
+
+
+@dataclass
+class SweepResult:
+    """The rows of a finished (or interrupted) sweep; its summary is in ``plan.folder``."""
+
+    plan: SweepPlan
+    rows: list[PointRow]
+    interrupted: bool = False
+    stopped_early: bool = False
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(row.status for row in self.rows))  # in the order statuses first appear
+
+    @property
+    def failed(self) -> list[PointRow]:
+        return [row for row in self.rows if row.status == "failed"]
+
+    @property
+    def ran(self) -> int:
+        """How many points ran now (the rest were reused, kept, busy or never started)."""
+        return sum(row.action == "ran" for row in self.rows)
+
+    def summary(self) -> SweepSummary:
+        """The summary document (summary.json, ``sweep --json``); rows keep only the summary's fields."""
+        fields = set(PointRow.model_fields)
+        return SweepSummary(sweep=self.plan.id, name=self.plan.name, folder=str(self.plan.folder),
+                            keys=self.plan.keys, counts=self.counts, ran=self.ran, interrupted=self.interrupted,
+                            stopped_early=self.stopped_early,
+                            points=[PointRow.model_validate(row.model_dump(include=fields)) for row in self.rows])
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.summary().to_json()
+
+
+def check_options(jobs: int, backend: str, scheduler: str | None) -> None:
+    if backend not in BACKENDS:
+        raise ConfigError(f"--backend: unknown backend {backend!r}{suggest(backend, BACKENDS)}; "
+                          f"use one of {', '.join(BACKENDS)}")
+    if jobs == 0 or jobs < -1:
+        raise ConfigError(f"--jobs: {jobs} is not a number of processes; use 1, 2, ... or -1 for one per core")
+    if backend == "dask" and not scheduler:
+        raise ConfigError("--backend dask needs --scheduler, the address of a running Dask scheduler "
+                          "(e.g. tcp://host:8786)")
+    if backend != "dask" and scheduler:
+        raise ConfigError("--scheduler is only used with --backend dask")
+
+
+def run_sweep(plan: SweepPlan, *, jobs: int = 1, backend: str = "loky", scheduler: str | None = None,
+              rerun: bool = False, retry_failed: bool = False, fail_fast: bool = False,
+              observers: Sequence[SweepObserver] = ()) -> SweepResult:
+    """Run every point that is not complete (see ``state.decide``) and write the sweep folder.
+
+    Observers hear ``on_plan(plan, start)`` once the workers are ready (``start``: points, to_run,
+    reused, kept_failed, busy, keys, and where: a description of the workers), ``on_point(row,
+    done, to_run)`` as each point finishes, ``on_note``, then ``on_complete(result)``.  Ctrl-C
+    or SIGTERM stops the sweep: the summary is written with what finished, observers hear
+    ``on_interrupt(result)`` and KeyboardInterrupt propagates (points cut short are interrupted
+    or, when their worker process was killed, abandoned; the next run of the sweep runs them
+    again).  Any other error is ``on_fail(error)`` and propagates.
+    """
+    from digitclf.threads import sigterm_as_interrupt
+
+    check_options(jobs, backend, scheduler)
+    events = SweepEvents(observers)
+    states = actions(plan, rerun, retry_failed)
+    todo = [p for p, (_, action) in zip(plan.points, states) if action == "run"]
+    rows: dict[int, PointRow] = {}
+    for point, (state, action) in zip(plan.points, states):
+        if action != "run":
+            rows[point.index] = _read_row(plan, point, DONE_AS.get(action, action))
+    result = SweepResult(plan, [])
+    started = False
+    try:
+        with sigterm_as_interrupt(), _executor(backend, scheduler, jobs, len(todo)) as (parallel, threads, where):
+            plan.folder.mkdir(parents=True, exist_ok=True)
+            write_text(plan.folder / "spec.yaml", yaml.safe_dump(plan.to_dict(), sort_keys=False))
+            started = True
+            events.on_plan(plan, {"points": len(plan.points), "to_run": len(todo), "where": where,
+                                  "keys": plan.keys, "reused": sum(a == "reuse" for _, a in states),
+                                  "kept_failed": sum(a == "keep" for _, a in states),
+                                  "busy": sum(a == "busy" for _, a in states)})
+            tasks = [_task(plan, p, rerun, retry_failed, threads, local=backend != "dask") for p in todo]
+            if tasks:
+                result.stopped_early = _collect(parallel, tasks, rows, fail_fast, events)
+    except KeyboardInterrupt:
+        result.interrupted = True
+        _finish(result, rows, started)
+        events.on_interrupt(result)
+        raise
+    except BaseException as exc:
+        _finish(result, rows, started)
+        events.on_fail(exc)
+        raise
+    _finish(result, rows, started)
+    events.on_complete(result)
+    return result
+
+
+def _finish(result: SweepResult, rows: dict[int, PointRow], started: bool) -> None:
+    """Rows for points that never reported (read from their folders), then the summary if the sweep started."""
+    plan = result.plan
+    result.rows = [rows[p.index] if p.index in rows else _read_row(plan, p, "pending") for p in plan.points]
+    if started:
+        write_summary(result)
+
+
+def _collect(parallel: Any, tasks: list[PointTask], rows: dict[int, PointRow], fail_fast: bool,
+             events: SweepObserver) -> bool:
+    """Consume rows as points finish; with ``fail_fast`` stop at the first failure (True if stopped)."""
+    import warnings
+
+    from joblib import delayed
+
+    outcomes = parallel(delayed(run_point)(task) for task in tasks)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module="joblib")  # "tasks ... cancelled" on a stop
+        with contextlib.closing(outcomes):
+            for done, row in enumerate(outcomes, 1):
+                rows[row.index] = row
+                events.on_point(row, done, len(tasks))
+                if fail_fast and row.status == "failed" and done < len(tasks):
+                    events.on_note(f"--fail-fast: stopping after point {row.index} failed")
+                    return True
+    return False
+
+
+def _read_row(plan: SweepPlan, point: Point, action: str) -> PointRow:
+    return read_point(plan.run_dir(point), index=point.index, values=point.values, run_id=point.run_id,
+                      action=action)
+
+
+def _task(plan: SweepPlan, point: Point, rerun: bool, retry_failed: bool, threads: Any, local: bool) -> PointTask:
+    from digitclf.datasets import cache_dir
+
+    local_context = {"cwd": os.getcwd(), "env": {"DIGITCLF_DATA": str(cache_dir().absolute())}} if local else {}
+    return PointTask(point.index, point.values, plan.id, point.checked, point.run_id, point.fingerprint,
+                     plan.outputs, rerun, retry_failed, threads, **local_context)
+
+
+# ---------------------------------------------------------------- executors: loky here, Dask on a cluster
+
+
+@contextlib.contextmanager
+def _executor(backend: str, scheduler: str | None, jobs: int,
+              n_tasks: int) -> Iterator[tuple[Any, Any, str]]:
+    """(a joblib Parallel returning rows as they finish, the thread cap for tasks, a description)."""
+    from joblib import Parallel, cpu_count, parallel_config
+
+    options = {"return_as": "generator_unordered", "batch_size": 1}
+    if backend == "dask":
+        with _dask_client(scheduler) as client:
+            caps, cores, threads = dask_thread_caps(client)
+            with parallel_config(backend="dask", client=client):
+                yield (Parallel(**options), caps,
+                       f"Dask at {scheduler}: {len(caps)} workers, {threads} threads on {cores} cores")
+        return
+    cores = cpu_count()
+    workers = max(1, min(cores if jobs == -1 else jobs, n_tasks))
+    threads = max(1, cores // workers)
+    where = (f"{workers} processes x {threads} BLAS/OpenMP threads ({cores} cores)" if workers > 1
+             else f"this process, {threads} BLAS/OpenMP threads")
+    if workers == 1:
+        yield Parallel(n_jobs=1, **options), threads, where
+        return
+    with parallel_config(backend="loky", inner_max_num_threads=threads):
+        yield Parallel(n_jobs=workers, **options), threads, where
+
+
+@contextlib.contextmanager
+def _dask_client(scheduler: str | None) -> Iterator[Any]:
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ConfigError("--backend dask needs dask.distributed: pip install 'digitclf[dask]'") from None
+    try:
+        client = Client(scheduler, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+        raise ConfigError(f"--scheduler {scheduler}: cannot connect to a Dask scheduler ({reason}); "
+                          "start one with 'dask scheduler' or check the address") from None
+    with client:
+        yield client
+
+
+def dask_thread_caps(client: Any) -> tuple[dict[str, int], int, int]:
+    """BLAS threads per Dask worker: its host's cores shared among the task threads of that host's workers."""
+    from joblib import cpu_count
+
+    workers = client.scheduler_info(n_workers=-1)["workers"]
+    cores = client.run(cpu_count)
+    per_host: dict[str, int] = {}
+    for info in workers.values():
+        per_host[info["host"]] = per_host.get(info["host"], 0) + info["nthreads"]
+    caps = {address: max(1, cores.get(address, 1) // per_host[info["host"]]) for address, info in workers.items()}
+    host_cores = {workers[a]["host"]: n for a, n in cores.items() if a in workers}
+    return caps, sum(host_cores.values()), sum(per_host.values())

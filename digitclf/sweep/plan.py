@@ -1,0 +1,219 @@
+"""Planning a sweep: expand a grid into points, validate each point once, give each its identity.
+
+A point is the base config with some keys set (``model.params.C=10``).  Its run id is
+``pt-`` + a hash of its resolved config digest and the data set's fingerprint, so the same
+point always lands in the same folder ``<outputs>/<name>/<run-id>/``.  Planning runs
+nothing and writes nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from digitclf import config as config_mod
+from digitclf.checks import CheckedConfig, preflight
+from digitclf.config import RunConfig, SweepSection
+from digitclf.errors import ConfigError
+
+if TYPE_CHECKING:
+    from digitclf.config import DatasetConfig
+    from digitclf.datasets import Dataset
+
+SWEEPS_DIR = "sweeps"
+
+
+@dataclass(frozen=True)
+class Point:
+    """One combination of swept values and the checked config it gives."""
+
+    index: int  # 1-based, in expansion order
+    values: dict[str, Any]
+    checked: CheckedConfig  # passed checks.preflight once, while planning; runner.train trusts it
+    fingerprint: str  # of the data set it trains on
+    run_id: str  # point_run_id(config, fingerprint)
+
+    @property
+    def config(self) -> RunConfig:
+        return self.checked.config
+
+
+@dataclass
+class SweepPlan:
+    """An expanded, validated sweep: what would run, where, under which id."""
+
+    name: str
+    source: str
+    base: dict[str, Any]  # the config mapping after --set, before any point's values
+    grid: dict[str, list[Any]]
+    variants: list[dict[str, Any]]
+    points: list[Point]
+    outputs: Path
+
+    @property
+    def id(self) -> str:
+        """``<name>-<hash of the set of point ids>``: the same sweep finds the same folder again."""
+        ids = sorted(p.run_id for p in self.points)
+        return f"{self.name}-{hashlib.sha256(json.dumps(ids).encode()).hexdigest()[:10]}"
+
+    @property
+    def folder(self) -> Path:
+        return self.outputs / SWEEPS_DIR / self.id
+
+    @property
+    def keys(self) -> list[str]:
+        """Every swept key, in the order it first appears."""
+        return list(dict.fromkeys(k for p in self.points for k in p.values))
+
+    def run_dir(self, point: Point) -> Path:
+        return self.outputs / point.config.name / point.run_id
+
+    def label(self, point: Point) -> str:
+        return point_label(point.values, self.keys)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "source": self.source, "outputs": str(self.outputs),
+                "grid": self.grid, "variants": self.variants, "base": self.base,
+                "points": [{"index": p.index, "values": p.values, "run_id": p.run_id,
+                            "config_digest": p.config.digest(), "data_fingerprint": p.fingerprint,
+                            "run": str(self.run_dir(p))} for p in self.points]}
+
+
+def point_run_id(cfg: RunConfig, data_fingerprint: str) -> str:
+    """A point's identity: its resolved config (without output settings) and the data it trains on."""
+    text = json.dumps([cfg.digest(), data_fingerprint])
+    return "pt-" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def short_keys(keys: list[str]) -> dict[str, str]:
+    """``model.params.C`` -> ``C`` unless two keys would then read the same."""
+    last = [k.rsplit(".", 1)[-1] for k in keys]
+    return {k: (s if last.count(s) == 1 else k) for k, s in zip(keys, last)}
+
+
+def point_label(values: dict[str, Any], keys: list[str] | None = None) -> str:
+    """``solver=lbfgs C=0.1``: swept values under their short key names (shortened among ``keys``)."""
+    short = short_keys(keys if keys is not None else list(values))
+    return " ".join(f"{short[k]}={v if isinstance(v, str) else json.dumps(v)}" for k, v in values.items())
+
+
+def parse_grid_option(text: str) -> tuple[str, list[Any]]:
+    """``model.params.C=0.1,1,10`` -> ('model.params.C', [0.1, 1, 10]); values are YAML, so [scale],[none] works."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")) or not raw.strip():
+        raise ConfigError(f"--grid {text!r}: expected KEY.PATH=v1,v2,..., e.g. --grid model.params.C=0.1,1,10")
+    values = config_mod.read_yaml(f"[{raw}]", f"--grid {key}")
+    if not isinstance(values, list) or not values:
+        raise ConfigError(f"--grid {text!r}: give one or more comma-separated values, e.g. {key}=0.1,1,10")
+    return key, values
+
+
+def read_sweep_config(path: str | Path | None) -> tuple[dict[str, Any], SweepSection, str]:
+    """The config file as a raw mapping without its ``sweep:`` section, that section, and the file's name."""
+    if path is None:
+        return {}, SweepSection(), "config"
+    data, source = config_mod.read_config_file(path)
+    try:
+        section = SweepSection.model_validate(data.pop("sweep", None) or {})
+    except ValidationError as exc:
+        raise ConfigError(config_mod.describe_validation_error(exc, source, root=SweepSection,
+                                                               prefix="sweep.")) from None
+    return data, section, source
+
+
+def expand(grid: dict[str, list[Any]], variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every grid combination, once per variant (the grid alone, or the variants alone, also work)."""
+    for n, variant in enumerate(variants, 1):
+        both = sorted(set(variant) & set(grid))
+        if both:
+            raise ConfigError(f"sweep.variants[{n}]: {', '.join(both)} is also swept by the grid; "
+                              "a key is either in the grid or set per variant")
+    combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+    return [{**combo, **variant} for variant in (variants or [{}]) for combo in combos]
+
+
+def plan_sweep(config: str | Path | None = None, grid: list[str] | tuple[str, ...] = (),
+               overrides: list[str] | tuple[str, ...] = (), outputs: Path | None = None, *,
+               mlflow: bool = False) -> SweepPlan:
+    """Expand the grid (config's ``sweep:`` section, then ``--grid`` options) and check every point once.
+
+    Nothing runs and nothing is written; a bad point raises ConfigError naming it.  The data
+    set of each point is fingerprinted (from its cache manifest, or by loading it once).
+    ``mlflow``: points without ``output.mlflow`` log to MLflow with its defaults (``--mlflow``).
+    """
+    base, section, source = read_sweep_config(config)
+    config_mod.apply_overrides(base, overrides)
+    sweep_grid = {str(key): values for key, values in section.grid.items()}
+    for text in grid:
+        key, values = parse_grid_option(text)
+        sweep_grid[key] = values
+    variants = section.variants
+    combos = expand(sweep_grid, variants)
+    if not sweep_grid and not variants:
+        raise ConfigError("nothing to sweep: give --grid KEY=v1,v2 (repeatable) or a sweep: section with "
+                          "grid: or variants: in the config (see configs/sweep_digits.yaml)")
+    points: list[Point] = []
+    keys = list(dict.fromkeys(k for c in combos for k in c))
+    for index, values in enumerate(combos, 1):
+        label = point_label(values, keys)
+        try:
+            data = config_mod.apply_overrides(copy.deepcopy(base),
+                                              [f"{k}={json.dumps(v)}" for k, v in values.items()])
+            cfg = config_mod.from_dict(data, source)
+            checked = preflight(cfg.with_mlflow() if mlflow else cfg)
+            fingerprint = dataset_fingerprint(checked.config.dataset)
+        except ConfigError as exc:
+            raise ConfigError(f"sweep point {index} ({label}): {exc}") from None
+        points.append(Point(index, values, checked, fingerprint, point_run_id(checked.config, fingerprint)))
+    seen: dict[str, Point] = {}
+    for point in points:
+        if point.run_id in seen:
+            raise ConfigError(f"sweep points {seen[point.run_id].index} and {point.index} are the same run "
+                              f"(identical resolved config and data; output.* keys do not count); "
+                              "remove the duplicate value")
+        seen[point.run_id] = point
+    name = points[0].config.name
+    out = Path(outputs if outputs is not None else points[0].config.output.dir).absolute()
+    return SweepPlan(name, source, base, sweep_grid, variants, points, out)
+
+
+# ---------------------------------------------------------------- data, once per process
+
+_DATA: dict[str, "Dataset"] = {}
+
+
+def _data_key(cfg: "DatasetConfig") -> str:
+    from digitclf.datasets import cache_dir
+
+    return json.dumps([cfg.model_dump(mode="json"), str(cache_dir()), os.getcwd()])
+
+
+def load_data(cfg: "DatasetConfig") -> tuple["Dataset", bool]:
+    """The data set, loaded once per process (named sets memory-mapped from the cache); True if loaded now."""
+    from digitclf.datasets import load_dataset
+
+    key = _data_key(cfg)
+    if key in _DATA:
+        return _DATA[key], False
+    _DATA[key] = load_dataset(cfg)
+    return _DATA[key], True
+
+
+def dataset_fingerprint(cfg: "DatasetConfig") -> str:
+    """From the cache manifest when the set is cached, else by loading it (which fills the cache)."""
+    from digitclf.datasets import cache_manifest
+
+    if cfg.path is None and cfg.name != "digits":
+        manifest = cache_manifest(cfg.name)
+        if manifest is not None:
+            return manifest.fingerprint
+    return load_data(cfg)[0].fingerprint
