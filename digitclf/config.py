@@ -385,7 +385,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key = key.strip()
     if not sep or not key or any(not part for part in key.split(".")):
         raise ConfigError(f"--set {text!r}: expected KEY.PATH=VALUE, e.g. --set model.params.C=10")
-    return key.split("."), read_yaml(raw, f"--set {key}") if raw.strip() else ""
+    label = key if key.isprintable() else repr(key)  # a newline in a key must not split the message
+    return key.split("."), read_yaml(raw, f"--set {label}") if raw.strip() else ""
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:

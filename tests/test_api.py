@@ -19,6 +19,7 @@ def readme_python_example() -> str:
     return re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
 
 
+@pytest.mark.slow
 def test_readme_python_example_runs(capsys):
     import matplotlib
 
@@ -38,6 +39,7 @@ def test_readme_python_example_runs(capsys):
     assert len(right.images) == len(right.texts) == 10  # the 10 most confident mistakes, each titled
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_import_is_light_and_attributes_resolve():
     import subprocess
     import sys

@@ -26,7 +26,7 @@ from typing import Callable, Mapping, Union
 import numpy as np
 import pytest
 
-from conftest import tiny_images, write_idx
+from helpers import tiny_images, write_idx
 
 CONFIG = "c.yaml"
 RUN_ID = "20260101-000000-abcdef"

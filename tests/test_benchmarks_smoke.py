@@ -18,6 +18,8 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 RUNNER = REPO / "benchmarks" / "run.py"
 
+pytestmark = pytest.mark.slow  # each test runs benchmarks/run.py in a fresh interpreter
+
 
 @pytest.fixture
 def runner(monkeypatch):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import pytest
 
 from digitclf.checks import CheckedConfig, preflight
@@ -172,6 +175,7 @@ def test_valid_alternatives_pass():
         assert isinstance(preflight(load_config("digits_lbfgs", overrides)), CheckedConfig)
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_config_errors_do_not_import_sklearn(tmp_path):
     import subprocess
     import sys
@@ -195,3 +199,46 @@ def test_odd_keys_are_quoted_so_the_error_stays_one_line(tmp_path):
     message = error_of(load_config, write(tmp_path, '"\\n": 1\n'))
     assert message == ("c.yaml: '\\n': unknown key '\\n'; allowed keys: "
                        "name, dataset, split, preprocess, model, output, seed")
+
+
+# ---------------------------------------------------------------- digest
+
+
+def digest_by_hand(data: dict) -> str:
+    data = json.loads(json.dumps(data))  # a deep copy
+    data.pop("output")
+    if data["model"].get("blas_threads") is None:
+        data["model"].pop("blas_threads", None)
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def test_digest_leaves_out_an_unset_blas_threads():
+    cfg = load_config("digits_lbfgs")
+    assert cfg.model.blas_threads is None
+    legacy = cfg.to_dict()
+    del legacy["model"]["blas_threads"]  # what to_dict() gave before the key existed
+    assert "blas_threads" not in json.dumps(legacy)
+    assert cfg.digest() == digest_by_hand(legacy)
+    assert cfg.digest() == RunConfig.model_validate(legacy).digest()
+
+    capped = load_config("digits_lbfgs", ["model.blas_threads=1"])
+    assert capped.digest() != cfg.digest()
+    assert capped.digest() == digest_by_hand(capped.to_dict())
+    by_hand = capped.to_dict()
+    by_hand.pop("output")
+    assert capped.digest() == hashlib.sha256(json.dumps(by_hand, sort_keys=True).encode()).hexdigest()[:16]
+    assert load_config("digits_lbfgs", ["model.blas_threads=2"]).digest() != capped.digest()
+
+
+def test_digests_from_before_blas_threads_are_unchanged():
+    # computed by digitclf at commit 878f7d5, before model.blas_threads existed: sweeps still
+    # recognise the points they ran then
+    assert load_config(None).resolved().digest() == "8c5219e7d4987e57"
+    shipped_then = load_config("fashion_mnist_lbfgs", ["model.blas_threads=null"])
+    assert shipped_then.resolved().digest() == "c6a48fe19ca0b558"
+
+
+def test_digest_ignores_output_but_not_the_model():
+    cfg = load_config("digits_lbfgs")
+    assert load_config("digits_lbfgs", ["output.dir=elsewhere"]).digest() == cfg.digest()
+    assert load_config("digits_lbfgs", ["model.params.C=2"]).digest() != cfg.digest()

@@ -1,18 +1,21 @@
-"""Dataset sources: IDX (gz and raw), npz, the sha256-checked cache, splits, and bad files."""
+"""Dataset sources: IDX (gz and raw), npz, the checksummed cache (XXH3-128, legacy sha256), splits,
+released pages, and bad files.  The OpenML source is in test_datasets_openml.py."""
 
 from __future__ import annotations
 
 import gzip
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FASHION_DIR, tiny_images, write_idx
+import xxhash
 
-from digitclf import datasets
+from digitclf import datasets, models
 from digitclf.config import DatasetConfig, SplitConfig
 from digitclf.errors import ConfigError, DatasetError
+from helpers import FASHION_DIR, checksum_error, flip_last_pixel, resident_file_kb, tiny_images, write_idx
 
 
 def test_idx_roundtrip_gz_and_raw(tmp_path):
@@ -165,3 +168,121 @@ def test_real_fashion_mnist_from_system_folder_into_cache():
         np.testing.assert_array_equal(data.y[60000:], np.frombuffer(fh.read(), np.uint8, offset=8))
     again = datasets.load_dataset(DatasetConfig(name="fashion-mnist"))
     assert isinstance(again.X, np.memmap) and again.fingerprint == data.fingerprint
+
+
+# ---------------------------------------------------------------- cache checksums
+
+
+def drop_xxh3(folder: Path) -> dict:
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for entry in manifest["arrays"].values():
+        del entry["xxh3_128"]
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return manifest
+
+
+def test_manifest_records_xxh3_128_and_sha256(idx_folder):
+    folder = datasets.import_to_cache("mnist", idx_folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for key in ("X", "y"):
+        array = np.load(folder / manifest["arrays"][key]["file"])
+        assert manifest["arrays"][key]["xxh3_128"] == xxhash.xxh3_128_hexdigest(array.tobytes())
+        assert manifest["arrays"][key]["sha256"] == hashlib.sha256(array.tobytes()).hexdigest()
+    assert manifest["arrays"]["X"]["xxh3_128"] != manifest["arrays"]["y"]["xxh3_128"]
+    assert len(manifest["arrays"]["X"]["xxh3_128"]) == 32
+
+
+def test_new_manifest_is_checked_with_xxh3(idx_folder):
+    folder = datasets.import_to_cache("mnist", idx_folder)
+    direct = datasets.load_dataset(DatasetConfig(name="idx", path=idx_folder))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    # a wrong sha256 beside a right xxh3_128 still loads: the per-load check is XXH3
+    manifest["arrays"]["X"]["sha256"] = "0" * 64
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    data = datasets.cache_load("mnist")
+    np.testing.assert_array_equal(data.X, direct.X)
+    # and a wrong xxh3_128 is refused even though the bytes are intact
+    manifest["arrays"]["X"]["xxh3_128"] = "0" * 32
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(DatasetError) as caught:
+        datasets.cache_load("mnist")
+    assert str(caught.value) == checksum_error(folder)
+
+
+def test_changed_pixel_is_refused_by_xxh3(idx_folder):
+    folder = datasets.import_to_cache("mnist", idx_folder)
+    flip_last_pixel(folder)
+    with pytest.raises(DatasetError) as caught:
+        datasets.load_dataset(DatasetConfig(name="mnist"))
+    assert str(caught.value) == checksum_error(folder)
+    assert folder == Path.cwd() / "cache" / "mnist"
+
+
+def test_legacy_manifest_still_loads(idx_folder):
+    folder = datasets.import_to_cache("mnist", idx_folder)
+    manifest = drop_xxh3(folder)
+    assert "xxh3_128" not in (folder / "manifest.json").read_text()
+    data = datasets.load_dataset(DatasetConfig(name="mnist"))
+    direct = datasets.load_dataset(DatasetConfig(name="idx", path=idx_folder))
+    assert isinstance(data.X, np.memmap)
+    np.testing.assert_array_equal(data.X, direct.X)
+    np.testing.assert_array_equal(data.y, direct.y)
+    assert data.fingerprint == direct.fingerprint == manifest["fingerprint"]
+
+
+def test_legacy_manifest_gains_xxh3_after_its_sha256_check(idx_folder):
+    folder = datasets.import_to_cache("mnist", idx_folder)
+    drop_xxh3(folder)
+    datasets.load_dataset(DatasetConfig(name="mnist"))  # checked with sha256, then upgraded
+    upgraded = json.loads((folder / "manifest.json").read_text())
+    for key in ("X", "y"):
+        raw = np.load(folder / f"{key}.npy").tobytes()
+        assert upgraded["arrays"][key]["xxh3_128"] == xxhash.xxh3_128_hexdigest(raw)
+        assert upgraded["arrays"][key]["sha256"] == hashlib.sha256(raw).hexdigest()
+    assert oct((folder / "manifest.json").stat().st_mode & 0o777) == "0o644"
+    assert not list(folder.glob(".manifest.*"))  # no temp file left behind
+
+
+def test_legacy_manifest_with_a_changed_pixel_is_refused_by_sha256(idx_folder):
+    folder = datasets.import_to_cache("mnist", idx_folder)
+    drop_xxh3(folder)
+    flip_last_pixel(folder)
+    with pytest.raises(DatasetError) as caught:
+        datasets.load_dataset(DatasetConfig(name="mnist"))
+    assert str(caught.value) == checksum_error(folder)
+
+
+# ---------------------------------------------------------------- release_pages
+
+
+def test_release_pages_drops_mapped_pages_and_keeps_the_data(tmp_path):
+    if resident_file_kb() is None:
+        pytest.skip("/proc/self/status has no RssFile")
+    original = np.random.default_rng(0).integers(0, 256, size=(32 * 1024, 1024), dtype=np.uint8)  # 32 MiB
+    np.save(tmp_path / "big.npy", original)
+    mapped = np.load(tmp_path / "big.npy", mmap_mode="r")
+    assert isinstance(mapped, np.memmap)
+    assert int(mapped.sum(dtype=np.uint64)) == int(original.sum(dtype=np.uint64))  # every page touched
+    touched = resident_file_kb()
+    datasets.release_pages(mapped)
+    released = resident_file_kb()
+    assert touched - released >= 20 * 1024, (touched, released)
+    assert np.array_equal(mapped, original)  # pages come back from the page cache
+    datasets.release_pages(mapped[100:200])  # a view shares the mapping: no error either
+
+
+def test_release_pages_keeps_the_changes_of_a_copy_on_write_map(tmp_path):
+    np.save(tmp_path / "small.npy", np.zeros((64, 4096), dtype=np.uint8))
+    changed = np.load(tmp_path / "small.npy", mmap_mode="c")
+    changed[0, 0] = 99  # a private page: dropping it would silently bring back the file's 0
+    datasets.release_pages(changed)
+    assert changed[0, 0] == 99
+    assert models.to_float32(changed)[0, 0] == np.float32(99)
+
+
+def test_release_pages_leaves_in_memory_arrays_alone():
+    array = np.arange(1000, dtype=np.uint8)
+    copy = array.copy()
+    assert datasets.release_pages(array) is None
+    assert datasets.release_pages(array.reshape(10, 100)[::2]) is None
+    np.testing.assert_array_equal(array, copy)

@@ -14,7 +14,6 @@ import yaml
 from typer.main import get_command
 
 from digitclf.cli import app
-from digitclf.cli.app import complete_config, complete_run
 from digitclf.config import json_schema
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +36,24 @@ def test_every_command_has_a_summary_and_an_example():
         help_text = command.help or ""
         assert help_text.strip(), path
         assert "Example: digitclf " + " ".join(path) in help_text, path
+
+
+def command_paths(group=None, path=()):
+    """The app itself, every group and every command, as argument paths: (), ("config",), ("config", "show"), ..."""
+    group = group or get_command(app)
+    yield path
+    for name, command in sorted(getattr(group, "commands", {}).items()):
+        yield from command_paths(command, (*path, name))
+
+
+@pytest.mark.parametrize("path", [pytest.param(path, id=" ".join(("digitclf", *path))) for path in command_paths()])
+def test_rendered_help_has_an_example_line(cli, path):
+    """What ``digitclf [GROUP] [COMMAND] --help`` prints (the check above reads the docstrings of leaf commands)."""
+    result = cli(*path, "--help", prog_name="digitclf")
+    assert result.exit_code == 0, result.output
+    lines = [line.strip(" \u2502") for line in result.stdout.splitlines()]
+    assert any(line.strip() for line in lines if not line.startswith("Usage:")), result.stdout
+    assert any(line.startswith("Example: digitclf") for line in lines), result.stdout
 
 
 def parse(args: list[str]):
@@ -75,11 +92,13 @@ def test_readme_commands_parse():
         parse(args)  # raises on an unknown command, option or bad value
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_python_dash_m_works_like_the_console_script():
     done = subprocess.run([sys.executable, "-m", "digitclf", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "train" in done.stdout
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_help_does_not_import_the_heavy_stack():
     code = ("import sys\nfrom digitclf.cli import main\nsys.argv=['digitclf','--help']\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
@@ -87,15 +106,6 @@ def test_help_does_not_import_the_heavy_stack():
             " file=sys.stderr)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stderr.strip().splitlines()[-1] == "[]"
-
-
-def test_completion_of_config_names_and_run_ids(cli):
-    assert "configs/mnist_lbfgs.yaml" in complete_config("configs/mn")
-    assert all(name.startswith("configs/mn") for name in complete_config("configs/mn"))
-    assert complete_run("") == []
-    assert cli("train", "-q", "--set", "output.plots=false", "--set", "model.params.max_iter=5").exit_code == 0
-    (run_id,) = complete_run("")
-    assert complete_run(run_id[:8]) == [run_id] and complete_run("zzz") == []
 
 
 def test_schema_validates_every_shipped_config_and_rejects_bad_ones(cli):
@@ -128,3 +138,14 @@ def test_readme_yaml_language_server_line_points_at_the_schema():
 
 def test_shipped_schema_copy_is_current():
     assert json.loads((ROOT / "docs" / "config.schema.json").read_text()) == json.loads(json.dumps(json_schema()))
+
+
+def test_editors_see_the_bounds_of_blas_threads_and_random_state():
+    import jsonschema
+
+    schema = json.loads((Path(__file__).resolve().parents[1] / "docs" / "config.schema.json").read_text())
+    jsonschema.validate({"model": {"blas_threads": 1}, "split": {"random_state": 0}}, schema)
+    for bad in ({"model": {"blas_threads": 0}}, {"model": {"blas_threads": 1025}},
+                {"split": {"random_state": -1}}, {"split": {"random_state": 2**32}}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, schema)

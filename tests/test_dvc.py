@@ -48,6 +48,7 @@ def test_documented_dvc_yaml_is_in_readme_and_names_real_files():
                                                                  "x": "actual", "y": "predicted"}
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("dvc", path=str(Path(sys.executable).parent)) is None
                     and shutil.which("dvc") is None, reason="DVC is not installed")
 def test_dvc_repro_metrics_and_plots_for_real(tmp_path):

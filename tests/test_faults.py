@@ -63,6 +63,7 @@ def start_slow_train(*extra: str) -> tuple[subprocess.Popen, Path]:
     raise AssertionError("the run never started fitting")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_during_fit_marks_run_interrupted(sig):
     proc, run = start_slow_train()
@@ -77,6 +78,7 @@ def test_signal_during_fit_marks_run_interrupted(sig):
     assert not Path("outputs/latest").exists()
 
 
+@pytest.mark.slow
 def test_sigkill_leaves_an_abandoned_run_that_latest_ignores():
     first = train(load_config("digits_lbfgs", ["output.plots=false"])).run.path
     proc, run = start_slow_train()
@@ -89,6 +91,7 @@ def test_sigkill_leaves_an_abandoned_run_that_latest_ignores():
         runs.resolve_run(run.name)
 
 
+@pytest.mark.slow
 def test_eight_concurrent_trains_make_eight_complete_runs():
     procs = [subprocess.Popen([*CLI, "train", "-c", "digits_lbfgs", "--json", "--set", "output.plots=false",
                                "--set", f"seed={i}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -149,6 +152,7 @@ def test_tampered_model_is_refused():
         runs.load_model(run)
 
 
+@pytest.mark.slow
 def test_skops_model_roundtrip_and_untrusted_types_refused(monkeypatch):
     pytest.importorskip("skops")
     result = train(load_config("digits_lbfgs", ["output.model_format=skops", "preprocess=[scale]",
@@ -161,6 +165,7 @@ def test_skops_model_roundtrip_and_untrusted_types_refused(monkeypatch):
         runs.load_model(result.run)
 
 
+@pytest.mark.slow
 def test_two_processes_filling_the_cache_at_once(idx_folder):
     code = ("import sys\nfrom digitclf.datasets import import_to_cache\n"
             "for _ in range(5):\n    import_to_cache('mnist', sys.argv[1])\n")

@@ -19,12 +19,12 @@ import yaml
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from conftest import tiny_images, write_idx
 from digitclf.checks import preflight as validate
 from digitclf.config import PREPROCESS_STEPS, RunConfig, load_config
 from digitclf.datasets import DATASETS, parse_idx
 from digitclf.errors import DigitclfError
 from digitclf.models import ESTIMATORS
+from helpers import tiny_images, write_idx
 
 # every function-scoped fixture here is the autouse ``isolated`` working folder: the
 # same file is simply rewritten for each example
@@ -121,6 +121,7 @@ def _load(tmp_text: str | bytes) -> RunConfig | None:
 # ---------------------------------------------------------------- config properties
 
 
+@pytest.mark.slow
 @FAST
 @given(documents(extra=True))
 def test_config_shaped_documents_raise_only_digitclf_errors(doc):
@@ -158,6 +159,15 @@ def test_edits_of_a_shipped_config_raise_only_digitclf_errors(data):
                           YAML_TEXT.map(lambda s: s[:12])).map(lambda t: "".join(t))
                 | st.text(max_size=20), max_size=3))
 def test_random_overrides_raise_only_digitclf_errors(overrides):
+    try:
+        load_config(None, overrides)
+    except DigitclfError as exc:
+        assert "\n" not in str(exc)
+
+
+@pytest.mark.parametrize("overrides", [["0\n0==\t"], ["0\n0=="]], ids=["tab-value", "tagged-value"])
+def test_override_key_with_a_newline_stays_one_line(overrides):
+    """Found by test_random_overrides_raise_only_digitclf_errors: a newline in the key reached the message."""
     try:
         load_config(None, overrides)
     except DigitclfError as exc:

@@ -8,7 +8,8 @@ import typer
 
 from digitclf.cli.app import ConfigOpt, SetOpt, app, echo_json
 
-config_app = typer.Typer(help="Inspect and check configs without running them.", no_args_is_help=True)
+config_app = typer.Typer(help="Inspect and check configs without running them.\n\n"
+                              "Example: digitclf config validate --config mnist_lbfgs.yaml", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
 

@@ -8,7 +8,9 @@ import typer
 
 from digitclf.cli.app import app, echo_json, info
 
-data_app = typer.Typer(help="List, fetch and import data sets into the local cache.", no_args_is_help=True)
+data_app = typer.Typer(help="List, fetch and import data sets into the local cache.\n\n"
+                            "Example: digitclf data import fashion-mnist /usr/share/datasets/fashion-mnist",
+                       no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
 

@@ -1,4 +1,5 @@
-"""MLflow: a saved run logged to a local SQLite tracking store, read back through MLflow's own client."""
+"""tracking (MLflow): a saved run logged to a local SQLite tracking store, read back through MLflow's own
+client.  ``digitclf train --mlflow`` is in cli/test_train_cmd.py."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ def experiment_runs(client, experiment: str, filter_string: str = "") -> list:
     return client.search_runs([experiment_id], filter_string=filter_string)
 
 
+@pytest.mark.slow
 def test_log_run_reads_back_params_metrics_tags_artifacts_and_model(store, scaled_run, tmp_path, monkeypatch,
                                                                     capsys):
     import pandas as pd
@@ -111,6 +113,7 @@ def test_log_run_reads_back_params_metrics_tags_artifacts_and_model(store, scale
     np.testing.assert_array_equal(model.predict(X), load_model(scaled_run).predict(X))
 
 
+@pytest.mark.slow
 def test_sweep_points_are_child_runs_of_one_parent(store):
     settings = MlflowConfig(tracking_uri=store, experiment="sweep")
     grid = {"grid": {"model.params.C": [0.1, 1.0]}}
@@ -145,6 +148,7 @@ def test_sweep_points_are_child_runs_of_one_parent(store):
     assert client.get_run(broken_id).info.status == "FAILED"
 
 
+@pytest.mark.slow
 def test_failure_while_logging_is_one_error_and_marks_the_mlflow_run_failed(store, scaled_run, monkeypatch):
     def full_disk(self, run_id, local_path, artifact_path=None):
         raise OSError(28, "No space left on device")
@@ -160,6 +164,7 @@ def test_failure_while_logging_is_one_error_and_marks_the_mlflow_run_failed(stor
     assert logged.info.status == "FAILED" and f"run {logged.info.run_id} is marked FAILED" in message
 
 
+@pytest.mark.slow
 def test_refuses_incomplete_runs_and_deleted_experiments(store):
     run = RunDir.create(Path("outputs"), "digits_lbfgs")
     run.start({"name": "digits_lbfgs"})
@@ -196,24 +201,8 @@ def test_missing_mlflow_is_a_config_error_naming_the_extra(monkeypatch):
             pass
 
 
-def test_train_cli_logs_to_mlflow_and_a_failure_is_only_a_warning(cli, tmp_path):
-    from mlflow import MlflowClient
-
-    uri = f"sqlite:///{tmp_path / 'cli.db'}"
-    result = cli("train", "-c", "digits_lbfgs", "--set", "output.plots=false", "--set",
-                 f"output.mlflow={{tracking_uri: '{uri}', experiment: cli}}")
-    assert result.exit_code == 0, result.output
-    line = next(l for l in result.stderr.splitlines() if l.startswith("mlflow    run "))
-    mlflow_id = line.split()[2]
-    logged = MlflowClient(tracking_uri=uri).get_run(mlflow_id)
-    saved = json.loads(next(Path("outputs").glob("*/*/metrics.json")).read_text())
-    assert logged.data.metrics["accuracy"] == pytest.approx(saved["accuracy"])
-    down = cli("train", "-c", "digits_lbfgs", "--set", "output.plots=false", "--set",
-               "output.mlflow.tracking_uri=http://127.0.0.1:9")
-    assert down.exit_code == 0  # the run is saved; MLflow is only a warning
-    assert any(l.startswith("warning: run ") and "was not logged to MLflow" in l for l in down.stderr.splitlines())
-
-
+# `digitclf sweep --mlflow`: moves to cli/test_sweep_cmd.py with the rest of the sweep command's tests
+@pytest.mark.slow
 def test_sweep_with_mlflow_logs_a_parent_and_one_child_per_point(cli, tmp_path):
     from mlflow import MlflowClient
 

@@ -1,27 +1,26 @@
-"""`digitclf train` end to end: artifacts decoded, values checked against scikit-learn directly."""
+"""`digitclf train` end to end: artifacts decoded, values checked against scikit-learn directly; bad settings
+are one Error: line."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FASHION_DIR
+import yaml
 from PIL import Image
 
+from digitclf import datasets
 from digitclf.config import load_config
-from digitclf.runner import train
+from helpers import FASHION_DIR, OFFLINE_REASON, blas_counts, checksum_error, error_line, flip_last_pixel, only_run
+
 
 METRIC_KEYS = {"accuracy", "accuracy_ci95", "n_train", "n_test", "timings", "n_iter", "converged",
                "per_class", "confusion_matrix"}
-
-
-def only_run(outputs: Path = Path("outputs")) -> Path:
-    runs = [p.parent for p in outputs.glob("*/*/run.json")]
-    assert len(runs) == 1, runs
-    return runs[0]
 
 
 def test_digits_run_matches_plain_sklearn(cli):
@@ -120,14 +119,6 @@ def test_idx_dataset_run_with_predefined_split(cli, idx_folder):
         assert image.size[0] > 0
 
 
-def test_two_runs_never_share_a_folder():
-    cfg = load_config("digits_lbfgs", ["model.params.max_iter=5"])
-    first = train(cfg).run.path
-    second = train(cfg).run.path
-    assert first != second and first.parent == second.parent
-    assert Path("outputs/latest").resolve() == second.resolve()
-
-
 def test_config_error_exits_2_with_one_line_and_no_run_folder(cli):
     result = cli("train", "-c", "digits_lbfgs", "--set", "model.params.solver=lbfgz")
     assert result.exit_code == 2
@@ -153,33 +144,105 @@ def test_runtime_failure_marks_run_failed_and_exits_1(cli, monkeypatch):
     assert not Path("outputs/latest").exists()
 
 
-def test_debug_shows_the_traceback(cli):
-    result = cli("--debug", "train", "-c", "digits_lbfgs", "--set", "seed=x")
+@pytest.mark.parametrize("value,message", [
+    ("0", "Error: config: model.blas_threads: input should be greater than or equal to 1, got 0"),
+    ("1025", "Error: config: model.blas_threads: input should be less than or equal to 1024, got 1025"),
+    ("true", "Error: config: model.blas_threads: must be a whole number, not true "
+             "(YAML reads true/false/yes/no as booleans)"),
+])
+def test_bad_blas_threads_exit_2_with_one_line(cli, value, message):
+    result = cli("train", "--set", f"model.blas_threads={value}", "--json")
     assert result.exit_code == 2
-    assert "Traceback (most recent call last)" in result.stderr
-    assert result.stderr.strip().splitlines()[-1].startswith("Error: configs/digits_lbfgs.yaml: seed: input should be a valid integer")
+    assert result.stderr == message + "\n"
+    assert result.stdout == ""
+    assert not Path("outputs").exists()
 
 
-def test_config_show_and_validate(cli):
-    shown = cli("config", "show", "-c", "mnist_lbfgs", "--set", "model.params.C=10", "--json")
-    assert shown.exit_code == 0
-    data = json.loads(shown.stdout)
-    assert data["model"]["params"] == {"solver": "lbfgs", "max_iter": 100, "C": 10}
-    assert data["split"]["test_size"] == pytest.approx(1 / 7)
-    ok = cli("config", "validate", "-c", "mnist_liblinear")
-    assert ok.exit_code == 0 and ok.stdout == "ok: mnist_liblinear (mnist, logistic_regression) is valid\n"
-    bad = cli("config", "validate", "-c", "mnist_lbfgs", "--set", "model.params.solver=lbfgz")
-    assert bad.exit_code == 2 and bad.stderr.startswith("Error: model.params: The 'solver' parameter")
+def test_fractional_blas_threads_exit_2_naming_the_key(cli):
+    result = cli("train", "--set", "model.blas_threads=1.5", "--json")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == ("Error: config: model.blas_threads: input should be a valid integer, "
+                             "got a number with a fractional part: 1.5\n")
+    assert not Path("outputs").exists()
 
 
-def test_data_import_and_list(cli, idx_folder):
-    result = cli("data", "import", "emnist-tiny", str(idx_folder))
-    assert result.exit_code == 0 and "cached emnist-tiny at" in result.stdout
-    listed = json.loads(cli("data", "list", "--json").stdout)
-    by_name = {row["name"]: row for row in listed["datasets"]}
-    assert by_name["digits"]["source"] == "embedded"
-    bad = cli("data", "import", "../x", str(idx_folder))
-    assert bad.exit_code == 2 and bad.stderr.startswith("Error: '../x' is not a usable cache name")
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # 100 lbfgs steps on raw pixels
+def test_train_with_one_blas_thread_matches_plain_sklearn(cli, monkeypatch):
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+
+    seen: list[list[int]] = []  # BLAS thread counts inside fit, predict and predict_proba, in their thread
+
+    def watched(name):
+        method = getattr(LogisticRegression, name)
+
+        def sampled(self, *args, **kwargs):
+            if threading.current_thread().name == "digitclf-fit":  # the run's own calls, not validation's
+                seen.append(blas_counts())
+            return method(self, *args, **kwargs)
+        monkeypatch.setattr(LogisticRegression, name, sampled)
+
+    for name in ("fit", "predict", "predict_proba"):
+        watched(name)
+    result = cli("train", "--set", "model.blas_threads=1", "--json")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+
+    x_train, x_test, y_train, y_test = train_test_split(*load_digits(return_X_y=True), test_size=0.25, random_state=0)
+    expected = LogisticRegression(solver="lbfgs").fit(x_train, y_train).score(x_test, y_test)
+    assert metrics["accuracy"] == pytest.approx(expected, abs=1e-12)
+    assert metrics["n_train"] == 1347 and metrics["n_test"] == 450
+
+    assert len(seen) == 3 and all(counts and set(counts) == {1} for counts in seen), seen
+    run = only_run()
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["model"]["blas_threads"] == 1
+    assert load_config(run / "config.yaml").model.blas_threads == 1
+    record = json.loads((run / "run.json").read_text())
+    assert record["config"]["model"]["blas_threads"] == 1
+    assert record["config_digest"] == load_config(None, ["model.blas_threads=1"]).digest()
+
+
+def test_checksum_failure_via_the_cli(cli, idx_folder):
+    folder = datasets.import_to_cache("mnist", idx_folder)
+    flip_last_pixel(folder)
+    result = cli("train", "--set", "dataset.name=mnist", "--set", "split.kind=predefined", "--json")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr == "Error: " + checksum_error(folder) + "\n"
+    record = json.loads((only_run() / "run.json").read_text())  # the run is recorded as failed
+    assert record["status"] == "failed" and record["error"] == "DatasetError: " + checksum_error(folder)
+
+
+@pytest.mark.filterwarnings("ignore:A network error occurred:UserWarning")
+@pytest.mark.usefixtures("no_network")
+def test_cli_train_offline_needs_mnist(cli, sklearn_home):
+    result = cli("train", "--set", "dataset.name=mnist")
+    assert result.exit_code == 1
+    assert error_line(result) == (
+        f"Error: cannot fetch mnist from OpenML ({OFFLINE_REASON}); with no network, point dataset.path "
+        "at a folder of IDX files or run 'digitclf data import mnist PATH'")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("mlflow") is None, reason="the digitclf[mlflow] extra is not installed")
+def test_train_cli_logs_to_mlflow_and_a_failure_is_only_a_warning(cli, tmp_path):
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'cli.db'}"
+    result = cli("train", "-c", "digits_lbfgs", "--set", "output.plots=false", "--set",
+                 f"output.mlflow={{tracking_uri: '{uri}', experiment: cli}}")
+    assert result.exit_code == 0, result.output
+    line = next(l for l in result.stderr.splitlines() if l.startswith("mlflow    run "))
+    mlflow_id = line.split()[2]
+    logged = MlflowClient(tracking_uri=uri).get_run(mlflow_id)
+    saved = json.loads(next(Path("outputs").glob("*/*/metrics.json")).read_text())
+    assert logged.data.metrics["accuracy"] == pytest.approx(saved["accuracy"])
+    down = cli("train", "-c", "digits_lbfgs", "--set", "output.plots=false", "--set",
+               "output.mlflow.tracking_uri=http://127.0.0.1:9")
+    assert down.exit_code == 0  # the run is saved; MLflow is only a warning
+    assert any(l.startswith("warning: run ") and "was not logged to MLflow" in l for l in down.stderr.splitlines())
 
 
 @pytest.mark.slow
@@ -192,32 +255,3 @@ def test_real_fashion_mnist_fast_config(cli):
     assert 0.83 < metrics["accuracy"] < 0.86
     with Image.open(only_run() / "misclassified.png") as image:  # 25 of them: 5 x 5, each 2 in, as for digits
         assert image.size == (round(5 * 2.6 * 100), round((5 * 2.55 + 0.15) * 100))
-
-
-def test_chunked_standardization_equals_scikit_learns_one_pass():
-    from sklearn.preprocessing import StandardScaler
-
-    from digitclf.models import fit_transform as _fit_transform
-
-    X = np.random.default_rng(0).integers(0, 256, size=(10000, 30)).astype(np.float32)
-    expected = StandardScaler().fit(X)
-    chunked = StandardScaler(copy=False)
-    out = _fit_transform(chunked, X.copy())
-    np.testing.assert_allclose(chunked.mean_, expected.mean_, rtol=1e-10)
-    np.testing.assert_allclose(chunked.scale_, expected.scale_, rtol=1e-10)
-    np.testing.assert_allclose(out, expected.transform(X), atol=1e-5)
-    assert chunked.n_samples_seen_ == 10000 and out.dtype == np.float32
-
-
-def test_pca_transformed_in_blocks_equals_scikit_learns_fit_transform():
-    from sklearn.decomposition import PCA
-
-    from digitclf.models import fit_transform as _fit_transform
-
-    X = np.random.default_rng(1).integers(0, 256, size=(10001, 40)).astype(np.float32)  # 3 blocks, the last short
-    expected = PCA(n_components=12, whiten=True, random_state=0).fit_transform(X)
-    step = PCA(n_components=12, whiten=True, random_state=0)
-    out = _fit_transform(step, X, chunk=4096)
-    assert out.shape == (10001, 12) and out.dtype == np.float32 and out.flags.c_contiguous
-    np.testing.assert_allclose(out, expected, atol=1e-4)
-    np.testing.assert_allclose(step.transform(X[:5]), expected[:5], atol=1e-4)  # the fitted step, as saved

@@ -1,9 +1,8 @@
-"""``digitclf predict``: image files -> the model's input -> label and top-3 probabilities."""
+"""`digitclf predict`: image files -> the model's input -> label and top-3 probabilities."""
 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -11,11 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digitclf import images
 from digitclf.runs import load_model, load_split, resolve_run
-from test_saved_runs import make_idx, train
+from helpers import make_idx, train
 
 
+# overrides conftest's template: conftest's ``saved`` copies these two runs instead
 @pytest.fixture(scope="module")
 def template(tmp_path_factory):
     root = tmp_path_factory.mktemp("predict")
@@ -25,12 +24,6 @@ def template(tmp_path_factory):
     fashion = train(outputs, "name=fashion_idx", "dataset.name=fashion-mnist", f"dataset.path={make_idx(root / 'idx', 1)}",
                     "split.kind=predefined", "preprocess=[scale]", "output.plots=false")
     return SimpleNamespace(outputs=outputs, digits=digits.run.id, fashion=fashion.run.id)
-
-
-@pytest.fixture
-def saved(template, isolated):
-    shutil.copytree(template.outputs, isolated / "outputs", symlinks=True)
-    return template
 
 
 def digits_test_rows(run_id: str):
@@ -115,29 +108,6 @@ def test_transparent_png_and_jpeg_read_like_a_plain_drawing(saved, cli, tmp_path
     rows = predict_json(cli, saved.digits[:-2], str(tmp_path))["predictions"]  # a unique id prefix works too
     assert {Path(r["file"]).name: r["label"] for r in rows} == {"drawn.png": y_true[k], "photo.jpg": y_true[k],
                                                                 "plain.png": y_true[k]}
-
-
-def test_model_input_geometry_and_range():
-    gray = np.zeros((100, 60))
-    gray[10:50, 40:50] = 255  # a bar 40 tall, 10 wide, off centre
-    mnist = images.to_model_input(gray, (28, 28), 255.0).reshape(28, 28)
-    rows, cols = np.nonzero(mnist > 0)
-    assert rows.max() - rows.min() + 1 == 20  # the longer side fits MNIST's 20-pixel box
-    assert mnist.max() == pytest.approx(255.0)
-    r, c = np.indices(mnist.shape)
-    assert abs((r * mnist).sum() / mnist.sum() - 13.5) <= 0.5 and abs((c * mnist).sum() / mnist.sum() - 13.5) <= 0.5
-    small = images.to_model_input(gray, (8, 8), 16.0).reshape(8, 8)
-    rows, _ = np.nonzero(small > 0)
-    assert (rows.min(), rows.max()) == (0, 7) and small.max() == pytest.approx(16.0)  # digits fill the height
-
-
-def test_light_paper_with_noise_becomes_a_clean_black_background():
-    rng = np.random.default_rng(0)
-    paper = 200 + rng.normal(0, 4, (80, 80))
-    paper[20:60, 35:45] = 40  # dark ink
-    out = images.to_model_input(np.clip(paper, 0, 255), (28, 28), 255.0).reshape(28, 28)
-    assert images.light_background(paper)
-    assert out[:3].max() < 5 and out.max() == pytest.approx(255.0)
 
 
 def test_unusable_images_are_one_error_line(saved, cli, tmp_path):

@@ -1,0 +1,3 @@
+"""CLI tests: one file per command, as digitclf/cli/ has one file per command."""
+
+

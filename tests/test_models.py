@@ -1,0 +1,112 @@
+"""models: preprocessing steps fitted in chunks and block-wise float conversion, checked against
+scikit-learn's one-pass results and numpy directly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from digitclf import models
+from helpers import resident_file_kb
+
+
+# ---------------------------------------------------------------- fit_transform in chunks
+
+
+def test_chunked_standardization_equals_scikit_learns_one_pass():
+    from sklearn.preprocessing import StandardScaler
+
+    from digitclf.models import fit_transform as _fit_transform
+
+    X = np.random.default_rng(0).integers(0, 256, size=(10000, 30)).astype(np.float32)
+    expected = StandardScaler().fit(X)
+    chunked = StandardScaler(copy=False)
+    out = _fit_transform(chunked, X.copy())
+    np.testing.assert_allclose(chunked.mean_, expected.mean_, rtol=1e-10)
+    np.testing.assert_allclose(chunked.scale_, expected.scale_, rtol=1e-10)
+    np.testing.assert_allclose(out, expected.transform(X), atol=1e-5)
+    assert chunked.n_samples_seen_ == 10000 and out.dtype == np.float32
+
+
+def test_pca_transformed_in_blocks_equals_scikit_learns_fit_transform():
+    from sklearn.decomposition import PCA
+
+    from digitclf.models import fit_transform as _fit_transform
+
+    X = np.random.default_rng(1).integers(0, 256, size=(10001, 40)).astype(np.float32)  # 3 blocks, the last short
+    expected = PCA(n_components=12, whiten=True, random_state=0).fit_transform(X)
+    step = PCA(n_components=12, whiten=True, random_state=0)
+    out = _fit_transform(step, X, chunk=4096)
+    assert out.shape == (10001, 12) and out.dtype == np.float32 and out.flags.c_contiguous
+    np.testing.assert_allclose(out, expected, atol=1e-4)
+    np.testing.assert_allclose(step.transform(X[:5]), expected[:5], atol=1e-4)  # the fitted step, as saved
+
+
+# ---------------------------------------------------------------- block-wise float conversion
+
+
+@pytest.fixture
+def mapped_pixels(tmp_path):
+    def make(rows: int, cols: int = 30) -> tuple[np.memmap, np.ndarray]:
+        original = np.random.default_rng(rows).integers(0, 256, size=(rows, cols), dtype=np.uint8)
+        path = tmp_path / f"pixels{rows}.npy"
+        np.save(path, original)
+        mapped = np.load(path, mmap_mode="r")
+        assert isinstance(mapped, np.memmap)
+        return mapped, original
+
+    return make
+
+
+def assert_new_float32(out, expected):
+    assert type(out) is np.ndarray and not isinstance(out, np.memmap)
+    assert out.dtype == np.float32 and out.flags.writeable and out.flags.c_contiguous
+    assert out.shape == expected.shape
+    assert np.array_equal(out, expected)  # exactly, not approximately
+
+
+@pytest.mark.parametrize("rows,block", [(50, 7), (50, 50), (50, 64), (1, 7)])
+def test_blocks_that_do_not_divide_the_rows(mapped_pixels, rows, block):
+    X, original = mapped_pixels(rows)
+    factor = np.float32(1 / 255)
+    assert_new_float32(models._float32(X, None, rows=block), np.asarray(original, np.float32))
+    assert_new_float32(models._float32(X, factor, rows=block), (original * factor).astype(np.float32))
+
+
+def test_to_float32_and_scale_pixels_on_a_20000_row_memmap(mapped_pixels):
+    X, original = mapped_pixels(20000)  # 8192 + 8192 + 3616 rows
+    assert 20000 % 8192 != 0
+    out = models.to_float32(X)
+    assert_new_float32(out, np.asarray(original, np.float32))
+    assert not np.shares_memory(out, X)
+    for factor in (1 / 255, 1 / 16, 0.1):
+        scaled = models.scale_pixels(X, factor)
+        assert_new_float32(scaled, (original * np.float32(factor)).astype(np.float32))
+    np.testing.assert_array_equal(X, original)  # the input is untouched
+
+
+def test_in_memory_input_is_converted_in_one_go(mapped_pixels):
+    _, original = mapped_pixels(50)
+    assert_new_float32(models.to_float32(original), np.asarray(original, np.float32))
+    assert_new_float32(models.scale_pixels(original, 1 / 255), (original * np.float32(1 / 255)).astype(np.float32))
+    assert original.dtype == np.uint8
+
+
+def test_memmap_view_of_a_predefined_split(mapped_pixels):
+    X, original = mapped_pixels(20000)
+    view = X[9000:19000]  # a slice of the cache, as the predefined split hands it over
+    assert isinstance(view, np.memmap)
+    assert_new_float32(models.scale_pixels(view, 1 / 255), (original[9000:19000] * np.float32(1 / 255)).astype(np.float32))
+
+
+def test_block_conversion_leaves_no_mapped_pages_resident(tmp_path):
+    if resident_file_kb() is None:
+        pytest.skip("/proc/self/status has no RssFile")
+    original = np.random.default_rng(1).integers(0, 256, size=(20000, 1024), dtype=np.uint8)  # ~20 MB, 3 blocks
+    np.save(tmp_path / "pixels.npy", original)
+    mapped = np.load(tmp_path / "pixels.npy", mmap_mode="r")
+    before = resident_file_kb()
+    out = models.scale_pixels(mapped, 1 / 255)
+    grown = resident_file_kb() - before
+    assert grown < 8 * 1024, grown  # without the releases all ~20 MB of pixels would stay mapped in
+    assert_new_float32(out, (original * np.float32(1 / 255)).astype(np.float32))
