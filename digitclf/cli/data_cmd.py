@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from digitclf.cli.app import app, echo_json, info
+from digitclf.cli.app import app, echo_json, info, table
 
 data_app = typer.Typer(help="List, fetch and import data sets into the local cache.\n\n"
                             "Example: digitclf data import fashion-mnist /usr/share/datasets/fashion-mnist",
@@ -26,10 +26,9 @@ def list_cmd(json_: bool = typer.Option(False, "--json", help="Print JSON.")) ->
     if json_:
         echo_json({"cache_dir": str(cache_dir()), "datasets": rows})
         return
-    typer.echo(f"{'name':<15}{'cached':<8}{'size MB':>8}  {'source':<28} description")
-    for r in rows:
-        size = f"{r['cache_bytes'] / 1e6:.1f}" if r["cached"] else "-"
-        typer.echo(f"{r['name']:<15}{'yes' if r['cached'] else 'no':<8}{size:>8}  {r['source'][:28]:<28} {r['description']}")
+    body = [[r["name"], "yes" if r["cached"] else "no", f"{r['cache_bytes'] / 1e6:.1f}" if r["cached"] else "-",
+             r["source"], r["description"]] for r in rows]
+    typer.echo(table(["name", "cached", "size MB", "source", "description"], body, right=[2]))
     typer.echo(f"cache: {cache_dir()}  (set DIGITCLF_DATA to move it)")
 
 
