@@ -50,19 +50,24 @@ class DatasetSpec:
     needs_path: bool = False
     predefined_split: bool = True
     class_names: tuple[str, ...] | None = None
+    # fingerprints of the canonical data (any source but OpenML, whose copy could not be checked here):
+    # a copy with another fingerprint under this name is refused
+    fingerprints: tuple[str, ...] = ()
 
 
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
 DATASETS: dict[str, DatasetSpec] = {
-    "digits": DatasetSpec("scikit-learn's embedded 8x8 digits (1,797 images, offline)", predefined_split=False),
+    "digits": DatasetSpec("scikit-learn's embedded 8x8 digits (1,797 images, offline)", predefined_split=False,
+                          fingerprints=("sha256:dc74e1ed55181898",)),
     "mnist": DatasetSpec("MNIST handwritten digits, 28x28, 60k/10k (OpenML mnist_784)",
                          openml="mnist_784", n_train=60000),
     "fashion-mnist": DatasetSpec("Zalando Fashion-MNIST, 28x28, 60k/10k (OpenML Fashion-MNIST)",
                                  openml="Fashion-MNIST", n_train=60000,
                                  system_dirs=("/usr/share/datasets/fashion-mnist",),
-                                 class_names=FASHION_CLASSES),
+                                 class_names=FASHION_CLASSES,
+                                 fingerprints=("sha256:8d92f3aae4a93603",)),  # Zalando's IDX files (Debian's package)
     "idx": DatasetSpec("any MNIST-format folder of IDX files given by path: (EMNIST, KMNIST, ...)", needs_path=True),
     "npz": DatasetSpec("a Keras-style .npz with x_train/y_train/x_test/y_test given by path:", needs_path=True),
 }
@@ -279,15 +284,27 @@ def _xxh3(array: np.ndarray) -> str:
     return xxhash.xxh3_128_hexdigest(memoryview(np.ascontiguousarray(array)).cast("B"))
 
 
-def _intact(array: np.ndarray, entry: ArrayEntry) -> bool:
-    """Check every byte; an entry written before digitclf recorded xxh3_128 is checked with its
-    sha256 and then given its xxh3_128 (the caller saves the manifest)."""
-    if entry.xxh3_128 is not None:
-        return _xxh3(array) == entry.xxh3_128
+def _intact(array: np.ndarray, entry: ArrayEntry, full: bool) -> bool:
+    """Check every byte against the XXH3-128, or (``full``) against the sha256 that makes the fingerprint;
+    a full check also records the XXH3-128 (the caller saves the manifest)."""
+    if not full:
+        return entry.xxh3_128 is not None and _xxh3(array) == entry.xxh3_128
     if _sha256(array) != entry.sha256:
         return False
-    entry.xxh3_128 = _xxh3(array)
+    fast = _xxh3(array)
+    if entry.xxh3_128 is not None and fast != entry.xxh3_128:
+        return False
+    entry.xxh3_128 = fast
     return True
+
+
+def check_canonical(name: str, fingerprint: str, what: str, fix: str | None = None) -> None:
+    """Refuse a copy of a named set whose content is not the canonical one the registry pins."""
+    spec = DATASETS.get(name)
+    if spec is not None and spec.fingerprints and fingerprint not in spec.fingerprints:
+        raise DatasetError(f"{what} has fingerprint {fingerprint}, but {name} is {', '.join(spec.fingerprints)}: "
+                           f"it is not the canonical {name} (altered, or another data set); "
+                           f"{fix or 'for other data use dataset.name: idx (or npz) with the same path'}")
 
 
 def fingerprint(X: np.ndarray, y: np.ndarray, n_train: int | None) -> str:
@@ -328,30 +345,58 @@ def cache_load(name: str, *, verify: bool = True) -> Dataset | None:
     Each load hashes every byte with XXH3-128;
     the sha256 in the manifest makes the data set's fingerprint.
     """
+    from digitclf import signing
+
     folder = cache_dir() / name
     manifest = cache_manifest(name)
     if manifest is None:
         return None
     arrays = {}
     entries = {"X": manifest.arrays.X, "y": manifest.arrays.y}
-    legacy = verify and any(entry.xxh3_128 is None for entry in entries.values())
+    # a manifest signed with this user's key and holding XXH3 checksums takes the fast check; any other
+    # (older, another user's, or edited) has every byte checked against its sha256 and is signed anew
+    full = verify and (not signing.verifies(manifest.signature, *manifest.signed_parts(name))
+                       or any(entry.xxh3_128 is None for entry in entries.values()))
     for key, entry in entries.items():
         try:
             arrays[key] = np.load(folder / entry.file, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise DatasetError(f"cached {name} is damaged ({entry.file}: {exc}); {_repair_hint(name)}") from None
-        if verify and not _intact(arrays[key], entry):
+        if verify and not _intact(arrays[key], entry, full):
             raise DatasetError(f"cached {name} failed its checksum test ({entry.file}); {_repair_hint(name)}")
         release_pages(arrays[key])  # the check read every page; the run maps back only what it uses
     if arrays["X"].shape != tuple(manifest.shape) or arrays["y"].shape != (manifest.shape[0],):
         raise DatasetError(f"cached {name} is damaged (its arrays are {arrays['X'].shape} and {arrays['y'].shape}, "
                            f"its manifest says {tuple(manifest.shape)}); {_repair_hint(name)}")
-    if legacy:  # checked with sha256 just now: record xxh3_128 so later loads take the fast check
+    if full:
+        derived = _fingerprint(entries["X"].sha256, entries["y"].sha256, manifest.n_train, tuple(manifest.shape))
+        if derived != manifest.fingerprint:
+            raise DatasetError(f"cached {name} is damaged: its manifest gives fingerprint {manifest.fingerprint} but "
+                               f"its data has {derived}; {_repair_hint(name)}")
+    if not manifest.source.startswith("openml:"):
+        check_canonical(name, manifest.fingerprint, f"cached {name} ({manifest.source})", _repair_hint(name))
+    if full:  # every byte checked just now: sign it so later loads take the fast check
+        manifest.signature = signing.sign(*manifest.signed_parts(name))
         _write_manifest(folder, manifest)
     spec = DATASETS.get(name)
     return Dataset(name=name, X=arrays["X"], y=arrays["y"], image_shape=tuple(manifest.image_shape),
                    n_train=manifest.n_train, source=f"cache:{folder}", fingerprint=manifest.fingerprint,
                    class_names=spec.class_names if spec else None)
+
+
+def clear_leftovers(root: Path) -> list[Path]:
+    """Remove the temp folders of cache writes whose process is gone (a killed ``data import``)."""
+    import re
+
+    from digitclf.runs import process_alive
+
+    removed = []
+    for folder in root.glob(".*-*"):
+        match = re.fullmatch(r"\..+-(?:tmp|old)-(\d+)(?:-.*)?", folder.name)
+        if match and folder.is_dir() and not folder.is_symlink() and not process_alive(int(match.group(1))):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 def _write_manifest(folder: Path, manifest: CacheManifest) -> None:
@@ -375,23 +420,30 @@ def cache_store(name: str, X: np.ndarray, y: np.ndarray, n_train: int | None,
     """Write arrays into the cache atomically: a private temp folder renamed into place."""
     root = cache_dir()
     root.mkdir(parents=True, exist_ok=True)
+    clear_leftovers(root)
     final = root / name
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-tmp-{os.getpid()}-", dir=root))
     try:
         X = np.ascontiguousarray(X, dtype=np.uint8)
         y = np.ascontiguousarray(y, dtype=np.int64)
         np.save(tmp / "X.npy", X)
         np.save(tmp / "y.npy", y)
         x_sha, y_sha = _sha256(X), _sha256(y)
+        from digitclf import signing
+
         manifest = CacheManifest.model_validate({
             "name": name, "source": source, "created": now(), "image_shape": list(image_shape),
             "n_train": n_train, "shape": list(X.shape), "fingerprint": _fingerprint(x_sha, y_sha, n_train, X.shape),
             "arrays": {"X": {"file": "X.npy", "sha256": x_sha, "xxh3_128": _xxh3(X)},
                        "y": {"file": "y.npy", "sha256": y_sha, "xxh3_128": _xxh3(y)}}})
+        manifest.signature = signing.sign(*manifest.signed_parts(name))
         (tmp / "manifest.json").write_text(json.dumps(manifest.to_json(), indent=2))
         if final.exists():  # replacing (--force) or a damaged entry: move the old one aside first
             old = root / f".{name}-old-{os.getpid()}"
-            os.replace(final, old)
+            try:
+                os.replace(final, old)
+            except FileNotFoundError:  # another process moved it meanwhile
+                pass
             shutil.rmtree(old, ignore_errors=True)
         try:
             os.rename(tmp, final)
@@ -450,6 +502,8 @@ def import_to_cache(name: str, path: str | Path) -> Path:
     """Read an IDX folder or .npz and store it in the cache under ``name``."""
     X, y, n_train, shape = _combine(_read_path(Path(path)), str(path))
     _check_labels(y, str(path), class_names(name))
+    check_canonical(name, fingerprint(X, y, n_train), str(path),  # before anything is written
+                    f"import other data under another name, e.g. digitclf data import my-{name} {path}")
     return cache_store(name, X, y, n_train, shape, source=f"import:{Path(path).resolve()}")
 
 
@@ -492,8 +546,9 @@ def _load_digits() -> Dataset:
     digits = load_digits()
     X = digits.data.astype(np.uint8)  # integer counts 0..16, exactly representable
     y = digits.target.astype(np.int64)
-    return Dataset("digits", X, y, (8, 8), None, "sklearn.datasets.load_digits",
-                   fingerprint(X, y, None), pixel_max=16.0)
+    found = fingerprint(X, y, None)
+    check_canonical("digits", found, "scikit-learn's load_digits()")
+    return Dataset("digits", X, y, (8, 8), None, "sklearn.datasets.load_digits", found, pixel_max=16.0)
 
 
 def load_dataset(cfg: "DatasetConfig", *, progress: Any = None) -> Dataset:
@@ -504,8 +559,9 @@ def load_dataset(cfg: "DatasetConfig", *, progress: Any = None) -> Dataset:
         path = Path(cfg.path).expanduser()
         X, y, n_train, shape = _combine(_read_path(path), str(path))
         _check_labels(y, str(path), spec.class_names)
-        return Dataset(cfg.name, X, y, shape, n_train, f"path:{path.resolve()}", fingerprint(X, y, n_train),
-                       class_names=spec.class_names)
+        found = fingerprint(X, y, n_train)
+        check_canonical(cfg.name, found, str(path))
+        return Dataset(cfg.name, X, y, shape, n_train, f"path:{path.resolve()}", found, class_names=spec.class_names)
     if cfg.name == "digits":
         return _load_digits()
     cached = cache_load(cfg.name)

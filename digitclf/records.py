@@ -217,6 +217,13 @@ class CacheManifest(Record):
     shape: tuple[int, int]
     fingerprint: str
     arrays: CacheArrays
+    signature: str | None = None  # HMAC with this user's key over what identifies the content (digitclf.signing)
+
+    def signed_parts(self, name: str) -> tuple[str, ...]:
+        """What the manifest's signature covers: the entry's name, source, shape, fingerprint and checksums."""
+        return ("digitclf-cache-v1", name, self.source, str(list(self.image_shape)), str(self.n_train),
+                str(list(self.shape)), self.fingerprint, self.arrays.X.sha256, self.arrays.y.sha256,
+                str(self.arrays.X.xxh3_128), str(self.arrays.y.xxh3_128))
 
     @model_validator(mode="after")
     def _shapes_agree(self) -> "CacheManifest":

@@ -179,7 +179,8 @@ class RunDir:
         from digitclf import signing
 
         record = self.record()
-        signatures = {name: signing.sign(self.id, name, sha) for name, sha in self.written.items() if name in SIGNED}
+        signatures = {name: signing.sign(*signing.model_parts(self.id, name, sha))
+                      for name, sha in self.written.items() if name in SIGNED}
         self.update(status=status, finished=now(), artifacts={**record.artifacts, **self.written},
                     signatures={**record.signatures, **signatures}, **fields)
         if status == "complete":
@@ -188,7 +189,7 @@ class RunDir:
     def status(self) -> str:
         """Recorded status; a ``running`` run whose process is gone is ``abandoned``."""
         record = self.record()
-        if record.status == "running" and record.host == socket.gethostname() and not _alive(record.pid):
+        if record.status == "running" and record.host == socket.gethostname() and not process_alive(record.pid):
             return "abandoned"
         return record.status
 
@@ -225,7 +226,8 @@ def _fits_in_place(path: Path, size: int) -> bool:
         return False
 
 
-def _alive(pid: Any) -> bool:
+def process_alive(pid: Any) -> bool:
+    """True while process ``pid`` runs on this host."""
     if not isinstance(pid, int):
         return False
     try:
@@ -380,7 +382,8 @@ def load_model(run: RunDir, *, trust: bool = False) -> Any:
 
     path = run.verify("model.joblib")
     signature = record.signatures["model.joblib"] if "model.joblib" in record.signatures else None
-    if not trust and not signing.verifies(run.id, "model.joblib", record.artifacts["model.joblib"], signature):
+    if not trust and not signing.verifies(signature, *signing.model_parts(run.id, "model.joblib",
+                                                                          record.artifacts["model.joblib"])):
         raise RunError(f"{path} is not signed with your key ({signing.key_path()}): it was saved elsewhere, "
                        "before digitclf signed models, or altered, and loading a pickle runs its code; "
                        "pass --trust if you trust where it came from")

@@ -54,21 +54,25 @@ def _key(create: bool) -> bytes | None:
     return data
 
 
-def _message(run_id: str, name: str, sha256: str) -> bytes:
-    return b"\0".join([b"digitclf-model-v1", run_id.encode(), name.encode(), sha256.encode()])
+def _message(parts: tuple[str, ...]) -> bytes:
+    return b"\0".join(str(part).encode() for part in parts)
 
 
-def sign(run_id: str, name: str, sha256: str) -> str:
-    """The signature of artifact ``name`` (with that sha256) of run ``run_id``; creates the key if needed."""
+def sign(*parts: str) -> str:
+    """The signature of ``parts`` (a purpose tag first, then what identifies the thing); creates the key if needed."""
     key = _key(create=True)
     assert key is not None
-    return hmac.new(key, _message(run_id, name, sha256), hashlib.sha256).hexdigest()
+    return hmac.new(key, _message(parts), hashlib.sha256).hexdigest()
 
 
-def verifies(run_id: str, name: str, sha256: str, signature: str | None) -> bool:
-    """True when ``signature`` was made with this user's key for exactly this artifact."""
+def verifies(signature: str | None, *parts: str) -> bool:
+    """True when ``signature`` was made with this user's key for exactly these ``parts``."""
     key = _key(create=False)
     if key is None or not signature:
         return False
-    expected = hmac.new(key, _message(run_id, name, sha256), hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, signature)
+    return hmac.compare_digest(hmac.new(key, _message(parts), hashlib.sha256).hexdigest(), signature)
+
+
+def model_parts(run_id: str, name: str, sha256: str) -> tuple[str, ...]:
+    """What a model file's signature covers: the run, the file name and its content."""
+    return ("digitclf-model-v1", run_id, name, sha256)

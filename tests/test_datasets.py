@@ -192,18 +192,23 @@ def test_manifest_records_xxh3_128_and_sha256(idx_folder):
     assert len(manifest["arrays"]["X"]["xxh3_128"]) == 32
 
 
-def test_new_manifest_is_checked_with_xxh3(idx_folder):
+def test_new_manifest_is_checked_with_xxh3_and_its_edits_by_its_signature(idx_folder):
     folder = datasets.import_to_cache("mnist", idx_folder)
     direct = datasets.load_dataset(DatasetConfig(name="idx", path=idx_folder))
     manifest = json.loads((folder / "manifest.json").read_text())
-    # a wrong sha256 beside a right xxh3_128 still loads: the per-load check is XXH3
-    manifest["arrays"]["X"]["sha256"] = "0" * 64
-    (folder / "manifest.json").write_text(json.dumps(manifest))
-    data = datasets.cache_load("mnist")
-    np.testing.assert_array_equal(data.X, direct.X)
-    # and a wrong xxh3_128 is refused even though the bytes are intact
-    manifest["arrays"]["X"]["xxh3_128"] = "0" * 32
-    (folder / "manifest.json").write_text(json.dumps(manifest))
+    assert manifest["signature"]  # signed with the session's key when written
+    np.testing.assert_array_equal(datasets.cache_load("mnist").X, direct.X)
+    # an edited manifest no longer verifies: every byte is checked against its sha256, and a wrong one is refused
+    edited = json.loads(json.dumps(manifest))
+    edited["arrays"]["X"]["sha256"] = "0" * 64
+    (folder / "manifest.json").write_text(json.dumps(edited))
+    with pytest.raises(DatasetError) as caught:
+        datasets.cache_load("mnist")
+    assert str(caught.value) == checksum_error(folder)
+    # a wrong xxh3_128 beside the right sha256 is refused too, even though the bytes are intact
+    edited = json.loads(json.dumps(manifest))
+    edited["arrays"]["X"]["xxh3_128"] = "0" * 32
+    (folder / "manifest.json").write_text(json.dumps(edited))
     with pytest.raises(DatasetError) as caught:
         datasets.cache_load("mnist")
     assert str(caught.value) == checksum_error(folder)

@@ -20,9 +20,16 @@ def template(tmp_path_factory):
     root = tmp_path_factory.mktemp("predict")
     outputs = root / "outputs"
     digits = train(outputs, "output.plots=false")
-    # an MNIST-format folder read as Fashion-MNIST, so predictions carry class names
-    fashion = train(outputs, "name=fashion_idx", "dataset.name=fashion-mnist", f"dataset.path={make_idx(root / 'idx', 1)}",
-                    "split.kind=predefined", "preprocess=[scale]", "output.plots=false")
+    # an MNIST-format folder read as Fashion-MNIST (its pinned fingerprint lifted), so predictions carry class names
+    from dataclasses import replace
+
+    from digitclf import datasets
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(datasets.DATASETS, "fashion-mnist", replace(datasets.DATASETS["fashion-mnist"], fingerprints=()))
+        fashion = train(outputs, "name=fashion_idx", "dataset.name=fashion-mnist",
+                        f"dataset.path={make_idx(root / 'idx', 1)}", "split.kind=predefined", "preprocess=[scale]",
+                        "output.plots=false")
     return SimpleNamespace(outputs=outputs, digits=digits.run.id, fashion=fashion.run.id)
 
 
