@@ -63,7 +63,7 @@ def check_estimator(model: ModelConfig) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             estimator.fit(X, y)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"model.params: {first}") from None
 

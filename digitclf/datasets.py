@@ -259,6 +259,8 @@ def _combine(parts: dict[str, np.ndarray], source: str) -> tuple[np.ndarray, np.
         if len(xs) == 0 or 0 in xs.shape[1:]:
             raise DatasetError(f"{source}: the {which} part holds no images (shape {xs.shape}); "
                                "every part needs at least one image")
+        if xs.dtype.kind == "f" and not np.all(np.isfinite(xs)):
+            raise DatasetError(f"{source}: {which} images hold NaN or infinite pixels; every pixel must be a number")
         if ys.dtype.kind == "f" and not np.all(np.isfinite(ys) & (ys == np.round(ys))):
             raise DatasetError(f"{source}: {which} labels are not whole numbers; labels are class numbers 0, 1, ...")
     if x_train.shape[1:] != x_test.shape[1:]:
@@ -577,7 +579,10 @@ def load_dataset(cfg: "DatasetConfig", *, progress: Any = None) -> Dataset:
 
 
 def list_datasets() -> list[dict[str, Any]]:
-    """One row per known data set: description, whether and where it is cached, its size on disk."""
+    """One row per known data set: description, whether and where it is cached, its size on disk
+    (and the leftovers of cache writes whose process died are removed)."""
+    if cache_dir().is_dir():
+        clear_leftovers(cache_dir())
     rows = []
     for name, spec in DATASETS.items():
         try:

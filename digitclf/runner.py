@@ -72,7 +72,7 @@ def _refused_by_sklearn(key: str) -> Iterator[None]:
     images) is a configuration the data cannot support: one line naming the config key, exit 2."""
     try:
         yield
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:  # OverflowError: a parameter too large for the compiled solver
         message = " ".join(str(exc).split()) or type(exc).__name__
         raise ConfigError(f"{key}: {message} (scikit-learn, on this data); change {key} in the config") from exc
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -220,6 +221,7 @@ def run_sweep(plan: SweepPlan, *, jobs: int = 1, backend: str = "loky", schedule
                 result.stopped_early = _collect(parallel, tasks, rows, fail_fast, events)
     except KeyboardInterrupt:
         result.interrupted = True
+        _record_cut_short(plan, rows)
         _finish(result, rows, started)
         events.on_interrupt(result)
         raise
@@ -227,9 +229,70 @@ def run_sweep(plan: SweepPlan, *, jobs: int = 1, backend: str = "loky", schedule
         _finish(result, rows, started)
         events.on_fail(exc)
         raise
+    try:
+        _wait_for_busy(plan, rows, events)
+    except KeyboardInterrupt:
+        result.interrupted = True
+        _finish(result, rows, started)
+        events.on_interrupt(result)
+        raise
     _finish(result, rows, started)
     events.on_complete(result)
     return result
+
+
+def _record_cut_short(plan: SweepPlan, rows: dict[int, PointRow], grace: float = 5.0) -> None:
+    """Points of this sweep whose worker was stopped with it are recorded ``interrupted``, not left ``running``.
+
+    Only folders this sweep started (run.json names this sweep) whose process is gone are touched; a
+    worker still shutting down is given ``grace`` seconds.
+    """
+    from digitclf.errors import DigitclfError
+    from digitclf.runs import RunDir, process_alive
+
+    deadline = time.monotonic() + grace
+    for point in plan.points:
+        if point.index in rows:
+            continue
+        run = RunDir(plan.run_dir(point))
+        try:
+            record = run.record()
+        except DigitclfError:
+            continue
+        if record.status != "running" or record.sweep is None or record.sweep.id != plan.id:
+            continue
+        while process_alive(record.pid) and record.pid != os.getpid() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if record.pid != os.getpid() and process_alive(record.pid):
+            continue  # still running somewhere: it will record its own end
+        try:
+            run.finish("interrupted", error="interrupted: the sweep was stopped (Ctrl-C or SIGTERM) while it ran")
+        except (OSError, DigitclfError):
+            pass
+
+
+def _run_by_a_sweep(run_dir: Path) -> bool:
+    from digitclf.runs import RunDir
+
+    try:
+        return RunDir(run_dir).record().sweep is not None
+    except DigitclfError:
+        return False
+
+
+def _wait_for_busy(plan: SweepPlan, rows: dict[int, PointRow], events: SweepObserver, poll: float = 0.5) -> None:
+    """Points another sweep was running when this one started: wait until they end, so both summaries say
+    how they ended rather than ``running`` (Ctrl-C stops the wait; a folder held by anything but a sweep
+    is reported as it is)."""
+    busy = [p for p in plan.points if p.index in rows and rows[p.index].action == "busy"]
+    waiting = [p for p in busy if point_state(plan.run_dir(p)) == "running" and _run_by_a_sweep(plan.run_dir(p))]
+    if waiting:
+        events.on_note(f"waiting for {len(waiting)} point(s) another process is running "
+                       f"({', '.join(str(p.index) for p in waiting)})")
+    while any(point_state(plan.run_dir(p)) == "running" for p in waiting):
+        time.sleep(poll)
+    for point in busy:
+        rows[point.index] = _read_row(plan, point, "busy")
 
 
 def _finish(result: SweepResult, rows: dict[int, PointRow], started: bool) -> None:
