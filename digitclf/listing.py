@@ -15,7 +15,7 @@ COLUMNS = ("id", "name", "dataset", "model", "accuracy", "fit_seconds", "converg
 KEYS = (*COLUMNS, "sweep", "path")
 NUMERIC = ("accuracy", "fit_seconds")  # right-aligned
 PRUNABLE = ("abandoned", "failed", "interrupted", "damaged")
-SETTLED = 60.0  # seconds: a damaged folder younger than this may be a run being created right now
+SETTLED = 60.0  # seconds: a folder without run.json younger than this may be a run being created right now
 
 
 def run_row(run: RunDir) -> dict[str, Any]:
@@ -131,8 +131,8 @@ def prune(rows: Iterable[dict[str, Any]], outputs: Path) -> list[Path]:
         state = RunDir(path).state()
         if state not in PRUNABLE:
             continue
-        if state == DAMAGED and time.time() - path.stat().st_mtime < SETTLED:
-            continue
+        if not (path / "run.json").exists() and time.time() - path.stat().st_mtime < SETTLED:
+            continue  # no run.json yet: possibly a run being created this very moment
         shutil.rmtree(path)
         deleted.append(path)
         if path.parent != outputs and not any(path.parent.iterdir()):
