@@ -232,13 +232,27 @@ class SweepSection(_Strict):
 
     @field_validator("grid", mode="before")
     @classmethod
-    def _no_grid(cls, value: Any) -> Any:
-        return {} if value is None else value
+    def _grid_of_lists(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ValueError(f"must map KEY.PATH to a list of values, e.g. {{model.params.C: [0.1, 1, 10]}}; "
+                             f"got {value!r}")
+        for key, values in value.items():
+            if not isinstance(values, list) or not values:
+                raise ValueError(f"{key}: must be a non-empty list of values, got {values!r}; "
+                                 f"write [{values}] for a single value")
+        return value
 
     @field_validator("variants", mode="before")
     @classmethod
-    def _no_variants(cls, value: Any) -> Any:
-        return [] if value is None else value
+    def _list_of_mappings(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(v, dict) and v for v in value):
+            raise ValueError(f"must be a list of mappings of KEY.PATH to a value, "
+                             f"e.g. [{{model.params.solver: liblinear}}]; got {value!r}")
+        return value
 
 
 # ---------------------------------------------------------------- loading

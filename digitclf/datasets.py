@@ -109,6 +109,8 @@ def dataset_config(ref: str) -> "DatasetConfig":
     """A ``--dataset`` value: a registry name (mnist), or a path to an IDX folder or a Keras-style .npz."""
     from digitclf.config import DatasetConfig
 
+    if not ref.strip():
+        raise ConfigError(f"--dataset is empty; give a data set name ({', '.join(DATASETS)}) or a path")
     if ref in DATASETS:
         return DatasetConfig(name=ref)
     path = Path(ref).expanduser()

@@ -20,6 +20,8 @@ def kind(path: str | Path) -> str:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
         return "broken link" if os.path.islink(path) else "missing"
+    except NotADirectoryError:  # a file stands where a folder of the path would be
+        return "missing"
     except OSError as exc:
         return "link loop" if exc.errno == 40 else "unreadable"  # ELOOP
     except (ValueError, RuntimeError):  # a NUL byte, ~unknownuser
@@ -92,3 +94,22 @@ def check_output(path: str | Path, fmt: str) -> Path:
         if marker not in head:
             raise InputError(f"{path} exists and is not {what} digitclf wrote; choose another --out or move it away")
     return path
+
+
+def check_outputs(outputs: str | Path) -> None:
+    """The outputs folder is a folder, or can be made one: its nearest existing ancestor is a folder.
+
+    Raises a DigitclfError (exit 1) naming what is in the way.
+    """
+    from digitclf.errors import DigitclfError
+
+    path = Path(outputs)
+    for candidate in (path, *path.parents):
+        found = kind(candidate)
+        if found == "missing":
+            continue
+        if found != "folder":
+            where = "" if candidate == path else f" ({candidate} is in the way)"
+            raise DigitclfError(f"outputs folder {path} cannot be a folder{where}: {candidate} is {article(found)}; "
+                                "give a folder with --outputs or output.dir (it is created if missing)")
+        return

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from digitclf.errors import RunError, RunNotFoundError
-from digitclf.paths import inside
+from digitclf.paths import check_outputs, inside
 from digitclf.records import ID_TIME, STATUSES, Metrics, RunRecord, SavedSplit, now, read
 
 if TYPE_CHECKING:
@@ -114,6 +114,7 @@ class RunDir:
     @classmethod
     def create(cls, outputs: Path, name: str, run_id: str | None = None) -> "RunDir":
         """Make a new, exclusive folder (never shared by two runs, even in the same second)."""
+        check_outputs(Path(outputs))
         check_latest(Path(outputs))
         parent = Path(outputs) / name
         parent.mkdir(parents=True, exist_ok=True)

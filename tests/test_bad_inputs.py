@@ -399,7 +399,8 @@ CASES: list[Bad] = [
     Bad("extra-argument", ("train", "-c", DIGITS, "extra"), 2,
         "Got unexpected extra argument(s) (extra) (see 'digitclf train --help')"),
     Bad("outputs-is-a-file", ("train", "-c", DIGITS, "--outputs", "afile"), 1,
-        "Not a directory (afile/digits_lbfgs); check the path, permissions and free disk space",
+        "outputs folder afile cannot be a folder: afile is a file; give a folder with --outputs or output.dir "
+        "(it is created if missing)",
         files={"afile": "not a folder"}),
     Bad("fetch-unknown-dataset", ("data", "fetch", "nosuch"), 2,
         "'nosuch' cannot be fetched; fetchable: ", ("mnist, fashion-mnist",)),

@@ -35,6 +35,11 @@ def compare(runs: Sequence[RunDir], *, only_changed: bool = False) -> dict[str, 
     pair of runs scored on the same test images."""
     if len(runs) < 2:
         raise ConfigError("compare needs at least two runs, e.g. digitclf compare RUN_A RUN_B")
+    seen: set[Any] = set()
+    for run in runs:
+        if run.path.resolve() in seen:
+            raise ConfigError(f"run {run.id} is given twice; compare different runs")
+        seen.add(run.path.resolve())
     records = [run.record() for run in runs]
     run_metrics = [run.metrics().to_json() for run in runs]
     sections = {

@@ -197,7 +197,10 @@ def run_sweep(plan: SweepPlan, *, jobs: int = 1, backend: str = "loky", schedule
     """
     from digitclf.threads import sigterm_as_interrupt
 
+    from digitclf.paths import check_outputs
+
     check_options(jobs, backend, scheduler)
+    check_outputs(plan.outputs)
     events = SweepEvents(observers)
     states = actions(plan, rerun, retry_failed)
     todo = [p for p, (_, action) in zip(plan.points, states) if action == "run"]
