@@ -24,14 +24,22 @@ from digitclf.errors import InputError
 
 SUFFIXES = (".png", ".jpg", ".jpeg")
 MNIST_BOX = 20 / 28  # MNIST digits fit a 20x20 box inside the 28x28 frame
+MAX_PIXELS = 50_000_000  # larger images are refused (a JPEG is first decoded at a quarter of its size)
 INK = 0.25  # a pixel is part of the digit when it is this bright, relative to the brightest one
 
 
 def collect(paths: Sequence[str | Path]) -> list[Path]:
     """Image files from files and folders (a folder's PNG/JPEG files, sorted by name)."""
+    from digitclf.paths import article, kind
+
     files: list[Path] = []
     for given in paths:
+        if not str(given).strip():
+            raise InputError("an empty image path names no file; give PNG/JPEG files or a folder of them")
         path = Path(given).expanduser()
+        found = kind(path)
+        if found not in ("file", "folder", "missing"):
+            raise InputError(f"image {str(given)!r} is {article(found)}, not a file; give PNG/JPEG files")
         if path.is_dir():
             found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
             if not found:
@@ -50,8 +58,18 @@ def read_gray(path: str | Path) -> np.ndarray:
     """A PNG/JPEG as float grayscale 0-255 (EXIF rotation applied, transparency flattened onto white)."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    import warnings
+
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the bound below says it in one line
+            image = Image.open(path)
+        with image:
+            if image.width * image.height > MAX_PIXELS and image.format == "JPEG":
+                image.draft("L", (image.width // 4, image.height // 4))  # decode reduced: far less work
+            if image.width * image.height > MAX_PIXELS:
+                raise InputError(f"{path} is {image.width}x{image.height} pixels, more than digitclf reads "
+                                 f"({MAX_PIXELS:,}); scale it down or crop it to the digit")
             image = ImageOps.exif_transpose(image)
             if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
                 rgba = image.convert("RGBA")
