@@ -43,12 +43,22 @@ _global_uri_lock = threading.Lock()
 def log_run(run: RunDir, settings: "MlflowConfig", *, parent_run_id: str | None = None, trust: bool = False) -> str:
     """Log one complete run folder to MLflow and return the MLflow run id.
 
+    Whatever MLflow prints ("View run ... at: http://...") goes to stderr: stdout stays the caller's
+    (``train --json`` prints one JSON document there).
+
     Params are the flattened resolved config (``model.params.C``), metrics the scores,
     sizes, n_iter and per-phase seconds, tags the data fingerprint, versions and run
     folder; metrics.json, config.yaml, run.json and the plots are artifacts and the
     model is logged with ``mlflow.sklearn``.  ``parent_run_id`` makes it a child run
     (a sweep point).
     """
+    import sys
+
+    with contextlib.redirect_stdout(sys.stderr):
+        return _log_run(run, settings, parent_run_id=parent_run_id, trust=trust)
+
+
+def _log_run(run: RunDir, settings: "MlflowConfig", *, parent_run_id: str | None, trust: bool) -> str:
     mlflow, client, uri = _connect(settings)
     from mlflow.entities import Metric, Param
 
@@ -107,9 +117,11 @@ def start_parent_run(settings: "MlflowConfig", name: str, params: dict[str, Any]
 
 
 def end_parent_run(settings: "MlflowConfig", run_id: str, status: str) -> None:
-    """Mark a sweep's parent run FINISHED, FAILED or KILLED."""
+    """Mark a sweep's parent run FINISHED, FAILED or KILLED (what MLflow prints goes to stderr)."""
+    import sys
+
     _, client, uri = _connect(settings)
-    with _reporting(uri, f"finish the sweep's parent run {run_id}"):
+    with _reporting(uri, f"finish the sweep's parent run {run_id}"), contextlib.redirect_stdout(sys.stderr):
         client.set_terminated(run_id, status)
 
 
