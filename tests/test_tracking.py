@@ -218,3 +218,16 @@ def test_sweep_with_mlflow_logs_a_parent_and_one_child_per_point(cli, tmp_path):
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     summary = json.loads(result.stdout)
     assert sorted(r.data.metrics["accuracy"] for r in children) == sorted(row["accuracy"] for row in summary["points"])
+
+
+def test_what_mlflow_prints_goes_to_stderr(monkeypatch, capsys):
+    """MLflow prints "View run ... at: http://..." on stdout when it logs to a server: digitclf moves it
+    to stderr, so ``train --json`` stays one JSON document."""
+    def chatty(*args, **kwargs):
+        print("View run digits at: http://127.0.0.1:5000/#/experiments/1/runs/abc")
+        return "abc"
+
+    monkeypatch.setattr(tracking, "_log_run", chatty)
+    assert tracking.log_run(None, None) == "abc"
+    out, err = capsys.readouterr()
+    assert out == "" and "View run digits" in err
