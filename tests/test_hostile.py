@@ -435,7 +435,7 @@ DAMAGE = {
 
 RECORD_ONLY = ("digitclf/listing.py:22-31 run_row reads only run.json: a run whose metrics.json is missing or whose "
                "split.npz is damaged is listed 'complete', not 'damaged'")
-REPORT_ABORTS = ("digitclf/report.py:77 build (via runs.py:218 metrics()/split load) aborts the default report with "
+REPORT_ABORTS = ("digitclf/report.py:83-87 build (run.metrics() and _run_section on every selected run) aborts the default report with "
                  "exit 2 on one run whose metrics.json/split.npz is bad instead of skipping it")
 PRUNE_SKIPS = "digitclf/listing.py:113 prunable() keeps a run listed 'complete' whose metrics.json is missing"
 
