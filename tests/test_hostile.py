@@ -436,7 +436,8 @@ DAMAGE = {
 RECORD_ONLY = ("digitclf/listing.py:22-31 run_row reads only run.json: a run whose metrics.json is missing or whose "
                "split.npz is damaged is listed 'complete', not 'damaged'")
 REPORT_ABORTS = ("digitclf/report.py:83-87 build calls run.metrics() and _run_section on every selected run: "
-                 "the default report aborts with exit 2 on one run whose metrics.json/split.npz is bad instead of skipping it")
+                 "the default report aborts with exit 2 on one run whose metrics.json/split.npz is bad "
+                 "instead of skipping it")
 PRUNE_SKIPS = "digitclf/listing.py:113 prunable() keeps a run listed 'complete' whose metrics.json is missing"
 
 
