@@ -9,7 +9,7 @@ from typing import Any, Iterable
 
 from digitclf.errors import ConfigError, RunError, RunNotFoundError
 from digitclf.records import STATUSES, SweepSummary, parse_time, read
-from digitclf.runs import DAMAGED, RunDir, is_run_folder, iter_runs
+from digitclf.runs import DAMAGED, RunDir, is_run_folder, iter_runs, load_split
 
 COLUMNS = ("id", "name", "dataset", "model", "accuracy", "fit_seconds", "converged", "status", "date")
 KEYS = (*COLUMNS, "sweep", "path")
@@ -19,7 +19,8 @@ SETTLED = 60.0  # seconds: a folder without run.json younger than this may be a 
 
 
 def run_row(run: RunDir) -> dict[str, Any]:
-    """One run as a flat row (a damaged run.json gives a row with status 'damaged')."""
+    """One run as a flat row.  A run.json that cannot be read, or a complete run whose metrics.json or
+    split.npz is missing or does not hold what digitclf wrote, gives status 'damaged'."""
     row: dict[str, Any] = dict.fromkeys(KEYS)
     row.update(id=run.id, name=run.name, path=str(run.path))
     try:
@@ -32,8 +33,10 @@ def run_row(run: RunDir) -> dict[str, Any]:
     if row["status"] == "complete":
         try:
             metrics = run.metrics()
+            load_split(run)  # sha256-checked and its arrays checked against each other
         except RunError:
-            pass
+            row["status"] = DAMAGED
+            metrics = None
     row.update(
         dataset=record.dataset.name if record.dataset else record.config.dataset.name,
         model=metrics.model_label if metrics else record.model_label,
@@ -128,7 +131,7 @@ def prune(rows: Iterable[dict[str, Any]], outputs: Path) -> list[Path]:
         if path.is_symlink() or path.resolve().parent.parent != outputs or not is_run_folder(path):
             continue  # only ever delete run folders themselves, two levels inside outputs
         path = path.resolve()
-        state = RunDir(path).state()
+        state = run_row(RunDir(path))["status"]  # read again: a run that came back to life is kept
         if state not in PRUNABLE:
             continue
         if not (path / "run.json").exists() and time.time() - path.stat().st_mtime < SETTLED:

@@ -33,7 +33,9 @@ def report(
     if refs:
         chosen = [resolve(ref, outputs) for ref in refs]
     else:
-        chosen = [run for run in iter_runs(outputs) if run.state() == "complete"]
+        from digitclf.listing import run_row
+
+        chosen = [run for run in iter_runs(outputs) if run_row(run)["status"] == "complete"]  # damaged ones left out
         if not chosen:
             raise RunNotFoundError(f"no complete run in {outputs}/; train one first: "
                                    "digitclf train --config configs/digits_lbfgs.yaml")

@@ -29,6 +29,7 @@ def _confirm(question: str) -> bool:
             at_terminal = False
         if at_terminal:
             raise typer.Abort() from None  # Ctrl-C at the question
+        info("")  # end the unanswered question's line, so the Error line stands alone
         raise ConfigError("--prune asks before deleting, but no answer came (standard input is closed or "
                           "empty); pass --yes to delete without asking") from None
 
