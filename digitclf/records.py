@@ -74,6 +74,8 @@ def read(model: type[R], path: Path, error: type[Exception], missing: str | None
         raise error(missing or f"{path} is missing") from None
     except (OSError, ValueError) as exc:
         raise error(f"{path} is unreadable ({' '.join(str(exc).split())[:200]}); {owner} is damaged") from None
+    except RecursionError:
+        raise error(f"{path} is nested too deeply to be what digitclf wrote; {owner} is damaged") from None
     return parse(model, data, str(path), error, owner)
 
 

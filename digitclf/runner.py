@@ -117,11 +117,17 @@ def _record_end(run: RunDir, status: str, error: str, trace: str | None) -> bool
     try:
         if run.record().status == "complete":
             return False
-        if trace:
-            write_text(run.file("traceback.txt"), trace)
+    except (OSError, DigitclfError):
+        pass
+    try:  # the status first: on a full disk it still fits in run.json's spare room, a traceback may not
         run.finish(status, error=error)
     except (OSError, DigitclfError):
         pass
+    if trace:
+        try:
+            write_text(run.file("traceback.txt"), trace)
+        except OSError:
+            pass
     return True
 
 

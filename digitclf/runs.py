@@ -180,8 +180,8 @@ class RunDir:
         from digitclf import signing
 
         record = self.record()
-        signatures = {name: signing.sign(*signing.model_parts(self.id, name, sha))
-                      for name, sha in self.written.items() if name in SIGNED}
+        signatures = {name: signing.sign(*signing.model_parts(self.id, name, sha))  # only a complete run's model
+                      for name, sha in self.written.items() if name in SIGNED and status == "complete"}
         self.update(status=status, finished=now(), artifacts={**record.artifacts, **self.written},
                     signatures={**record.signatures, **signatures}, **fields)
         if status == "complete":
@@ -229,11 +229,11 @@ def _fits_in_place(path: Path, size: int) -> bool:
 
 def process_alive(pid: Any) -> bool:
     """True while process ``pid`` runs on this host."""
-    if not isinstance(pid, int):
+    if not isinstance(pid, int) or pid <= 0:
         return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError, ValueError):  # a pid no process can have
         return False
     except PermissionError:
         return True
