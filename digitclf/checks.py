@@ -17,6 +17,7 @@ import numpy as np
 from digitclf import datasets, models
 from digitclf.config import ModelConfig, RunConfig
 from digitclf.errors import ConfigError, suggest
+from digitclf.schema import param_schema
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,12 @@ def check_estimator(model: ModelConfig) -> None:
         if key not in allowed:
             raise ConfigError(f"model.params.{key}: {cls.__name__} has no parameter {key!r}"
                               f"{suggest(key, allowed)}; allowed: {', '.join(allowed)}")
+    constraints = getattr(cls, "_parameter_constraints", {})
+    for key, value in model.params.items():
+        if isinstance(value, bool) and not _takes_bool(param_schema(constraints.get(key))):
+            # scikit-learn counts True as the integer 1; the schema (and so an editor) refuses it
+            raise ConfigError(f"model.params.{key}: {cls.__name__} takes a number or a name here, not "
+                              f"{str(value).lower()} (YAML reads true/false/yes/no as booleans)")
     rng = np.random.default_rng(0)
     X = rng.random((30, 8), dtype=np.float32)
     y = np.arange(30) % 3
@@ -66,6 +73,10 @@ def check_estimator(model: ModelConfig) -> None:
     except (ValueError, TypeError, OverflowError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"model.params: {first}") from None
+
+
+def _takes_bool(schema: dict) -> bool:
+    return schema == {} or schema.get("type") == "boolean" or any(map(_takes_bool, schema.get("anyOf", [])))
 
 
 def check_packages(config: RunConfig) -> None:

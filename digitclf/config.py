@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, ValidationError, WithJsonSchema, field_validator
 
 from digitclf.errors import ConfigError, suggest
 from digitclf.models import PLAIN_STEPS, STEPS
@@ -34,10 +34,14 @@ class _Strict(BaseModel):
 
 
 def _whole_number(value: Any) -> Any:
-    """YAML reads true/false/yes/no as booleans; pydantic would take them as 1 and 0."""
+    """YAML reads true/false/yes/no as booleans; pydantic would take them as 1 and 0, and "3" as 3
+    (which the JSON Schema, and so an editor, refuses: both give the same verdict)."""
     if isinstance(value, bool):
         raise ValueError(f"must be a whole number, not {str(value).lower()} "
                          "(YAML reads true/false/yes/no as booleans)")
+    if isinstance(value, str):
+        hint = "; remove the quotes" if value.strip().lstrip("+-").isdigit() else ""
+        raise ValueError(f"must be a whole number, got the text {value!r}{hint}")
     return value
 
 
@@ -72,7 +76,7 @@ class SplitConfig(_Strict):
                   {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(/\s*\d+\s*)?$"}],
         "description": "a fraction (0.25 or '1/7') or a number of test images"})] = 0.25
     random_state: RandomState | None = Field(None, description="defaults to the config's seed")
-    stratify: bool = False
+    stratify: StrictBool = False
 
     @field_validator("test_size", mode="before")
     @classmethod
@@ -97,13 +101,14 @@ class SplitConfig(_Strict):
 
 class PCAParams(_Strict):
     n_components: Union[int, float] = Field(50, description="a count, or a fraction of variance in (0, 1)")
-    whiten: bool = False
+    whiten: StrictBool = False
 
     @field_validator("n_components", mode="before")
     @classmethod
     def _not_bool(cls, value: Any) -> Any:
-        if isinstance(value, bool):
-            raise ValueError(f"must be a count like 50 or a fraction like 0.95, not {str(value).lower()}")
+        if isinstance(value, (bool, str)):
+            said = str(value).lower() if isinstance(value, bool) else f"the text {value!r}"
+            raise ValueError(f"must be a count like 50 or a fraction like 0.95, not {said}")
         return value
 
     @field_validator("n_components")
@@ -149,7 +154,7 @@ class OutputConfig(_Strict):
 
     dir: Path = Path("outputs")
     model_format: Literal["joblib", "skops"] = "joblib"
-    plots: bool = True
+    plots: StrictBool = True
     misclassified: WholeNumber = Field(25, ge=0, le=400, description="images in misclassified.png")
     mlflow: MlflowConfig | None = None
 
@@ -482,18 +487,6 @@ def from_dict(data: dict[str, Any], source: str = "config") -> RunConfig:
         raise ConfigError(describe_validation_error(exc, source)) from None
 
 
-def json_schema() -> dict[str, Any]:
-    """JSON Schema of a config file (for editors: YAML language server), including a sweep: section."""
-    schema = RunConfig.model_json_schema()
-    sweep = SweepSection.model_json_schema()
-    schema.setdefault("$defs", {}).update(sweep.pop("$defs", {}))
-    schema["$defs"]["SweepSection"] = sweep
-    schema["properties"]["sweep"] = {"$ref": "#/$defs/SweepSection"}
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "digitclf config"
-    return schema
-
-
 # ---------------------------------------------------------------- messages
 
 
@@ -523,6 +516,8 @@ def describe_validation_error(exc: ValidationError, source: str, root: type[Base
         keys = _fields_at(first["loc"], root)
         shape = f"a mapping with keys {', '.join(keys)}" if keys and kind != "dict_type" else "a mapping (key: value)"
         message = f"must be {shape}; got {first['input']!r}"
+    elif kind == "bool_type":
+        message = f"must be true or false (no quotes), got {first['input']!r}"
     elif kind == "string_pattern_mismatch" and loc == ["name"]:
         message = (f"{first['input']!r} is not a safe run name; use letters, digits, '.', '_' or '-' "
                    "(at most 64, starting with a letter or digit)")

@@ -226,15 +226,15 @@ CASES: list[Bad] = [
            "allowed: none, float32, scale, standardize, {pca: {n_components: N}}"),
     # -- wrong types and values
     config("seed-not-a-number", "seed: abc\n", 2,
-           "c.yaml: seed: input should be a valid integer, unable to parse string as an integer, got 'abc'"),
+           "c.yaml: seed: must be a whole number, got the text 'abc'"),
     # config validate: a regression (true read as 1) would otherwise train a whole run first
     config("seed-is-a-boolean", "seed: true\n", 2, f"c.yaml: seed: {NOT_BOOL}",
            command="config validate"),
     config("seed-negative", "seed: -1\n", 2, "c.yaml: seed: input should be greater than or equal to 0, got -1"),
     config("stratify-maybe", "split: {stratify: maybe}\n", 2,
-           "c.yaml: split.stratify: input should be a valid boolean, unable to interpret input, got 'maybe'"),
+           "c.yaml: split.stratify: must be true or false (no quotes), got 'maybe'"),
     config("plots-is-a-list", "output: {plots: [1]}\n", 2,
-           "c.yaml: output.plots: input should be a valid boolean, got [1]"),
+           "c.yaml: output.plots: must be true or false (no quotes), got [1]"),
     config("misclassified-is-a-boolean", "output: {misclassified: true}\n", 2,
            f"c.yaml: output.misclassified: {NOT_BOOL}",
            command="config validate"),

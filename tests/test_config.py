@@ -100,7 +100,7 @@ def test_malformed_override(override):
     ("split: {test_size: one-seventh}\n",
      "c.yaml: split.test_size: cannot read 'one-seventh' as a fraction; write 0.25, 1/7 or a count like 10000"),
     ("seed: abc\n",
-     "c.yaml: seed: input should be a valid integer, unable to parse string as an integer, got 'abc'"),
+     "c.yaml: seed: must be a whole number, got the text 'abc'"),
     ("preprocess: [scael]\n",
      "c.yaml: preprocess: unknown step 'scael' (did you mean 'scale'?); allowed: none, float32, scale, "
      "standardize, {pca: {n_components: N}}"),

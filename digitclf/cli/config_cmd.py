@@ -54,6 +54,6 @@ def schema() -> None:
 
     Example: digitclf config schema > digitclf.schema.json
     """
-    from digitclf.config import json_schema
+    from digitclf.schema import json_schema
 
     echo_json(json_schema())
