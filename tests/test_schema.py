@@ -7,8 +7,6 @@ so a schema that accepts everything (or a validator that refuses everything) fai
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -22,55 +20,7 @@ from digitclf.schema import json_schema
 jsonschema = pytest.importorskip("jsonschema")
 ROOT = Path(__file__).resolve().parents[1]
 
-GOOD = {
-    "empty": {},
-    "lbfgs C": {"model": {"params": {"C": 10, "solver": "lbfgs", "max_iter": 200}}},
-    "float C as int": {"model": {"estimator": "logistic_regression", "params": {"C": 1}}},
-    "class_weight balanced": {"model": {"params": {"class_weight": "balanced"}}},
-    "knn": {"model": {"estimator": "knn", "params": {"n_neighbors": 3, "weights": "distance"}}},
-    "dotted path": {"model": {"estimator": "sklearn.linear_model.LogisticRegression", "params": {"C": 2.0}}},
-    "mlp layers": {"model": {"estimator": "mlp", "params": {"hidden_layer_sizes": [32], "max_iter": 5}}},
-    "forest": {"model": {"estimator": "random_forest", "params": {"n_estimators": 10, "max_features": "sqrt"}}},
-    "sgd early stopping": {"model": {"estimator": "sgd", "params": {"early_stopping": True, "loss": "log_loss"}}},
-    "one step": {"preprocess": "scale"},
-    "pca": {"preprocess": ["standardize", {"pca": {"n_components": 0.9, "whiten": True}}]},
-    "test_size fraction text": {"split": {"test_size": "1/7", "stratify": True}},
-    "seed": {"seed": 3, "name": "my-run_1.0"},
-    "plots off": {"output": {"plots": False, "misclassified": 0}},
-    "blas": {"model": {"blas_threads": 1}},
-    "random_state null": {"model": {"params": {"random_state": None}}},
-    "split random_state bounds": {"split": {"random_state": 2**32 - 1}},
-}
-
-BAD = {
-    "solver typo": {"model": {"params": {"solver": "lbfgz"}}},
-    "C text": {"model": {"params": {"C": "abc"}}},
-    "C zero": {"model": {"params": {"C": 0}}},
-    "max_iter negative": {"model": {"params": {"max_iter": -5}}},
-    "max_iter true": {"model": {"params": {"max_iter": True}}},
-    "unknown param": {"model": {"params": {"gamma": 1}}},
-    "unknown param of knn": {"model": {"estimator": "knn", "params": {"C": 1}}},
-    "estimator typo": {"model": {"estimator": "logistic_regresion"}},
-    "not sklearn": {"model": {"estimator": "os.system"}},
-    "dataset typo": {"dataset": {"name": "fashion_mnist"}},
-    "plots text": {"output": {"plots": "yes"}},
-    "seed text": {"seed": "3"},
-    "seed negative": {"seed": -1},
-    "stratify 1": {"split": {"stratify": 1}},
-    "step typo": {"preprocess": ["scael"]},
-    "unknown key": {"modle": {}},
-    "unknown nested key": {"model": {"parms": {}}},
-    "kind": {"split": {"kind": "shuffled"}},
-    "pca text": {"preprocess": [{"pca": {"n_components": "50"}}]},
-    "misclassified too many": {"output": {"misclassified": 401}},
-    "name with slash": {"name": "../escape"},
-    "blas zero": {"model": {"blas_threads": 0}},
-    "blas too many": {"model": {"blas_threads": 1025}},
-    "split random_state negative": {"split": {"random_state": -1}},
-    "split random_state too big": {"split": {"random_state": 2**32}},
-    "mlp activation": {"model": {"estimator": "mlp", "params": {"activation": "sigmoid"}}},
-    "forest n_estimators": {"model": {"estimator": "random_forest", "params": {"n_estimators": 0}}},
-}
+from schema_corpus import BAD, GOOD
 
 
 def validate_verdict(document: dict) -> bool:

@@ -1,0 +1,144 @@
+"""The schema as real editors' validators see it: ajv (strict, draft 2020-12) and yaml-language-server
+over stdio, both run by node.  They need node and the npm packages that .ci/run installs
+(DIGITCLF_NODE_MODULES); without them these tests skip."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from digitclf.schema import json_schema
+from schema_corpus import BAD, GOOD
+
+NODE_MODULES = Path(os.environ.get("DIGITCLF_NODE_MODULES", Path(__file__).resolve().parents[1] / ".ci-node" /
+                                   "node_modules"))
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")]
+
+AJV = """
+const Ajv2020 = require(process.argv[2] + '/ajv/dist/2020');
+const fs = require('fs');
+const schema = JSON.parse(fs.readFileSync(process.argv[3]));
+const documents = JSON.parse(fs.readFileSync(process.argv[4]));
+const validate = new Ajv2020({strict: true, allErrors: true}).compile(schema);  // throws on a strict-mode problem
+console.log(JSON.stringify(Object.fromEntries(Object.entries(documents).map(([k, d]) => [k, validate(d)]))));
+"""
+
+
+def need(package: str) -> Path:
+    if not (NODE_MODULES / package / "package.json").exists():
+        pytest.skip(f"npm package {package} is not installed in {NODE_MODULES} (.ci/run installs it)")
+    return NODE_MODULES / package
+
+
+def test_ajv_strict_compiles_the_schema_and_agrees_with_config_validate(tmp_path):
+    need("ajv")
+    (tmp_path / "check.js").write_text(AJV)
+    (tmp_path / "schema.json").write_text(json.dumps(json_schema()))
+    (tmp_path / "docs.json").write_text(json.dumps({**{f"good {k}": v for k, v in GOOD.items()},
+                                                    **{f"bad {k}": v for k, v in BAD.items()}}))
+    done = subprocess.run(["node", "check.js", str(NODE_MODULES), "schema.json", "docs.json"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # strict mode logs nothing either
+    verdicts = json.loads(done.stdout)
+    assert {k for k, ok in verdicts.items() if ok} == {f"good {k}" for k in GOOD}
+
+
+class LanguageServer:
+    """A minimal LSP client: JSON-RPC over the server's stdin/stdout, as an editor speaks it."""
+
+    def __init__(self, command: list[str], root: Path):
+        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, cwd=root)
+        self.next_id = 0
+        self.diagnostics: dict[str, list[dict]] = {}
+
+    def send(self, message: dict) -> None:
+        body = json.dumps({"jsonrpc": "2.0", **message}).encode()
+        self.proc.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        self.proc.stdin.flush()
+
+    def request(self, method: str, params: dict) -> dict:
+        self.next_id += 1
+        self.send({"id": self.next_id, "method": method, "params": params})
+        while True:
+            message = self.read()
+            if message.get("id") == self.next_id and "method" not in message:
+                return message
+
+    def read(self) -> dict:
+        headers = {}
+        while (line := self.proc.stdout.readline().decode().strip()):
+            key, _, value = line.partition(":")
+            headers[key.lower()] = value.strip()
+        if not headers:
+            raise EOFError("the language server closed its output")
+        message = json.loads(self.proc.stdout.read(int(headers["content-length"])))
+        if message.get("method") == "textDocument/publishDiagnostics":
+            self.diagnostics[message["params"]["uri"]] = message["params"]["diagnostics"]
+        elif "method" in message and "id" in message:  # the server asks the editor something
+            result = None
+            if message["method"] == "workspace/configuration":
+                result = [{"validate": True, "schemaStore": {"enable": False}} if item.get("section") == "yaml"
+                          else None for item in message["params"]["items"]]
+            self.send({"id": message["id"], "result": result})
+        return message
+
+    def diagnostics_for(self, uri: str, timeout: float = 30.0) -> list[dict]:
+        import select
+
+        deadline = time.monotonic() + timeout
+        while uri not in self.diagnostics and time.monotonic() < deadline:
+            if select.select([self.proc.stdout], [], [], 0.5)[0]:
+                self.read()
+        assert uri in self.diagnostics, f"no diagnostics published for {uri}"
+        return self.diagnostics[uri]
+
+    def close(self) -> None:
+        try:
+            self.request("shutdown", {})
+            self.send({"method": "exit"})
+            self.proc.wait(timeout=10)
+        finally:
+            self.proc.kill()
+
+
+def test_yaml_language_server_flags_exactly_the_bad_configs(tmp_path):
+    server_js = need("yaml-language-server") / "bin" / "yaml-language-server"
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "config.schema.json").write_text(json.dumps(json_schema()))
+    configs = tmp_path / "my-configs"  # (tmp_path/configs links to the shipped configs)
+    configs.mkdir()
+    documents = {**{f"good-{i}": d for i, d in enumerate(GOOD.values())},
+                 **{f"bad-{i}": d for i, d in enumerate(BAD.values())}}
+    labels = {**{f"good-{i}": k for i, k in enumerate(GOOD)}, **{f"bad-{i}": k for i, k in enumerate(BAD)}}
+    server = LanguageServer(["node", str(server_js), "--stdio"], tmp_path)
+    try:
+        server.request("initialize", {"processId": os.getpid(), "rootUri": tmp_path.as_uri(), "capabilities": {
+            "workspace": {"configuration": True}, "textDocument": {"publishDiagnostics": {}}}})
+        server.send({"method": "initialized", "params": {}})
+        server.send({"method": "workspace/didChangeConfiguration",
+                     "params": {"settings": {"yaml": {"validate": True, "schemaStore": {"enable": False}}}}})
+        uris = {}
+        for key, document in documents.items():
+            path = configs / f"{key}.yaml"
+            # the line README and every shipped config carry
+            text = "# yaml-language-server: $schema=../docs/config.schema.json\n" + (
+                yaml.safe_dump(document, sort_keys=False) if document else "name: digits_lbfgs\n")
+            path.write_text(text)
+            uris[key] = path.as_uri()
+            server.send({"method": "textDocument/didOpen", "params": {"textDocument": {
+                "uri": uris[key], "languageId": "yaml", "version": 1, "text": text}}})
+        flagged = {key for key, uri in uris.items()
+                   if any(d.get("severity", 1) == 1 for d in server.diagnostics_for(uri))}
+    finally:
+        server.close()
+    assert sorted(labels[k] for k in flagged) == sorted(BAD)
