@@ -20,6 +20,24 @@ DOTTED = r"^sklearn(\.[A-Za-z_][A-Za-z0-9_]*)+$"  # model.estimator may also be 
 
 def json_schema() -> dict[str, Any]:
     """The schema of a config file, including the ``sweep:`` section and per-estimator parameters."""
+    from digitclf.models import ESTIMATORS
+
+    schema = structure_schema()
+    defs = schema["$defs"]
+    model = defs["ModelConfig"]
+    model["allOf"] = []
+    for name, path in ESTIMATORS.items():
+        ref = f"params_{name}"
+        defs[ref] = estimator_params_schema(path)
+        when: dict[str, Any] = {"properties": {"estimator": {"enum": [name, path]}}, "required": ["estimator"]}
+        if name == "logistic_regression":  # the default estimator also applies when the key is left out
+            when = {"anyOf": [when, {"not": {"required": ["estimator"]}}]}
+        model["allOf"].append({"if": when, "then": {"properties": {"params": {"$ref": f"#/$defs/{ref}"}}}})
+    return schema
+
+
+def structure_schema() -> dict[str, Any]:
+    """The schema without what scikit-learn says about ``model.params`` (no scikit-learn import)."""
     from digitclf.config import RunConfig, SweepSection
     from digitclf.datasets import DATASETS
     from digitclf.models import ESTIMATORS
@@ -44,25 +62,17 @@ def json_schema() -> dict[str, Any]:
         "anyOf": [{"enum": list(ESTIMATORS)}, {"type": "string", "pattern": DOTTED}],
         "default": "logistic_regression",
         "description": f"a registry name ({', '.join(ESTIMATORS)}) or a dotted path like sklearn.svm.SVC"}
-    model["allOf"] = []
-    for name, path in ESTIMATORS.items():
-        ref = f"params_{name}"
-        defs[ref] = estimator_params_schema(path)
-        when: dict[str, Any] = {"properties": {"estimator": {"enum": [name, path]}}, "required": ["estimator"]}
-        if name == "logistic_regression":  # the default estimator also applies when the key is left out
-            when = {"anyOf": [when, {"not": {"required": ["estimator"]}}]}
-        model["allOf"].append({"if": when, "then": {"properties": {"params": {"$ref": f"#/$defs/{ref}"}}}})
     schema["$schema"] = DRAFT
     schema["title"] = "digitclf config"
     return schema
 
 
-def estimator_params_schema(path: str) -> dict[str, Any]:
-    """``model.params`` for one scikit-learn class: its parameters, typed and bounded as it checks them."""
-    import importlib
+def estimator_params_schema(name: str) -> dict[str, Any]:
+    """``model.params`` for one scikit-learn class (a registry name or dotted path): its parameters,
+    typed and bounded as it checks them."""
+    from digitclf.models import estimator_class
 
-    module, _, attr = path.rpartition(".")
-    cls = getattr(importlib.import_module(module), attr)
+    cls = estimator_class(name)
     defaults = cls().get_params()
     constraints = getattr(cls, "_parameter_constraints", {})
     properties = {}

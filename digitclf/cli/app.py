@@ -11,6 +11,7 @@ from typing import Any, Optional, Sequence
 import typer
 from typer.core import TyperGroup
 
+from digitclf.cli.completion import DEFAULT_OUTPUTS, complete_config, complete_run, complete_set
 from digitclf.errors import DigitclfError
 
 EXIT_RUNTIME = 1
@@ -34,6 +35,11 @@ class DigitclfGroup(TyperGroup):
              complete_var: Optional[str] = None, standalone_mode: bool = True, **extra: Any) -> Any:
         args = list(sys.argv[1:] if args is None else args)
         debug = _root_flag(args, "--debug") or os.environ.get("DIGITCLF_DEBUG") == "1"
+        if any(key.endswith("_COMPLETE") for key in os.environ) or "--show-completion" in args \
+                or "--install-completion" in args:
+            from digitclf.cli.completion import register_bash
+
+            register_bash()
         try:
             code = super().main(args=args, prog_name=prog_name or "digitclf", complete_var=complete_var,
                                 standalone_mode=False, **extra)
@@ -137,27 +143,11 @@ def root(
 
 TrustOpt = typer.Option(False, "--trust", help="Load a pickled model that is not signed with your key (a run "
                                                "copied from elsewhere): loading a pickle runs its code.")
-DEFAULT_OUTPUTS = Path("outputs")
-
-
-def complete_config(incomplete: str) -> list[str]:
-    """Shell completion: YAML files in ./ and configs/."""
-    from digitclf.config import CONFIG_DIRS
-
-    names = {str(p) if d != Path(".") else p.name for d in CONFIG_DIRS if d.is_dir() for p in d.glob("*.y*ml")}
-    return sorted(n for n in names if n.startswith(incomplete))
-
-
-def complete_run(incomplete: str) -> list[str]:
-    """Shell completion: run ids under ./outputs (newest first)."""
-    from digitclf.runs import iter_runs
-
-    return [r.id for r in reversed(iter_runs(DEFAULT_OUTPUTS)) if r.id.startswith(incomplete)]
 
 
 ConfigOpt = typer.Option(None, "--config", "-c", autocompletion=complete_config,
                          help="YAML config: a path, or a bare name looked up in ./ then configs/.")
-SetOpt = typer.Option(None, "--set", "-s", metavar="KEY.PATH=VALUE",
+SetOpt = typer.Option(None, "--set", "-s", metavar="KEY.PATH=VALUE", autocompletion=complete_set,
                       help="Override a config value (repeatable), e.g. --set model.params.C=10.")
 JsonOpt = typer.Option(False, "--json", help="Print the result as JSON on stdout and nothing else there.")
 OutputsOpt = typer.Option(None, "--outputs", "-o", help="Outputs folder (default: the config's output.dir; "

@@ -10,6 +10,7 @@ import typer
 from digitclf.choices import Normalize, Split, Style
 from digitclf.cli.app import (JsonOpt, NormalizeOpt, OutputsOpt, RunArg, StyleOpt, TrustOpt, app, echo_json, info,
                               resolve)
+from digitclf.cli.completion import complete_dataset
 
 
 def format_evaluation(result: dict[str, Any]) -> str:
@@ -49,7 +50,7 @@ def _label(label: Any, names: Any) -> str:
 @app.command()
 def evaluate(
     run: Optional[str] = RunArg,
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="Score the model on another data set with the "
+    dataset: Optional[str] = typer.Option(None, "--dataset", autocompletion=complete_dataset, help="Score the model on another data set with the "
                                           "same image size: a name (mnist) or a path (IDX folder or .npz)."),
     split: Split = typer.Option("test", "--split", help="Which rows to score: the test split, the training rows, "
                                 "or all of them."),

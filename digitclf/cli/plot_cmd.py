@@ -9,6 +9,7 @@ import typer
 
 from digitclf.choices import ErrorOrder
 from digitclf.cli.app import OutputsOpt, RunArg, app, resolve
+from digitclf.cli.completion import complete_dataset
 
 
 @app.command("plot-errors")
@@ -34,7 +35,7 @@ def plot_errors(
 
 @app.command("plot-samples")
 def plot_samples(
-    dataset: str = typer.Option(..., "--dataset", help="A data set name (digits, mnist, ...) or a path "
+    dataset: str = typer.Option(..., "--dataset", autocompletion=complete_dataset, help="A data set name (digits, mnist, ...) or a path "
                                 "(IDX folder or .npz)."),
     n: int = typer.Option(5, "--n", min=1, help="How many images (the first ones of the data set)."),
     cols: int = typer.Option(5, "--cols", min=1, help="Images per row."),

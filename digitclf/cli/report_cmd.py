@@ -9,11 +9,12 @@ import typer
 
 from digitclf.choices import Normalize, Style
 from digitclf.cli.app import DEFAULT_OUTPUTS, NormalizeOpt, OutputsOpt, StyleOpt, app, resolve
+from digitclf.cli.completion import complete_run
 
 
 @app.command()
 def report(
-    refs: Optional[list[str]] = typer.Argument(None, metavar="[RUN...]", help="Runs to include (default: every "
+    refs: Optional[list[str]] = typer.Argument(None, metavar="[RUN...]", autocompletion=complete_run, help="Runs to include (default: every "
                                                "complete run in the outputs folder)."),
     out: Path = typer.Option(Path("report.html"), "--out", help="HTML file to write."),
     errors: int = typer.Option(10, "--errors", min=0, help="Misclassified images shown per run."),
