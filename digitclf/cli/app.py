@@ -22,6 +22,18 @@ EXIT_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a tool whose output p
 INTERRUPTED = "interrupted (Ctrl-C or SIGTERM); a run in progress was recorded as interrupted"
 
 
+def _plain_flags(command: Any, ctx: Any = None) -> None:
+    """Flags take no value, so --help shows no type for them (Typer would print <bool>)."""
+    from typer._click.core import Context
+
+    ctx = Context(command, parent=ctx, info_name=command.name, **(command.context_settings or {}))
+    for param in [*command.params, command.get_help_option(ctx)]:
+        if param is not None and getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        _plain_flags(sub, ctx)
+
+
 class DigitclfGroup(TyperGroup):
     """Runs commands with click's standalone mode off, so every failure is shown our way."""
 
@@ -35,6 +47,7 @@ class DigitclfGroup(TyperGroup):
              complete_var: Optional[str] = None, standalone_mode: bool = True, **extra: Any) -> Any:
         args = list(sys.argv[1:] if args is None else args)
         debug = _root_flag(args, "--debug") or os.environ.get("DIGITCLF_DEBUG") == "1"
+        _plain_flags(self)
         if any(key.endswith("_COMPLETE") for key in os.environ) or "--show-completion" in args \
                 or "--install-completion" in args:
             from digitclf.cli.completion import register_bash
