@@ -1,0 +1,193 @@
+"""README's shell examples, run the way a reader runs them, and its output samples checked.
+
+Every ```bash block's commands and every ```console block's ``$ `` commands run in order in one
+sandbox (its own outputs/ and data cache, the shipped configs), so later examples see the runs
+of earlier ones, as a reader's do.  A ```console block shows a command's stdout after it; that
+sample must match what the command prints now, with three things allowed to differ: timings
+(numbers with three decimals), run ids and dates, and the spacing that aligns columns.
+
+What cannot run here is listed in SKIP with the reason; an entry that matches no README line
+fails, so the list cannot go stale.  Placeholders a reader replaces (a run id prefix, RUN_A,
+my_digit.png) are replaced by real ones from the sandbox.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+BIN = Path(sys.executable).parent
+
+# README text that marks a command this test cannot run, and why
+SKIP = {
+    "python3 -m venv .venv": "the quick start's install; .ci/run runs it on a fresh clone",
+    "pip install": "installs packages",
+    "pytest -q": "the test suite itself",
+    "mnist_": "OpenML MNIST needs the network (tests/test_datasets_openml.py covers the loader offline)",
+    "data fetch mnist": "needs the network",
+    "--scheduler tcp://": "needs a Dask cluster (tests/sweep/ run a local one)",
+    "mlflow ui": "starts a server (tests/test_tracking.py runs one)",
+    "dvc ": "DVC, driven by tests/test_dvc.py",
+    "emnist-digits": "a data set the reader has",
+    "sweep --config configs/sweep_digits.yaml --jobs": "about 50 CPU-seconds; tests/sweep/ run sweeps ("
+                                                       "the --dry-run example here plans the same sweep)",
+    "--mlflow": "MLflow's store setup takes half a minute; tests/test_tracking.py logs to a real server",
+    "output.mlflow": "as --mlflow",
+}
+NEEDS_FASHION = "/usr/share/datasets/fashion-mnist"
+
+RUN_ID = re.compile(r"\b\d{8}-\d{6}-[0-9a-f]{6}\b")
+RUN_PREFIX = re.compile(r"\b20\d{6}-\d{4,6}\b(?!-[0-9a-f])")
+DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?\b")
+SECONDS = re.compile(r"(?<![\d.])\d+\.\d{3}(?![\d])")
+
+
+@dataclass
+class Example:
+    line: int  # in README, 1-based
+    command: str
+    expected: list[str] | None = None  # stdout shown after it (console blocks)
+
+
+def parse(text: str) -> list[Example]:
+    """The commands of bash and console blocks, in README order, with the stdout console blocks show."""
+    examples: list[Example] = []
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        fence = lines[i].strip()
+        if fence in ("```bash", "```console"):
+            start = i + 1
+            i += 1
+            body: list[tuple[int, str]] = []
+            while i < len(lines) and lines[i].strip() != "```":
+                body.append((i + 1, lines[i]))
+                i += 1
+            if fence == "```bash":
+                pending = ""
+                for number, line in body:
+                    if line.strip() and not line.lstrip().startswith("#"):
+                        pending += line.rstrip("\\") + (" " if line.endswith("\\") else "")
+                        if not line.endswith("\\"):
+                            examples.append(Example(number, pending.strip()))
+                            pending = ""
+            else:
+                for number, line in body:
+                    if line.startswith("$ "):
+                        examples.append(Example(number, line[2:].strip(), []))
+                    elif examples and examples[-1].expected is not None and examples[-1].line >= start:
+                        examples[-1].expected.append(line)
+        i += 1
+    return examples
+
+
+def normalize(lines: list[str]) -> list[str]:
+    out = []
+    for line in lines:
+        line = RUN_ID.sub("<run-id>", line)
+        line = DATE.sub("<date>", line)
+        line = SECONDS.sub("<seconds>", line)
+        out.append(" ".join(line.split()))
+    while out and not out[-1]:
+        out.pop()
+    return out
+
+
+def skipped(command: str) -> str | None:
+    for marker, reason in SKIP.items():
+        if marker in command:
+            return reason
+    if NEEDS_FASHION in command and not Path(NEEDS_FASHION).is_dir():
+        return "Debian's dataset-fashion-mnist is not installed"
+    return None
+
+
+def substitute(command: str, sandbox: Path) -> str:
+    """A reader's placeholders -> real names in the sandbox (newest runs first)."""
+    runs = sorted((p.parent for p in (sandbox / "outputs").glob("*/*/run.json")), key=lambda p: p.name,
+                  reverse=True)
+    ids = iter([r.name for r in runs] * 2)
+    command = RUN_PREFIX.sub(lambda m: next(ids, m.group(0)), command)
+    if runs:
+        command = command.replace("RUN_A", runs[-1].name).replace("RUN_B", runs[0].name)
+    return command
+
+
+def run(command: str, sandbox: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "COLUMNS": "100"}
+    return subprocess.run(["bash", "-c", command], cwd=sandbox, env=env, capture_output=True, text=True,
+                          timeout=600, stdin=subprocess.DEVNULL)
+
+
+def check(examples: list[Example], sandbox: Path) -> list[str]:
+    """Run every example; one line per problem (a failing command, an output that differs)."""
+    problems = []
+    for example in examples:
+        if skipped(example.command):
+            continue
+        command = substitute(example.command, sandbox)
+        done = run(command, sandbox)
+        if done.returncode != 0:
+            problems.append(f"README line {example.line}: `{command}` exited {done.returncode}: "
+                            f"{done.stderr.strip().splitlines()[-1:] }")
+        elif example.expected is not None:
+            want, got = normalize(example.expected), normalize(done.stdout.splitlines())
+            if want != got:
+                problems.append(f"README line {example.line}: `{command}` printed\n  " + "\n  ".join(got) +
+                                "\nbut README shows\n  " + "\n  ".join(want))
+    return problems
+
+
+def make_sandbox(path: Path) -> Path:
+    (path / "configs").mkdir(parents=True, exist_ok=True)
+    for config in (ROOT / "configs").glob("*.yaml"):
+        shutil.copy(config, path / "configs" / config.name)
+    (path / "docs").mkdir(exist_ok=True)
+    shutil.copy(ROOT / "docs" / "config.schema.json", path / "docs" / "config.schema.json")
+    # the images README's predict examples name
+    from sklearn.datasets import load_digits
+    from PIL import Image
+    import numpy as np
+
+    digits = load_digits()
+    image = Image.fromarray((255 - digits.images[0] * 255 / 16).astype(np.uint8)).resize((112, 112))
+    image.save(path / "my_digit.png")
+    (path / "photos").mkdir(exist_ok=True)
+    for k in (1, 2):
+        Image.fromarray((255 - digits.images[k] * 255 / 16).astype(np.uint8)).resize((96, 96)).save(
+            path / "photos" / f"digit{k}.png")
+    return path
+
+
+@pytest.mark.slow
+def test_every_runnable_readme_example_runs_and_prints_what_readme_shows(tmp_path):
+    examples = parse(README.read_text())
+    assert len(examples) > 20
+    problems = check(examples, make_sandbox(tmp_path / "reader"))
+    assert not problems, "\n\n".join(problems)
+
+
+def test_every_skip_reason_still_matches_a_readme_example():
+    commands = [e.command for e in parse(README.read_text())]
+    for marker in SKIP:
+        assert any(marker in c for c in commands), f"SKIP entry {marker!r} matches no README command"
+
+
+def test_the_check_fails_when_a_sample_output_changes(tmp_path):
+    """The checker compares, not just runs: a changed sample (or a failing command) is reported."""
+    good = "```console\n$ printf 'accuracy  0.9511  (took 0.123 s)\\nrun outputs/x/20261127-221727-3de1ba\\n'\n" \
+           "accuracy 0.9511 (took 9.999 s)\nrun outputs/x/20260101-000000-abcdef\n```\n"
+    assert check(parse(good), tmp_path) == []
+    changed = good.replace("accuracy 0.9511", "accuracy 0.9512")
+    assert check(parse(changed), tmp_path)[0].startswith("README line 2: `printf")
+    failing = "```bash\nfalse\n```\n"
+    assert "exited 1" in check(parse(failing), tmp_path)[0]
