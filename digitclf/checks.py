@@ -58,6 +58,8 @@ def check_estimator(model: ModelConfig) -> None:
             # scikit-learn counts True as the integer 1; the schema (and so an editor) refuses it
             raise ConfigError(f"model.params.{key}: {cls.__name__} takes a number or a name here, not "
                               f"{str(value).lower()} (YAML reads true/false/yes/no as booleans)")
+        if key in constraints:
+            _check_constraints(cls.__name__, key, value, constraints[key])
     rng = np.random.default_rng(0)
     X = rng.random((30, 8), dtype=np.float32)
     y = np.arange(30) % 3
@@ -73,6 +75,21 @@ def check_estimator(model: ModelConfig) -> None:
     except (ValueError, TypeError, OverflowError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"model.params: {first}") from None
+
+
+def _check_constraints(owner: str, key: str, value: object, constraints: list) -> None:
+    """One parameter against scikit-learn's own constraints, in a message that reads the same every run
+    (scikit-learn prints its choices as a set, in a different order each time)."""
+    from sklearn.utils._param_validation import Hidden, StrOptions, make_constraint
+
+    if constraints == "no_validation" or any(make_constraint(c).is_satisfied_by(value) for c in constraints):
+        return
+    shown = [c for c in constraints if not isinstance(c, Hidden)]
+    options = sorted(o for c in shown if isinstance(c, StrOptions) for o in c.options if o not in c.deprecated)
+    said = [f"one of {', '.join(options)}" if len(options) > 1 else repr(options[0])] if options else []
+    said += [str(make_constraint(c)) for c in shown if not isinstance(c, StrOptions)]
+    hint = suggest(value, options) if isinstance(value, str) else ""
+    raise ConfigError(f"model.params.{key}: {owner}'s {key} must be {' or '.join(said)}; got {value!r}{hint}")
 
 
 def _takes_bool(schema: dict) -> bool:

@@ -297,14 +297,12 @@ CASES: list[Bad] = [
            "model.params.Cc: LogisticRegression has no parameter 'Cc' (did you mean 'C'?); allowed: C, ",
            ("max_iter", "solver")),
     config("solver-misspelled", "model: {params: {solver: lbfgz}}\n", 2,
-           "model.params: The 'solver' parameter of LogisticRegression must be a str among {",
-           ("Got 'lbfgz' instead.", "'lbfgs'")),
+           "model.params.solver: LogisticRegression's solver must be one of lbfgs, liblinear, newton-cg, "
+           "newton-cholesky, sag, saga; got 'lbfgz' (did you mean 'lbfgs'?)"),
     config("max-iter-negative", "model: {params: {max_iter: -1}}\n", 2,
-           "model.params: The 'max_iter' parameter of LogisticRegression must be an int in the range [0, inf). "
-           "Got -1 instead."),
+           "model.params.max_iter: LogisticRegression's max_iter must be an int in the range [0, inf); got -1"),
     config("c-negative", "model: {params: {C: -1}}\n", 2,
-           "model.params: The 'C' parameter of LogisticRegression must be a float in the range (0.0, inf]. "
-           "Got -1 instead."),
+           "model.params.C: LogisticRegression's C must be a float in the range (0.0, inf]; got -1"),
     config("solver-penalty-incompatible", "model: {params: {solver: lbfgs, penalty: l1}}\n", 2,
            "model.params: Solver lbfgs supports only 'l2' or None penalties, got l1 penalty."),
     config("elasticnet-needs-saga", "model: {params: {solver: liblinear, penalty: elasticnet}}\n", 2,
@@ -388,8 +386,7 @@ CASES: list[Bad] = [
            "c.yaml: nmae: unknown key 'nmae' (did you mean 'name'?); allowed keys: ", TOP_KEYS,
            command="config show"),
     config("config-validate-bad-param", "model: {params: {max_iter: -1}}\n", 2,
-           "model.params: The 'max_iter' parameter of LogisticRegression must be an int in the range [0, inf). "
-           "Got -1 instead.", command="config validate"),
+           "model.params.max_iter: LogisticRegression's max_iter must be an int in the range [0, inf); got -1", command="config validate"),
     # -- command line
     Bad("unknown-command", ("bogus",), 2, "No such command 'bogus'. (see 'digitclf --help')"),
     Bad("misspelled-command", ("trian",), 2, "No such command 'trian'. Did you mean 'train'? (see 'digitclf --help')"),
@@ -482,8 +479,8 @@ CASES: list[Bad] = [
         "sweep point 1 (Cc=1): model.params.Cc: LogisticRegression has no parameter 'Cc' (did you mean 'C'?); "
         "allowed: ", ("max_iter",)),
     Bad("sweep-point-invalid-value", ("sweep", "-c", DIGITS, "--grid", "model.params.C=1,-1"), 2,
-        "sweep point 2 (C=-1): model.params: The 'C' parameter of LogisticRegression must be a float in the range "
-        "(0.0, inf]. Got -1 instead."),
+        "sweep point 2 (C=-1): model.params.C: LogisticRegression's C must be a float in the range (0.0, inf]; "
+        "got -1"),
     Bad("sweep-nothing-to-sweep", ("sweep", "-c", DIGITS), 2, "nothing to sweep: give --grid KEY=v1,v2 ",
         ("sweep:",)),
     Bad("sweep-unknown-backend", ("sweep", "-c", DIGITS, "--grid", "model.params.C=1,2", "--backend", "bogus",

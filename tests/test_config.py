@@ -148,7 +148,8 @@ def test_name_defaults_to_file_stem(tmp_path):
 
 
 @pytest.mark.parametrize("overrides,expected", [
-    (["model.params.solver=lbfgz"], "model.params: The 'solver' parameter of LogisticRegression must be a str among"),
+    (["model.params.solver=lbfgz"], "model.params.solver: LogisticRegression's solver must be one of lbfgs, "
+                                    "liblinear, newton-cg, newton-cholesky, sag, saga; got 'lbfgz' (did you mean 'lbfgs'?)"),
     (["model.params.Cx=1"], "model.params.Cx: LogisticRegression has no parameter 'Cx' (did you mean 'C'?)"),
     (["model.params.penalty=l1"], "model.params: Solver lbfgs supports only 'l2' or None penalties, got l1 penalty."),
     (["model.estimator=logreg"], "model.estimator: unknown estimator 'logreg'; known: logistic_regression,"),
@@ -160,8 +161,8 @@ def test_name_defaults_to_file_stem(tmp_path):
     (["dataset.name=idx"], "dataset.name: 'idx' needs dataset.path"),
     (["dataset.path=/nonexistent/folder"], "dataset.path: '/nonexistent/folder' does not exist"),
     (["split.kind=predefined"], "split.kind: 'digits' has no predefined train/test split; use kind: random"),
-    (["model.estimator=knn", "model.params={weights: heavy}"], "model.params: The 'weights' parameter of "
-                                                             "KNeighborsClassifier must be"),
+    (["model.estimator=knn", "model.params={weights: heavy}"], "model.params.weights: KNeighborsClassifier's "
+                                                             "weights must be one of distance, uniform or a callable"),
 ])
 def test_semantic_errors_before_any_data(overrides, expected):
     cfg = load_config("digits_lbfgs", overrides)
