@@ -351,7 +351,8 @@ def load_split(run: RunDir) -> SavedSplit:
 
 # beyond what skops trusts by default (scikit-learn and numpy types): the functions digitclf's
 # preprocessing steps call, nothing else
-SKOPS_TRUSTED = {"digitclf.models.scale_pixels", "digitclf.models.to_float32"}
+SKOPS_TRUSTED = {"digitclf.models.scale_pixels", "digitclf.models.to_float32",  # pipelines saved by earlier digitclf
+                 "numpy.asarray", "functools.partial"}  # the float32 and scale steps (partial of numpy.multiply)
 
 
 def load_model(run: RunDir, *, trust: bool = False) -> Any:
