@@ -36,6 +36,19 @@ def test_flat_metrics_and_predictions_csv_match_the_run():
     np.testing.assert_array_equal([int(r["predicted"]) for r in rows], result.y_pred)
 
 
+def test_train_with_a_fixed_run_id_runs_again_and_moves_the_previous_run_aside(cli):
+    args = ("train", "--run-id", "dvc", "--set", "output.plots=false", "--set", "model.params.max_iter=5")
+    first = cli(*args, "--json")
+    assert first.exit_code == 0, first.output
+    second = cli(*args, "--set", "model.params.C=10", "--json")
+    assert second.exit_code == 0, second.output
+    (aside,) = Path("outputs/digits_lbfgs/.superseded").iterdir()
+    assert second.stderr == f"note: --run-id dvc: the previous run there was moved to outputs/digits_lbfgs/.superseded/{aside.name}\n"
+    assert json.loads((aside / "metrics.json").read_text()) == json.loads(first.stdout)
+    assert json.loads(Path("outputs/digits_lbfgs/dvc/metrics.json").read_text()) == json.loads(second.stdout)
+    assert yaml.safe_load(Path("outputs/digits_lbfgs/dvc/config.yaml").read_text())["model"]["params"]["C"] == 10
+
+
 def test_documented_dvc_yaml_is_in_readme_and_names_real_files():
     text = DVC_YAML.read_text()
     assert text in README.read_text()
