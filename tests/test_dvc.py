@@ -48,7 +48,8 @@ def test_train_with_a_fixed_run_id_runs_again_and_moves_the_previous_run_aside(c
     second = cli(*args, "--set", "model.params.C=10", "--json")
     assert second.exit_code == 0, second.output
     (aside,) = Path("outputs/digits_lbfgs/.superseded").iterdir()
-    assert second.stderr == f"note: --run-id dvc: the previous run there was moved to outputs/digits_lbfgs/.superseded/{aside.name}\n"
+    assert second.stderr == ("note: --run-id dvc: the previous run there was moved to "
+                             f"outputs/digits_lbfgs/.superseded/{aside.name}\n")
     assert json.loads((aside / "metrics.json").read_text()) == json.loads(first.stdout)
     assert json.loads(Path("outputs/digits_lbfgs/dvc/metrics.json").read_text()) == json.loads(second.stdout)
     assert yaml.safe_load(Path("outputs/digits_lbfgs/dvc/config.yaml").read_text())["model"]["params"]["C"] == 10
@@ -165,7 +166,8 @@ def test_dvc_repro_experiments_queue_metrics_and_plots_for_real(tmp_path):
     diff = repo.json("metrics", "diff")[FLAT]
     assert set(diff) <= set(shown) and "accuracy" in diff  # scores changed; no timing keys
     changed = repo.json("params", "diff")["params.yaml"]
-    assert list(changed) == ["model.params.C"] and (changed["model.params.C"]["old"], changed["model.params.C"]["new"]) == (1.0, 0.05)
+    assert list(changed) == ["model.params.C"]
+    assert (changed["model.params.C"]["old"], changed["model.params.C"]["new"]) == (1.0, 0.05)
 
     forced = repo.dvc("repro", "-f")
     assert "Running stage 'train'" in forced.stdout and len(repo.superseded()) == 2
