@@ -119,19 +119,23 @@ def _float32(X: Any, factor: np.float32 | None, rows: int = 8192) -> np.ndarray:
     return out
 
 
-def _float32_step(params: Any, pixel_max: float, seed: int) -> Any:
-    from sklearn.preprocessing import FunctionTransformer
-
-    return FunctionTransformer(np.asarray, kw_args={"dtype": "float32"})
-
-
-def _scale_step(params: Any, pixel_max: float, seed: int) -> Any:
+def _float32_transformer(factor: np.float32 | None = None) -> Any:
+    """X as float32, or factor * X computed in float32 (the factor goes first: a ufunc takes operands by position)."""
     import functools
 
     from sklearn.preprocessing import FunctionTransformer
 
-    # factor * X, computed in float32 (the factor goes first: a ufunc takes its operands by position)
-    return FunctionTransformer(functools.partial(np.multiply, np.float32(1.0 / pixel_max), dtype="float32"))
+    if factor is None:
+        return FunctionTransformer(np.asarray, kw_args={"dtype": "float32"})
+    return FunctionTransformer(functools.partial(np.multiply, np.float32(factor), dtype="float32"))
+
+
+def _float32_step(params: Any, pixel_max: float, seed: int) -> Any:
+    return _float32_transformer()
+
+
+def _scale_step(params: Any, pixel_max: float, seed: int) -> Any:
+    return _float32_transformer(np.float32(1.0 / pixel_max))
 
 
 def float_conversion(step: Any) -> tuple[bool, np.float32 | None]:
@@ -203,6 +207,22 @@ def build_preprocessor(steps: list[Any], pixel_max: float, seed: int) -> list[tu
     if len(names) != len(set(names)):
         raise ConfigError(f"preprocess: a step appears twice ({', '.join(names)}); list each step once")
     return out
+
+
+def portable(model: Any) -> Any:
+    """The pipeline with digitclf's own conversion functions (in pipelines saved by earlier digitclf) replaced by
+    the numpy ones the steps use now: the same values, and it loads where digitclf is not installed."""
+    steps = getattr(model, "steps", None)
+    if not steps or not any(_calls_digitclf(step) for _, step in steps):
+        return model
+    from sklearn.pipeline import Pipeline
+
+    return Pipeline([(name, _float32_transformer(float_conversion(step)[1]) if _calls_digitclf(step) else step)
+                     for name, step in steps])
+
+
+def _calls_digitclf(step: Any) -> bool:
+    return getattr(step, "func", None) in (scale_pixels, to_float32)
 
 
 def fit_transform(step: Any, X: Any, chunk: int = 4096) -> Any:

@@ -61,12 +61,27 @@ def test_log_run_reads_back_params_metrics_tags_artifacts_and_model(store, scale
     assert logged.info.run_name == f"digits_lbfgs/{scaled_run.id}"
     record = json.loads(scaled_run.file("run.json").read_text())
 
-    # params: the resolved config flattened by pandas (independently), lists as JSON
+    # params: the resolved config flattened by pandas (independently), lists as JSON, and every parameter of
+    # the classifier, scikit-learn's defaults too
+    from sklearn.linear_model import LogisticRegression
+
     flat = pd.json_normalize(record["config"], sep=".").iloc[0].to_dict()
+    estimator = LogisticRegression(**record["config"]["model"]["params"], random_state=record["config"]["seed"])
+    flat.update({f"model.params.{key}": value for key, value in estimator.get_params().items()})
     expected = {key: value if isinstance(value, str) else json.dumps(value) for key, value in flat.items()}
     assert logged.data.params == expected
     assert logged.data.params["model.params.solver"] == "lbfgs"
+    assert (logged.data.params["model.params.C"], logged.data.params["model.params.max_iter"]) == ("1.0", "100")
     assert logged.data.params["preprocess"] == '["scale"]'
+
+    # the data set: an MLflow dataset input whose digest is digitclf's fingerprint
+    (dataset_input,) = logged.inputs.dataset_inputs
+    assert dataset_input.dataset.name == "digits"
+    assert dataset_input.dataset.digest == record["dataset"]["fingerprint"]
+    assert json.loads(dataset_input.dataset.source) == {"tags": {"digitclf.source": "sklearn.datasets.load_digits"}}
+    assert json.loads(dataset_input.dataset.schema) == {"mlflow_colspec": [
+        {"name": "pixels", "type": "tensor", "tensor-spec": {"dtype": "uint8", "shape": [-1, 64]}},
+        {"name": "label", "type": "tensor", "tensor-spec": {"dtype": "int64", "shape": [-1]}}]}
 
     # metrics: scores recomputed by scikit-learn from the saved predictions
     split = load_split(scaled_run)
@@ -106,11 +121,19 @@ def test_log_run_reads_back_params_metrics_tags_artifacts_and_model(store, scale
     with Image.open(local / "confusion_matrix.png") as png, Image.open(scaled_run.file("confusion_matrix.png")) as own:
         assert png.size == own.size and png.size[0] > 100
 
-    # the model through mlflow.sklearn predicts what the run's own model predicts
+    # the model through mlflow.sklearn and mlflow.pyfunc predicts what the run's own model predicts, from
+    # uint8 pixels as saved, float64 (what load_digits returns) and float32; the signature's double columns take
+    # every dtype numpy converts to float64 exactly, so int64 is refused (cast it: X.astype(float))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
     model = mlflow.sklearn.load_model(f"runs:/{run_id}/model")
     X = load_digits().data.astype(np.uint8)
-    np.testing.assert_array_equal(model.predict(X), load_model(scaled_run).predict(X))
+    own = load_model(scaled_run).predict(X)
+    np.testing.assert_array_equal(model.predict(X), own)
+    pyfunc = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
+    for dtype in (np.uint8, np.int32, np.float32, np.float64):
+        np.testing.assert_array_equal(np.asarray(pyfunc.predict(X.astype(dtype))).ravel(), own)
+    with pytest.raises(mlflow.exceptions.MlflowException, match="Can not safely convert int64 to float64"):
+        pyfunc.predict(X.astype(np.int64))
 
 
 @pytest.mark.slow
