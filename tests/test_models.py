@@ -166,3 +166,24 @@ def test_pipelines_pickled_with_digitclfs_old_functions_still_load_and_predict_t
     assert models.float_conversion(loaded[0]) == (True, np.float32(1 / 16))
     assert models.float_conversion(FunctionTransformer(models.to_float32)) == (True, None)
     assert models.float_conversion(FunctionTransformer(np.log1p)) == (False, None)
+
+
+def test_portable_replaces_digitclfs_old_functions_with_numpys_and_predicts_the_same():
+    import pickle
+
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    X, y = load_digits(return_X_y=True)
+    old = Pipeline([("scale", FunctionTransformer(models.scale_pixels, kw_args={"factor": 1 / 16})),
+                    ("standardize", StandardScaler()), ("clf", LogisticRegression(max_iter=300))]).fit(X, y)
+    assert b"digitclf" in pickle.dumps(old)
+    new = models.portable(old)
+    assert b"digitclf" not in pickle.dumps(new)
+    assert new[1] is old[1] and new[2] is old[2]  # the fitted steps themselves
+    np.testing.assert_array_equal(new.predict(X), old.predict(X))
+    np.testing.assert_array_equal(new.predict_proba(X), old.predict_proba(X))
+    already = Pipeline([("float32", models.STEPS["float32"].build(None, 16.0, 0)), ("clf", old[2])])
+    assert models.portable(already) is already and models.portable(old[2]) is old[2]

@@ -406,3 +406,42 @@ def test_sweep_json_through_a_real_server_is_one_document_with_a_parent_and_its_
     children = experiment_runs(client, "server-sweep", f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     assert sorted((r.data.params["model.params.C"], r.data.metrics["accuracy"]) for r in children) == sorted(
         (json.dumps(p["values"]["model.params.C"]), p["accuracy"]) for p in summary["points"])
+
+
+def test_overlapping_redirects_in_two_threads_give_back_the_real_stdout(capsys):
+    """contextlib.redirect_stdout in two overlapping threads leaves sys.stdout pointing at stderr; the counted
+    redirect gives the real stdout back when the last block ends."""
+    import threading
+
+    real = sys.stdout
+    entered, release = threading.Barrier(2), threading.Event()
+
+    def log(name: str, wait: bool) -> None:
+        with tracking.stdout_to_stderr():
+            entered.wait()
+            print(f"View run {name}")
+            if wait:
+                release.wait()
+
+    first = threading.Thread(target=log, args=("first", False))
+    second = threading.Thread(target=log, args=("second", True))
+    first.start(), second.start()
+    first.join()  # the first block ends while the second is still inside its own
+    assert sys.stdout is not real
+    release.set()
+    second.join()
+    assert sys.stdout is real
+    print("{}")
+    out, err = capsys.readouterr()
+    assert out == "{}\n" and sorted(err.splitlines()) == ["View run first", "View run second"]
+
+
+def test_requirements_pin_what_is_installed_and_never_digitclf():
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        expected = [f"mlflow=={version('mlflow')}"]
+    except PackageNotFoundError:  # mlflow-skinny only: pyfunc needs pandas, which the full package would bring
+        expected = [f"mlflow-skinny=={version('mlflow-skinny')}", f"pandas=={version('pandas')}"]
+    expected += [f"scikit-learn=={version('scikit-learn')}", f"skops=={version('skops')}"]
+    assert tracking.requirements() == expected
