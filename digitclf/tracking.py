@@ -48,11 +48,12 @@ def log_run(run: RunDir, settings: "MlflowConfig", *, parent_run_id: str | None 
     Whatever MLflow prints ("View run ... at: http://...") goes to stderr: stdout stays the caller's
     (``train --json`` prints one JSON document there).
 
-    Params are the flattened resolved config (``model.params.C``), metrics the scores,
-    sizes, n_iter and per-phase seconds, tags the data fingerprint, versions and run
-    folder; metrics.json, config.yaml, run.json and the plots are artifacts and the
-    model is logged with ``mlflow.sklearn``.  ``parent_run_id`` makes it a child run
-    (a sweep point).
+    Params are the flattened resolved config (``model.params.C``) and every parameter of the
+    classifier, defaults too; metrics the scores, sizes, n_iter and per-phase seconds; the data
+    set is a dataset input (its fingerprint the digest); tags the data fingerprint, versions and
+    run folder; metrics.json, config.yaml, run.json and the plots are artifacts; the model, made
+    ``portable`` (scikit-learn and numpy only), is logged with ``mlflow.sklearn``.
+    ``parent_run_id`` makes it a child run (a sweep point).
     """
     with stdout_to_stderr():
         return _log_run(run, settings, parent_run_id=parent_run_id, trust=trust)
@@ -287,21 +288,21 @@ def dataset_input(dataset: "DatasetInfo", metrics: Metrics) -> Any:
     from mlflow.entities import DatasetInput, InputTag
     from mlflow.types import Schema, TensorSpec
 
-    kind, _, where = dataset.source.partition(":")
     schema = Schema([TensorSpec(np.dtype(dataset.dtype or "uint8"), (-1, dataset.n_features), "pixels"),
                      TensorSpec(np.dtype("int64"), (-1,), "label")])
-    meta = MetaDataset(_dataset_source(kind, where, dataset.source), name=dataset.name, digest=dataset.fingerprint,
+    meta = MetaDataset(_dataset_source(dataset.source), name=dataset.name, digest=dataset.fingerprint,
                        schema=schema)
     context = f"training ({metrics.n_train} rows) and evaluation ({metrics.n_test} rows)"
     return DatasetInput(meta._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", context)])
 
 
-def _dataset_source(kind: str, where: str, source: str) -> Any:
+def _dataset_source(source: str) -> Any:
     """openml:<id> -> its OpenML page; import:/cache:<folder> -> that folder; else (a scikit-learn loader) code."""
     from mlflow.data.code_dataset_source import CodeDatasetSource
     from mlflow.data.http_dataset_source import HTTPDatasetSource
     from mlflow.data.sources import LocalArtifactDatasetSource
 
+    kind, _, where = source.partition(":")
     if kind == "openml":
         return HTTPDatasetSource(f"https://www.openml.org/d/{where}")
     if kind in ("import", "cache"):
