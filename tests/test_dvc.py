@@ -172,9 +172,10 @@ def test_dvc_repro_experiments_queue_metrics_and_plots_for_real(tmp_path):
     forced = repo.dvc("repro", "-f")
     assert "Running stage 'train'" in forced.stdout and len(repo.superseded()) == 2
 
-    # experiments: -S in the workspace, then one queued and run by a queue worker
+    # experiments: -S in the workspace, -S with --temp, then one queued and run by a queue worker
     repo("git", "checkout", "params.yaml")
     repo.dvc("exp", "run", "-S", "model.params.C=10")
+    repo.dvc("exp", "run", "--temp", "-S", "model.params.C=3")  # in a temp copy of the repository
     repo.dvc("exp", "run", "--queue", "-S", "model.params.C=0.1", "-S", "model.params.max_iter=300")
     try:
         repo.dvc("queue", "start")
@@ -187,7 +188,7 @@ def test_dvc_repro_experiments_queue_metrics_and_plots_for_real(tmp_path):
         subprocess.run([DVC_BIN, "queue", "stop"], cwd=repo.path, env=repo.env, capture_output=True, timeout=60)
     found = experiments(repo.json("exp", "show"))
     by_params = {(p["C"], p["max_iter"]): metrics for p, metrics in found.values()}
-    assert set(by_params) >= {(1.0, 100), (10, 100), (0.1, 300)}  # HEAD and the two experiments
+    assert set(by_params) >= {(1.0, 100), (10, 100), (3, 100), (0.1, 300)}  # HEAD and the three experiments
     for (c, max_iter), metrics in by_params.items():  # each experiment's metrics are its params' own
         direct = train(load_config(PARAMS_YAML, [f"model.params.C={c}", f"model.params.max_iter={max_iter}",
                                                  "output.plots=false"]), outputs=tmp_path / "direct")
