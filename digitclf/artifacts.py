@@ -58,6 +58,7 @@ def save(result: "RunResult", test_images: np.ndarray, test_rows: Any, class_nam
         run.add_artifact("misclassified.png", lambda fh: grid.figure.savefig(fh, format="png", dpi=100))
     run.add_artifact("predictions.csv", lambda fh: fh.write(predictions_csv(result.y_test, result.y_pred)))
     run.add_artifact("metrics_flat.json", lambda fh: fh.write(json_bytes(m.flat())))
+    run.add_artifact("timings_flat.json", lambda fh: fh.write(json_bytes(m.flat_timings())))
     run.add_artifact("metrics.json", lambda fh: fh.write(json_bytes(m.to_json())))
 
 

@@ -85,10 +85,13 @@ def build_estimator(model: "ModelConfig", seed: int, n_classes: int) -> tuple[An
 
 
 # ---------------------------------------------------------------- preprocessing
+#
+# The float32 and scale steps are FunctionTransformers over numpy functions, not digitclf's: a
+# saved pipeline loads wherever scikit-learn does (MLflow, skops), with no digitclf installed.
 
 
 def scale_pixels(X: Any, factor: float) -> np.ndarray:
-    """x * factor as float32 (one pass, one new array)."""
+    """x * factor as float32 (pipelines saved before digitclf used numpy's functions call this and to_float32)."""
     return _float32(X, np.float32(factor))
 
 
@@ -97,7 +100,7 @@ def to_float32(X: Any) -> np.ndarray:
 
 
 def _float32(X: Any, factor: np.float32 | None, rows: int = 8192) -> np.ndarray:
-    """X (times ``factor``) as one new float32 array.
+    """X (times ``factor``) as one new float32 array: what the float32 and scale steps compute.
 
     A memory-mapped input (the data cache) is converted in row blocks, its mapped pages
     released after each: the raw pixels never sit in the resident set beside their float
@@ -116,16 +119,41 @@ def _float32(X: Any, factor: np.float32 | None, rows: int = 8192) -> np.ndarray:
     return out
 
 
-def _float32_step(params: Any, pixel_max: float, seed: int) -> Any:
+def _float32_transformer(factor: np.float32 | None = None) -> Any:
+    """X as float32, or factor * X computed in float32 (the factor goes first: a ufunc takes operands by position)."""
+    import functools
+
     from sklearn.preprocessing import FunctionTransformer
 
-    return FunctionTransformer(to_float32)
+    if factor is None:
+        return FunctionTransformer(np.asarray, kw_args={"dtype": "float32"})
+    return FunctionTransformer(functools.partial(np.multiply, np.float32(factor), dtype="float32"))
+
+
+def _float32_step(params: Any, pixel_max: float, seed: int) -> Any:
+    return _float32_transformer()
 
 
 def _scale_step(params: Any, pixel_max: float, seed: int) -> Any:
+    return _float32_transformer(np.float32(1.0 / pixel_max))
+
+
+def float_conversion(step: Any) -> tuple[bool, np.float32 | None]:
+    """(True, the factor or None) for a float32 or scale step, old (digitclf functions) or new (numpy's)."""
+    import functools
+
     from sklearn.preprocessing import FunctionTransformer
 
-    return FunctionTransformer(scale_pixels, kw_args={"factor": 1.0 / pixel_max})
+    if not isinstance(step, FunctionTransformer):
+        return False, None
+    func, kw_args = step.func, step.kw_args or {}
+    if func is np.asarray or func is to_float32:
+        return True, None
+    if func is scale_pixels:
+        return True, np.float32(kw_args["factor"])
+    if isinstance(func, functools.partial) and func.func is np.multiply:
+        return True, func.args[0]
+    return False, None
 
 
 def _standardize_step(params: Any, pixel_max: float, seed: int) -> Any:
@@ -181,9 +209,26 @@ def build_preprocessor(steps: list[Any], pixel_max: float, seed: int) -> list[tu
     return out
 
 
-def fit_transform(step: Any, X: Any, chunk: int = 4096) -> Any:
-    """fit_transform, with two steps worked through in row chunks:
+def portable(model: Any) -> Any:
+    """The pipeline with digitclf's own conversion functions (in pipelines saved by earlier digitclf) replaced by
+    the numpy ones the steps use now: the same values, and it loads where digitclf is not installed."""
+    steps = getattr(model, "steps", None)
+    if not steps or not any(_calls_digitclf(step) for _, step in steps):
+        return model
+    from sklearn.pipeline import Pipeline
 
+    return Pipeline([(name, _float32_transformer(float_conversion(step)[1]) if _calls_digitclf(step) else step)
+                     for name, step in steps])
+
+
+def _calls_digitclf(step: Any) -> bool:
+    return getattr(step, "func", None) in (scale_pixels, to_float32)
+
+
+def fit_transform(step: Any, X: Any, chunk: int = 4096) -> Any:
+    """fit_transform, with three steps worked through in row chunks:
+
+    - a float32 or scale step on a memory-mapped input converts it block by block (``_float32``);
     - a StandardScaler is fitted chunk by chunk (``partial_fit``): scikit-learn accumulates float32
       input in float64, and one pass would allocate a float64 copy of the data;
     - a PCA transforms chunk by chunk into one C-ordered array, which keeps OpenBLAS's working
@@ -192,6 +237,10 @@ def fit_transform(step: Any, X: Any, chunk: int = 4096) -> Any:
     from sklearn.decomposition import PCA
     from sklearn.preprocessing import StandardScaler
 
+    converts, factor = float_conversion(step)
+    if converts and isinstance(X, np.memmap):  # the same values, converted block by block
+        step.fit(X)
+        return _float32(X, factor)
     if X.shape[0] <= chunk or not isinstance(step, (StandardScaler, PCA)):
         return step.fit_transform(X)
     if isinstance(step, StandardScaler):

@@ -184,10 +184,17 @@ class Metrics(Record):
         return f"{self.estimator}({self.solver})" if self.solver else self.estimator
 
     def flat(self) -> dict[str, Any]:
-        """Scalars only, one level (what `dvc metrics show` and spreadsheets read without adapters)."""
+        """Scores and counts, one level (what `dvc metrics show` and spreadsheets read without adapters).
+
+        No timings: they differ on every run, and would fill every `dvc metrics diff` (``flat_timings``)."""
         flat: dict[str, Any] = {key: getattr(self, key) for key in (
-            "accuracy", "macro_f1", "n_train", "n_test", "n_errors", "n_iter", "converged", "fit_seconds")}
+            "accuracy", "macro_f1", "n_train", "n_test", "n_errors", "n_iter", "converged")}
         flat["accuracy_ci95_low"], flat["accuracy_ci95_high"] = self.accuracy_ci95
+        return flat
+
+    def flat_timings(self) -> dict[str, float]:
+        """Wall and CPU seconds per phase, one level: ``fit_wall_seconds``, ``fit_cpu_seconds``, ..."""
+        flat: dict[str, float] = {}
         for phase, seconds in self.timings.items():
             flat[f"{phase}_wall_seconds"] = seconds.wall
             flat[f"{phase}_cpu_seconds"] = seconds.cpu

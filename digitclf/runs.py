@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 RUN_FILE = "run.json"
 LATEST = "latest"  # <outputs>/latest: a link to the newest complete run
+SUPERSEDED_DIR = ".superseded"  # <outputs>/<name>/.superseded/: run folders moved aside, never deleted
 RECORD_SLACK = 2048  # spare bytes in run.json for a last, in-place update on a full disk
 METRICS_FILE = "metrics.json"
 SIGNED = ("model.joblib",)  # artifacts that run code when loaded: signed with this user's key (digitclf.signing)
@@ -240,6 +241,41 @@ def process_alive(pid: Any) -> bool:
     return True
 
 
+def supersede(path: Path) -> Path:
+    """Move a run folder aside to ``<outputs>/<name>/.superseded/<run-id>-<time>-<pid>`` and return where.
+
+    Nothing is deleted: a fixed run id (a sweep point, ``train --run-id``) makes way for a new run this
+    way. ``latest`` keeps pointing at the moved folder until the new run completes.
+    """
+    path = Path(path)
+    aside = path.parent / SUPERSEDED_DIR / f"{path.name}-{time.strftime(ID_TIME)}-{os.getpid()}"
+    aside.parent.mkdir(exist_ok=True)
+    os.rename(path, aside)
+    outputs = path.parent.parent
+    latest = outputs / LATEST
+    if latest.is_symlink() and Path(os.path.realpath(latest)) == path.resolve():
+        set_latest(outputs, aside)
+    return aside
+
+
+def make_way(path: Path) -> Path | None:
+    """Supersede the run folder at ``path`` for a new run of that id, and return where it went (None: no
+    folder there); a run still running there is refused."""
+    path = Path(path)
+    if not os.path.lexists(path):
+        return None
+    if path.is_symlink() or not path.is_dir():
+        from digitclf.paths import article, kind
+
+        what = "a link" if path.is_symlink() else article(kind(path))
+        raise RunError(f"{path} is {what}, not a run folder; move it away or choose another --run-id")
+    run = RunDir(path)
+    if run.state() == "running":
+        raise RunError(f"run {run.name}/{run.id} is still running (pid {run.record().pid}); wait for it to end, "
+                       "or choose another --run-id")
+    return supersede(path)
+
+
 # ---------------------------------------------------------------- latest, listing, lookup
 
 
@@ -351,7 +387,8 @@ def load_split(run: RunDir) -> SavedSplit:
 
 # beyond what skops trusts by default (scikit-learn and numpy types): the functions digitclf's
 # preprocessing steps call, nothing else
-SKOPS_TRUSTED = {"digitclf.models.scale_pixels", "digitclf.models.to_float32"}
+SKOPS_TRUSTED = {"digitclf.models.scale_pixels", "digitclf.models.to_float32",  # pipelines saved by earlier digitclf
+                 "numpy.asarray", "functools.partial"}  # the float32 and scale steps (partial of numpy.multiply)
 
 
 def load_model(run: RunDir, *, trust: bool = False) -> Any:

@@ -18,12 +18,14 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from digitclf.config import flatten
 from digitclf.errors import ConfigError, DigitclfError, RunError, TrackingError
+from digitclf.models import portable
 from digitclf.observers import RunObserver, SweepObserver
 from digitclf.records import Metrics, RunRecord, parse_time
 from digitclf.runs import SKOPS_TRUSTED, RunDir, load_model, load_split, versions
 
 if TYPE_CHECKING:
     from digitclf.config import MlflowConfig
+    from digitclf.records import DatasetInfo
     from digitclf.runner import RunResult
     from digitclf.sweep import SweepPlan, SweepResult
 
@@ -46,15 +48,14 @@ def log_run(run: RunDir, settings: "MlflowConfig", *, parent_run_id: str | None 
     Whatever MLflow prints ("View run ... at: http://...") goes to stderr: stdout stays the caller's
     (``train --json`` prints one JSON document there).
 
-    Params are the flattened resolved config (``model.params.C``), metrics the scores,
-    sizes, n_iter and per-phase seconds, tags the data fingerprint, versions and run
-    folder; metrics.json, config.yaml, run.json and the plots are artifacts and the
-    model is logged with ``mlflow.sklearn``.  ``parent_run_id`` makes it a child run
-    (a sweep point).
+    Params are the flattened resolved config (``model.params.C``) and every parameter of the
+    classifier, defaults too; metrics the scores, sizes, n_iter and per-phase seconds; the data
+    set is a dataset input (its fingerprint the digest); tags the data fingerprint, versions and
+    run folder; metrics.json, config.yaml, run.json and the plots are artifacts; the model, made
+    ``portable`` (scikit-learn and numpy only), is logged with ``mlflow.sklearn``.
+    ``parent_run_id`` makes it a child run (a sweep point).
     """
-    import sys
-
-    with contextlib.redirect_stdout(sys.stderr):
+    with stdout_to_stderr():
         return _log_run(run, settings, parent_run_id=parent_run_id, trust=trust)
 
 
@@ -67,10 +68,10 @@ def _log_run(run: RunDir, settings: "MlflowConfig", *, parent_run_id: str | None
         raise RunError(f"run {run.id} is {status}, not complete; only complete runs are logged to MLflow")
     record = run.record()
     metrics = run.metrics()
-    model = load_model(run, trust=trust)
+    model = portable(load_model(run, trust=trust))
     artifacts = [_verified(run, record, name) for name in ARTIFACTS
                  if name in record.artifacts or run.file(name).is_file()]
-    params = params_of(record.config.to_dict())
+    params = {**params_of(record.config.to_dict()), **estimator_params(model)}
     tags = run_tags(run, record, metrics)
     if parent_run_id is not None:
         tags[PARENT_TAG] = parent_run_id
@@ -82,6 +83,8 @@ def _log_run(run: RunDir, settings: "MlflowConfig", *, parent_run_id: str | None
     with _reporting(uri, f"log the run (MLflow run {run_id} is marked FAILED)", failed_run=(client, run_id)):
         client.log_batch(run_id, params=[Param(key, value) for key, value in params.items()],
                          metrics=[Metric(key, value, stamp, 0) for key, value in run_metrics(metrics).items()])
+        if record.dataset is not None:
+            client.log_inputs(run_id, datasets=[dataset_input(record.dataset, metrics)])
         for path in artifacts:
             client.log_artifact(run_id, str(path))
         # created here, in the run's experiment: log_model alone files it under the active
@@ -92,8 +95,9 @@ def _log_run(run: RunDir, settings: "MlflowConfig", *, parent_run_id: str | None
             mlflow.sklearn.log_model(
                 model, name=MODEL_NAME, model_id=logged_model.model_id, run_id=run_id,
                 input_example=_input_example(run), skops_trusted_types=sorted(SKOPS_TRUSTED),
+                signature=model_signature(record.dataset) if record.dataset is not None else None,
                 # given, not inferred: inferring starts a subprocess that imports the model
-                pip_requirements=_requirements(mlflow, model, record),
+                pip_requirements=requirements(),
             )
         client.set_terminated(run_id, "FINISHED", end_time=finished)
     return run_id
@@ -104,25 +108,27 @@ def start_parent_run(settings: "MlflowConfig", name: str, params: dict[str, Any]
 
     ``params`` (nested dicts are flattened) describe the sweep; ``end_parent_run`` ends it.
     """
-    _, client, uri = _connect(settings)
-    from mlflow.entities import Param
+    with stdout_to_stderr():
+        _, client, uri = _connect(settings)
+        from mlflow.entities import Param
 
-    found = versions()
-    tags = {"digitclf.kind": "sweep", **_source_tags(),
-            **{f"{dist}.version": found[dist] for dist in ("digitclf", "scikit-learn") if dist in found}}
-    _, run_id = _create_run(client, uri, settings.experiment, "start the sweep's parent run", tags=tags, run_name=name)
-    with _reporting(uri, f"log the sweep's params (MLflow run {run_id} is marked FAILED)", failed_run=(client, run_id)):
-        client.log_batch(run_id, params=[Param(key, value) for key, value in params_of(params).items()])
-    return run_id
+        found = versions()
+        tags = {"digitclf.kind": "sweep", **_source_tags(),
+                **{f"{dist}.version": found[dist] for dist in ("digitclf", "scikit-learn") if dist in found}}
+        _, run_id = _create_run(client, uri, settings.experiment, "start the sweep's parent run", tags=tags,
+                                run_name=name)
+        with _reporting(uri, f"log the sweep's params (MLflow run {run_id} is marked FAILED)",
+                        failed_run=(client, run_id)):
+            client.log_batch(run_id, params=[Param(key, value) for key, value in params_of(params).items()])
+        return run_id
 
 
 def end_parent_run(settings: "MlflowConfig", run_id: str, status: str) -> None:
     """Mark a sweep's parent run FINISHED, FAILED or KILLED (what MLflow prints goes to stderr)."""
-    import sys
-
-    _, client, uri = _connect(settings)
-    with _reporting(uri, f"finish the sweep's parent run {run_id}"), contextlib.redirect_stdout(sys.stderr):
-        client.set_terminated(run_id, status)
+    with stdout_to_stderr():
+        _, client, uri = _connect(settings)
+        with _reporting(uri, f"finish the sweep's parent run {run_id}"):
+            client.set_terminated(run_id, status)
 
 
 @contextlib.contextmanager
@@ -263,14 +269,71 @@ def _input_example(run: RunDir) -> Any:
     return images.reshape(len(images), -1) if len(images) else None
 
 
-def _requirements(mlflow: Any, model: Any, record: RunRecord) -> list[str]:
-    """scikit-learn and skops pinned, plus digitclf when a pipeline step calls one of its functions."""
-    requirements = mlflow.sklearn.get_default_pip_requirements(include_skops=True)
-    steps = getattr(model, "steps", [])
-    if any(getattr(getattr(step, "func", None), "__module__", "").startswith("digitclf.") for _, step in steps):
-        version = record.version_of("digitclf")
-        requirements.append(f"digitclf=={version}" if version else "digitclf")
-    return requirements
+def estimator_params(model: Any) -> dict[str, str]:
+    """The classifier's every parameter, defaults too, as ``model.params.<name>`` (what the config left out
+    is what scikit-learn chose: C, max_iter, ...); a one-vs-rest wrapper's inner classifier."""
+    from sklearn.multiclass import OneVsRestClassifier
+
+    classifier = model.steps[-1][1] if hasattr(model, "steps") else model
+    if isinstance(classifier, OneVsRestClassifier):
+        classifier = classifier.estimator
+    return params_of({"model": {"params": classifier.get_params(deep=False)}})
+
+
+def dataset_input(dataset: "DatasetInfo", metrics: Metrics) -> Any:
+    """The run's data set as an MLflow dataset input: digitclf's fingerprint as its digest, where it came
+    from as its source, the pixels' shape and type as its schema (the data itself is not uploaded)."""
+    import numpy as np
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.entities import DatasetInput, InputTag
+    from mlflow.types import Schema, TensorSpec
+
+    schema = Schema([TensorSpec(np.dtype(dataset.dtype or "uint8"), (-1, dataset.n_features), "pixels"),
+                     TensorSpec(np.dtype("int64"), (-1,), "label")])
+    meta = MetaDataset(_dataset_source(dataset.source), name=dataset.name, digest=dataset.fingerprint,
+                       schema=schema)
+    context = f"training ({metrics.n_train} rows) and evaluation ({metrics.n_test} rows)"
+    return DatasetInput(meta._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", context)])
+
+
+def _dataset_source(source: str) -> Any:
+    """openml:<id> -> its OpenML page; import:/cache:<folder> -> that folder; else (a scikit-learn loader) code."""
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.data.http_dataset_source import HTTPDatasetSource
+    from mlflow.data.sources import LocalArtifactDatasetSource
+
+    kind, _, where = source.partition(":")
+    if kind == "openml":
+        return HTTPDatasetSource(f"https://www.openml.org/d/{where}")
+    if kind in ("import", "cache"):
+        return LocalArtifactDatasetSource(where)
+    return CodeDatasetSource({"digitclf.source": source})
+
+
+def model_signature(dataset: "DatasetInfo") -> Any:
+    """One number per pixel in, a label out; any numeric dtype in (uint8 pixels, float64, ...): MLflow casts
+    a column-based input to double, where a tensor signature refuses every dtype but its own."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    return ModelSignature(inputs=Schema([ColSpec("double") for _ in range(dataset.n_features)]),
+                          outputs=Schema([ColSpec("long")]))
+
+
+def requirements() -> list[str]:
+    """What a logged model needs where it is loaded, pinned to what is installed here: MLflow (mlflow-skinny
+    when that is all there is: pyfunc needs no more, and pandas with it), scikit-learn and skops. Never
+    digitclf: the pipelines are scikit-learn and numpy only (``models.portable``)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def pinned(dist: str) -> str:
+        return f"{dist}=={version(dist)}"
+
+    try:
+        mlflow = [pinned("mlflow")]
+    except PackageNotFoundError:
+        mlflow = [pinned("mlflow-skinny"), pinned("pandas")]
+    return [*mlflow, pinned("scikit-learn"), pinned("skops")]
 
 
 def _source_tags() -> dict[str, str]:
@@ -285,6 +348,32 @@ def _source_tags() -> dict[str, str]:
 
 
 # ---------------------------------------------------------------- MLflow plumbing
+
+
+_stdout_lock = threading.Lock()
+_stdout_users = 0
+_stdout_saved: Any = None
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """What anything prints on stdout in the block goes to stderr ("View run ... at: http://..."), so that
+    stdout stays one JSON document for ``--json``.  Counted, unlike ``contextlib.redirect_stdout``: blocks
+    overlapping in two threads restore the real stdout when the last one ends, not a stale one."""
+    import sys
+
+    global _stdout_users, _stdout_saved
+    with _stdout_lock:
+        if _stdout_users == 0:
+            _stdout_saved, sys.stdout = sys.stdout, sys.stderr
+        _stdout_users += 1
+    try:
+        yield
+    finally:
+        with _stdout_lock:
+            _stdout_users -= 1
+            if _stdout_users == 0:
+                sys.stdout, _stdout_saved = _stdout_saved, None
 
 
 def _connect(settings: "MlflowConfig") -> tuple[Any, Any, str]:

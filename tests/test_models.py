@@ -110,3 +110,80 @@ def test_block_conversion_leaves_no_mapped_pages_resident(tmp_path):
     grown = resident_file_kb() - before
     assert grown < 8 * 1024, grown  # without the releases all ~20 MB of pixels would stay mapped in
     assert_new_float32(out, (original * np.float32(1 / 255)).astype(np.float32))
+
+
+# ---------------------------------------------------------------- saved pipelines need only scikit-learn
+
+
+@pytest.mark.parametrize("preprocess", [["float32"], ["scale"], ["standardize"], [{"pca": {"n_components": 5}}],
+                                        ["scale", "standardize", {"pca": {"n_components": 5}}]])
+def test_every_step_is_numpy_or_scikit_learn_and_computes_float32(preprocess):
+    import pickle
+
+    import skops.io as sio
+    from sklearn.datasets import load_digits
+    from sklearn.pipeline import Pipeline
+
+    from digitclf.config import load_config
+    from digitclf.runs import SKOPS_TRUSTED
+
+    X = load_digits().data.astype(np.uint8)
+    cfg = load_config("digits_lbfgs", [f"preprocess={preprocess}"])
+    pipeline = Pipeline(models.build_preprocessor(cfg.preprocess, 16.0, 0))
+    out = pipeline.fit_transform(X)
+    assert out.dtype == np.float32
+    assert b"digitclf" not in pickle.dumps(pipeline)  # unpickles wherever scikit-learn is installed
+    assert set(sio.get_untrusted_types(data=sio.dumps(pipeline))) <= SKOPS_TRUSTED - {
+        "digitclf.models.scale_pixels", "digitclf.models.to_float32"}
+    np.testing.assert_array_equal(pipeline.transform(X.astype(np.float64)), out)  # float64 input, same values
+    if preprocess == ["scale"]:
+        np.testing.assert_array_equal(out, (X / np.float32(16)).astype(np.float32))
+
+
+@pytest.mark.parametrize("step,factor", [("float32", None), ("scale", np.float32(1 / 255))])
+def test_fit_transform_converts_a_memmap_block_wise_to_what_the_step_computes(mapped_pixels, step, factor):
+    X, original = mapped_pixels(20000)
+    transformer = models.STEPS[step].build(None, 255.0, 0)
+    assert models.float_conversion(transformer) == (True, factor)
+    out = models.fit_transform(transformer, X)
+    assert_new_float32(out, transformer.transform(original))
+
+
+def test_pipelines_pickled_with_digitclfs_old_functions_still_load_and_predict_the_same():
+    import pickle
+
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    X, y = load_digits(return_X_y=True)
+    old = Pipeline([("scale", FunctionTransformer(models.scale_pixels, kw_args={"factor": 1 / 16})),
+                    ("clf", LogisticRegression(max_iter=200))]).fit(X, y)
+    loaded = pickle.loads(pickle.dumps(old))
+    new = Pipeline([("scale", models.STEPS["scale"].build(None, 16.0, 0)), ("clf", loaded[-1])])
+    np.testing.assert_array_equal(loaded.predict(X), new.predict(X))
+    assert models.float_conversion(loaded[0]) == (True, np.float32(1 / 16))
+    assert models.float_conversion(FunctionTransformer(models.to_float32)) == (True, None)
+    assert models.float_conversion(FunctionTransformer(np.log1p)) == (False, None)
+
+
+def test_portable_replaces_digitclfs_old_functions_with_numpys_and_predicts_the_same():
+    import pickle
+
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    X, y = load_digits(return_X_y=True)
+    old = Pipeline([("scale", FunctionTransformer(models.scale_pixels, kw_args={"factor": 1 / 16})),
+                    ("standardize", StandardScaler()), ("clf", LogisticRegression(max_iter=300))]).fit(X, y)
+    assert b"digitclf" in pickle.dumps(old)
+    new = models.portable(old)
+    assert b"digitclf" not in pickle.dumps(new)
+    assert new[1] is old[1] and new[2] is old[2]  # the fitted steps themselves
+    np.testing.assert_array_equal(new.predict(X), old.predict(X))
+    np.testing.assert_array_equal(new.predict_proba(X), old.predict_proba(X))
+    already = Pipeline([("float32", models.STEPS["float32"].build(None, 16.0, 0)), ("clf", old[2])])
+    assert models.portable(already) is already and models.portable(old[2]) is old[2]

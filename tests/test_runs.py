@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -36,3 +37,38 @@ def test_records_no_process_or_parser_can_take_are_damaged_or_abandoned(tmp_path
     with pytest.raises(RunError, match="nested too deeply"):
         run.record()
     assert run.state() == "damaged"
+
+
+def test_a_fixed_run_id_supersedes_the_previous_folder_and_deletes_nothing():
+    from digitclf.runs import RunDir, make_way
+
+    cfg = load_config("digits_lbfgs", ["model.params.max_iter=5", "output.plots=false"])
+    first = train(cfg, run_id="fixed").run
+    first_bytes = {p.name: p.read_bytes() for p in first.path.iterdir()}
+    first.file("notes.txt").write_text("mine")  # a file digitclf did not write moves along too
+    aside = make_way(first.path)
+    assert aside.parent.resolve() == Path("outputs/digits_lbfgs/.superseded").resolve()
+    assert aside.name.startswith("fixed-") and not first.path.exists()
+    assert {p.name: p.read_bytes() for p in aside.iterdir() if p.name != "notes.txt"} == first_bytes
+    assert (aside / "notes.txt").read_text() == "mine"
+    assert Path(os.path.realpath("outputs/latest")) == aside.resolve()  # latest stays usable meanwhile
+    second = train(cfg, run_id="fixed").run
+    assert Path(os.path.realpath("outputs/latest")) == second.path.resolve()
+    assert RunDir(aside).record().status == "complete" and second.status() == "complete"
+    assert make_way(Path("outputs/digits_lbfgs/never-made")) is None
+
+
+def test_make_way_refuses_a_running_run_and_what_is_not_a_run_folder(tmp_path):
+    from digitclf.errors import RunError
+    from digitclf.runs import RunDir, make_way
+
+    run = RunDir.create(tmp_path / "outputs", "digits_lbfgs", "busy")
+    run.start(load_config())  # this process: alive
+    with pytest.raises(RunError) as caught:
+        make_way(run.path)
+    assert str(caught.value) == (f"run digits_lbfgs/busy is still running (pid {os.getpid()}); wait for it to end, "
+                                 "or choose another --run-id")
+    assert run.path.is_dir()
+    (tmp_path / "outputs/digits_lbfgs/afile").write_text("x")
+    with pytest.raises(RunError, match="afile is a file, not a run folder; move it away or choose another --run-id"):
+        make_way(tmp_path / "outputs/digits_lbfgs/afile")

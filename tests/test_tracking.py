@@ -61,12 +61,27 @@ def test_log_run_reads_back_params_metrics_tags_artifacts_and_model(store, scale
     assert logged.info.run_name == f"digits_lbfgs/{scaled_run.id}"
     record = json.loads(scaled_run.file("run.json").read_text())
 
-    # params: the resolved config flattened by pandas (independently), lists as JSON
+    # params: the resolved config flattened by pandas (independently), lists as JSON, and every parameter of
+    # the classifier, scikit-learn's defaults too
+    from sklearn.linear_model import LogisticRegression
+
     flat = pd.json_normalize(record["config"], sep=".").iloc[0].to_dict()
+    estimator = LogisticRegression(**record["config"]["model"]["params"], random_state=record["config"]["seed"])
+    flat.update({f"model.params.{key}": value for key, value in estimator.get_params().items()})
     expected = {key: value if isinstance(value, str) else json.dumps(value) for key, value in flat.items()}
     assert logged.data.params == expected
     assert logged.data.params["model.params.solver"] == "lbfgs"
+    assert (logged.data.params["model.params.C"], logged.data.params["model.params.max_iter"]) == ("1.0", "100")
     assert logged.data.params["preprocess"] == '["scale"]'
+
+    # the data set: an MLflow dataset input whose digest is digitclf's fingerprint
+    (dataset_input,) = logged.inputs.dataset_inputs
+    assert dataset_input.dataset.name == "digits"
+    assert dataset_input.dataset.digest == record["dataset"]["fingerprint"]
+    assert json.loads(dataset_input.dataset.source) == {"tags": {"digitclf.source": "sklearn.datasets.load_digits"}}
+    assert json.loads(dataset_input.dataset.schema) == {"mlflow_colspec": [
+        {"name": "pixels", "type": "tensor", "tensor-spec": {"dtype": "uint8", "shape": [-1, 64]}},
+        {"name": "label", "type": "tensor", "tensor-spec": {"dtype": "int64", "shape": [-1]}}]}
 
     # metrics: scores recomputed by scikit-learn from the saved predictions
     split = load_split(scaled_run)
@@ -106,11 +121,19 @@ def test_log_run_reads_back_params_metrics_tags_artifacts_and_model(store, scale
     with Image.open(local / "confusion_matrix.png") as png, Image.open(scaled_run.file("confusion_matrix.png")) as own:
         assert png.size == own.size and png.size[0] > 100
 
-    # the model through mlflow.sklearn predicts what the run's own model predicts
+    # the model through mlflow.sklearn and mlflow.pyfunc predicts what the run's own model predicts, from
+    # uint8 pixels as saved, float64 (what load_digits returns) and float32; the signature's double columns take
+    # every dtype numpy converts to float64 exactly, so int64 is refused (cast it: X.astype(float))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
     model = mlflow.sklearn.load_model(f"runs:/{run_id}/model")
     X = load_digits().data.astype(np.uint8)
-    np.testing.assert_array_equal(model.predict(X), load_model(scaled_run).predict(X))
+    own = load_model(scaled_run).predict(X)
+    np.testing.assert_array_equal(model.predict(X), own)
+    pyfunc = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
+    for dtype in (np.uint8, np.int32, np.float32, np.float64):
+        np.testing.assert_array_equal(np.asarray(pyfunc.predict(X.astype(dtype))).ravel(), own)
+    with pytest.raises(mlflow.exceptions.MlflowException, match="Can not safely convert int64 to float64"):
+        pyfunc.predict(X.astype(np.int64))
 
 
 @pytest.mark.slow
@@ -231,3 +254,194 @@ def test_what_mlflow_prints_goes_to_stderr(monkeypatch, capsys):
     assert tracking.log_run(None, None) == "abc"
     out, err = capsys.readouterr()
     assert out == "" and "View run digits" in err
+
+
+# ---------------------------------------------------------------- a real `mlflow server`
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _no_proxy_env(**extra: str) -> dict[str, str]:
+    """This environment, 127.0.0.1 reached directly (a proxy set for the machine must not see the test server)."""
+    return {**os.environ, "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost", **extra}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A real ``mlflow server`` on 127.0.0.1 (a free port): SQLite backend, artifacts proxied by the server.
+
+    mlflow-skinny's server needs Flask and Flask-CORS (in the test extra); job execution is off (it needs huey).
+    """
+    import importlib.util
+    import signal
+    import subprocess
+    import time
+    import urllib.request
+
+    if importlib.util.find_spec("flask") is None or importlib.util.find_spec("flask_cors") is None:
+        pytest.skip("`mlflow server` needs Flask and Flask-CORS: pip install 'digitclf[test]'")
+    folder = tmp_path_factory.mktemp("server")
+    port = _free_port()
+    uri = f"http://127.0.0.1:{port}"
+    log = (folder / "server.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}", "--artifacts-destination",
+         str(folder / "artifacts")],
+        cwd=folder, env=_no_proxy_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false"), stdout=log,
+        stderr=subprocess.STDOUT, start_new_session=True)
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    deadline = time.monotonic() + 180
+    try:
+        while True:
+            try:
+                if direct.open(f"{uri}/health", timeout=2).read() == b"OK":
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"mlflow server did not start:\n{(folder / 'server.log').read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield uri
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def _digitclf(*args: str, uri: str) -> "subprocess.CompletedProcess":
+    """``digitclf ...`` in a new process, as a user runs it, with MLFLOW_TRACKING_URI set."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-m", "digitclf", *args], env=_no_proxy_env(MLFLOW_TRACKING_URI=uri),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def _python_without_digitclf(folder: Path) -> Path:
+    """A new virtual environment that sees this one's packages (site-packages listed in a .pth) but not digitclf:
+    its editable install is a .pth file, which Python runs only in a site folder, never in one a .pth lists."""
+    import subprocess
+    import sysconfig
+
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True, timeout=120)
+    (site,) = (folder / "lib").glob("python*/site-packages")
+    (site / "this-environment.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return folder / "bin" / "python"
+
+
+CLEAN_PREDICT = """
+import importlib.util, json, sys
+assert importlib.util.find_spec("digitclf") is None, "digitclf is importable"
+import mlflow.pyfunc, numpy as np
+model = mlflow.pyfunc.load_model(sys.argv[1])
+X = np.load(sys.argv[2])
+out = {dtype: np.asarray(model.predict(X.astype(dtype))).ravel().tolist() for dtype in ("uint8", "float64")}
+assert not [name for name in sys.modules if name.startswith("digitclf")]
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+def test_train_json_through_a_real_server_and_the_model_in_an_environment_without_digitclf(server, tmp_path,
+                                                                                         monkeypatch):
+    import subprocess
+
+    from sklearn.datasets import load_digits
+    from sklearn.decomposition import PCA
+
+    done = _digitclf("train", "-c", "digits_lbfgs", "--set", "preprocess=[scale, {pca: {n_components: 20}}]",
+                     "--set", "output.plots=false", "--mlflow", "--json", uri=server)
+    printed = json.loads(done.stdout)  # the whole of stdout is one JSON document
+    assert "View run digits_lbfgs/" in done.stderr  # what MLflow prints for a server went to stderr
+    run = RunDir(Path("outputs/digits_lbfgs") / printed["run_id"])
+    record = run.record()
+
+    client = mlflow.MlflowClient(server)
+    (logged,) = experiment_runs(client, "digitclf", f"tags.`digitclf.run_id` = '{run.id}'")
+    assert logged.data.metrics["accuracy"] == printed["accuracy"]
+    assert (logged.data.params["model.params.C"], logged.data.params["model.params.max_iter"]) == ("1.0", "100")
+    assert logged.data.params["preprocess"] == json.dumps(["scale", {"pca": {"n_components": 20, "whiten": False}}])
+    (dataset_input,) = logged.inputs.dataset_inputs
+    assert (dataset_input.dataset.name, dataset_input.dataset.digest) == ("digits", record.dataset.fingerprint)
+
+    model_uri = f"runs:/{logged.info.run_id}/model"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
+    requirements = Path(mlflow.pyfunc.get_model_dependencies(model_uri)).read_text().split()
+    from importlib.metadata import version
+
+    assert requirements == [f"{dist}=={version(dist)}" for dist in ("mlflow-skinny", "pandas", "scikit-learn",
+                                                                     "skops")]
+    own = load_model(run)
+    assert isinstance(own.steps[1][1], PCA)
+    X = load_digits().data.astype(np.uint8)
+    np.save(tmp_path / "X.npy", X)
+    python = _python_without_digitclf(tmp_path / "clean")
+    clean = subprocess.run([str(python), "-I", "-c", CLEAN_PREDICT, model_uri, str(tmp_path / "X.npy")],
+                           cwd=tmp_path, env=_no_proxy_env(MLFLOW_TRACKING_URI=server), capture_output=True,
+                           text=True, timeout=300)
+    assert clean.returncode == 0, clean.stderr
+    predicted = json.loads(clean.stdout.splitlines()[-1])
+    expected = own.predict(X).tolist()
+    assert predicted == {"uint8": expected, "float64": expected}
+
+
+@pytest.mark.slow
+def test_sweep_json_through_a_real_server_is_one_document_with_a_parent_and_its_points(server):
+    done = _digitclf("sweep", "-c", "digits_lbfgs", "--grid", "model.params.C=0.1,1", "--set", "output.plots=false",
+                     "--set", "output.mlflow.experiment=server-sweep", "--mlflow", "--json", uri=server)
+    summary = json.loads(done.stdout)
+    assert done.stderr.count("View run ") == 3  # two points and the parent, on stderr
+    client = mlflow.MlflowClient(server)
+    (parent,) = experiment_runs(client, "server-sweep", "tags.`digitclf.kind` = 'sweep'")
+    children = experiment_runs(client, "server-sweep", f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert sorted((r.data.params["model.params.C"], r.data.metrics["accuracy"]) for r in children) == sorted(
+        (json.dumps(p["values"]["model.params.C"]), p["accuracy"]) for p in summary["points"])
+
+
+def test_overlapping_redirects_in_two_threads_give_back_the_real_stdout(capsys):
+    """contextlib.redirect_stdout in two overlapping threads leaves sys.stdout pointing at stderr; the counted
+    redirect gives the real stdout back when the last block ends."""
+    import threading
+
+    real = sys.stdout
+    entered, release = threading.Barrier(2), threading.Event()
+
+    def log(name: str, wait: bool) -> None:
+        with tracking.stdout_to_stderr():
+            entered.wait()
+            print(f"View run {name}")
+            if wait:
+                release.wait()
+
+    first = threading.Thread(target=log, args=("first", False))
+    second = threading.Thread(target=log, args=("second", True))
+    first.start(), second.start()
+    first.join()  # the first block ends while the second is still inside its own
+    assert sys.stdout is not real
+    release.set()
+    second.join()
+    assert sys.stdout is real
+    print("{}")
+    out, err = capsys.readouterr()
+    assert out == "{}\n" and sorted(err.splitlines()) == ["View run first", "View run second"]
+
+
+def test_requirements_pin_what_is_installed_and_never_digitclf():
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        expected = [f"mlflow=={version('mlflow')}"]
+    except PackageNotFoundError:  # mlflow-skinny only: pyfunc needs pandas, which the full package would bring
+        expected = [f"mlflow-skinny=={version('mlflow-skinny')}", f"pandas=={version('pandas')}"]
+    expected += [f"scikit-learn=={version('scikit-learn')}", f"skops=={version('skops')}"]
+    assert tracking.requirements() == expected

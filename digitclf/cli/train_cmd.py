@@ -82,7 +82,7 @@ def mlflow_logger(settings: Any) -> Any:
     return MlflowRunLogger(settings, warn=lambda message: info(f"warning: {message}"))
 
 
-def check_run_id(run_id: str, outputs: Path, name: str) -> None:
+def check_run_id(run_id: str) -> None:
     import re
 
     from digitclf.config import NAME_PATTERN
@@ -90,9 +90,6 @@ def check_run_id(run_id: str, outputs: Path, name: str) -> None:
 
     if not re.fullmatch(NAME_PATTERN, run_id):
         raise ConfigError(f"--run-id {run_id!r} is not a safe folder name; use letters, digits, '.', '_' or '-'")
-    if (Path(outputs) / name / run_id).exists():
-        raise ConfigError(f"--run-id {run_id!r}: {Path(outputs) / name / run_id} exists and is never overwritten; "
-                          "remove it first or choose another id")
 
 
 @app.command()
@@ -103,7 +100,8 @@ def train(
     outputs: Optional[Path] = OutputsOpt,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress or notes on stderr."),
     run_id: Optional[str] = typer.Option(None, "--run-id", help="Name the run folder yourself (e.g. for a DVC "
-                                         "stage); refused if it exists. Default: time + random suffix."),
+                                         "stage); a previous run of that id moves to <name>/.superseded/. "
+                                         "Default: time + random suffix."),
     mlflow: bool = typer.Option(False, "--mlflow", help="Also log the run to MLflow (settings: output.mlflow)."),
 ) -> None:
     """Train and score one config; save model, metrics, plots in outputs/<name>/<run-id>/.
@@ -118,9 +116,15 @@ def train(
     cfg = load_config(config, set_ or [])
     if mlflow:
         cfg = cfg.with_mlflow()
+    if run_id is not None:
+        check_run_id(run_id)
     checked = preflight(cfg)  # every config error before any data or folder
     if run_id is not None:
-        check_run_id(run_id, outputs or cfg.output.dir, cfg.name)
+        from digitclf.runs import make_way
+
+        aside = make_way(Path(outputs or cfg.output.dir) / cfg.name / run_id)
+        if aside is not None:
+            info(f"note: --run-id {run_id}: the previous run there was moved to {aside}", quiet)
     observers: list[Any] = []
     if cfg.output.mlflow is not None:
         observers.append(mlflow_logger(cfg.output.mlflow))

@@ -8,20 +8,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from digitclf.errors import RunError
 from digitclf.observers import RunObserver
-from digitclf.records import ID_TIME, PointRow
-from digitclf.runs import RunDir, set_latest
+from digitclf.records import PointRow
+from digitclf.runs import RunDir, supersede
 
 if TYPE_CHECKING:
     from digitclf.config import RunConfig
     from digitclf.sweep.plan import SweepPlan
 
-SUPERSEDED_DIR = ".superseded"
 LOCK_FILE = ".sweep.lock"
 DONE_AS = {"reuse": "reused", "keep": "kept"}  # decide()'s verdict as the row's action
 RESULTS = ("accuracy", "accuracy_ci95", "fit_seconds", "n_iter", "converged")  # a complete point's, from metrics.json
@@ -66,13 +64,7 @@ def clear_point(run_dir: Path, state: str) -> Path | None:
     if state == "missing":
         return None
     if state in ("complete", "failed"):
-        aside = run_dir.parent / SUPERSEDED_DIR / f"{run_dir.name}-{time.strftime(ID_TIME)}-{os.getpid()}"
-        aside.parent.mkdir(exist_ok=True)
-        os.rename(run_dir, aside)
-        latest = run_dir.parent.parent / "latest"
-        if latest.is_symlink() and Path(os.path.realpath(latest)) == run_dir.resolve():
-            set_latest(run_dir.parent.parent, aside)  # keep `latest` usable until the new run completes
-        return aside
+        return supersede(run_dir)
     trash = run_dir.parent / f".{run_dir.name}.removing-{os.getpid()}"
     os.rename(run_dir, trash)
     shutil.rmtree(trash, ignore_errors=True)

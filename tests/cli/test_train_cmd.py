@@ -55,7 +55,7 @@ def test_digits_run_matches_plain_sklearn(cli):
     record = json.loads((run / "run.json").read_text())
     assert record["status"] == "complete" and record["pid"] == os.getpid()
     assert set(record["artifacts"]) == {"model.joblib", "split.npz", "confusion_matrix.png", "misclassified.png",
-                                        "metrics.json", "metrics_flat.json", "predictions.csv"}
+                                        "metrics.json", "metrics_flat.json", "timings_flat.json", "predictions.csv"}
     assert record["dataset"]["fingerprint"].startswith("sha256:")
     assert {"python", "scikit-learn", "numpy"} <= set(record["versions"])
     assert load_config(run / "config.yaml").to_dict() == {**load_config("digits_lbfgs").to_dict()}
