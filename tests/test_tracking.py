@@ -445,3 +445,38 @@ def test_requirements_pin_what_is_installed_and_never_digitclf():
         expected = [f"mlflow-skinny=={version('mlflow-skinny')}", f"pandas=={version('pandas')}"]
     expected += [f"scikit-learn=={version('scikit-learn')}", f"skops=={version('skops')}"]
     assert tracking.requirements() == expected
+
+
+def test_estimator_params_are_the_classifiers_own_inside_a_one_vs_rest_wrapper():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    inner = LogisticRegression(solver="liblinear", C=2.5)
+    params = tracking.estimator_params(Pipeline([("standardize", StandardScaler()),
+                                                 ("clf", OneVsRestClassifier(inner))]))
+    assert params == {f"model.params.{key}": value if isinstance(value, str) else json.dumps(value)
+                      for key, value in inner.get_params().items()}
+    assert (params["model.params.C"], params["model.params.solver"], params["model.params.max_iter"]) == (
+        "2.5", "liblinear", "100")
+
+
+@pytest.mark.parametrize("source,source_type,where", [
+    ("sklearn.datasets.load_digits", "code", {"tags": {"digitclf.source": "sklearn.datasets.load_digits"}}),
+    ("openml:554", "http", {"url": "https://www.openml.org/d/554"}),
+    ("import:/data/fashion", "local", {"uri": "/data/fashion"}),
+])
+def test_dataset_input_names_the_source_and_uses_the_fingerprint_as_digest(source, source_type, where):
+    from types import SimpleNamespace
+
+    from digitclf.records import DatasetInfo
+
+    info = DatasetInfo(name="mnist", source=source, fingerprint="sha256:0123456789abcdef", n_samples=70000,
+                       n_features=784, image_shape=(28, 28), dtype="uint8")
+    metrics = SimpleNamespace(n_train=60000, n_test=10000)  # all dataset_input reads of metrics.json
+    logged = tracking.dataset_input(info, metrics)
+    assert (logged.dataset.name, logged.dataset.digest) == ("mnist", "sha256:0123456789abcdef")
+    assert (logged.dataset.source_type, json.loads(logged.dataset.source)) == (source_type, where)
+    assert [(tag.key, tag.value) for tag in logged.tags] == [
+        ("mlflow.data.context", "training (60000 rows) and evaluation (10000 rows)")]
