@@ -65,7 +65,8 @@ class Extraction:
 
 
 def background(gray: np.ndarray, rounds: int = 4) -> np.ndarray:
-    """The picture's illumination: a quadratic surface fitted robustly at low resolution."""
+    """The picture's illumination: a quadratic surface fitted at low resolution, first to the border,
+    then to every pixel near the fit (the ink, far from it, is left out)."""
     from PIL import Image
 
     h, w = gray.shape
@@ -80,7 +81,10 @@ def background(gray: np.ndarray, rounds: int = 4) -> np.ndarray:
     sr, sc = np.mgrid[0:small.shape[0], 0:small.shape[1]]
     A = np.stack([t.ravel() for t in terms(sr / small.shape[0], sc / small.shape[1])], axis=1)
     b = small.ravel()
-    keep = np.ones(b.shape, bool)
+    ring = max(1, round(0.05 * min(small.shape)))
+    border = np.zeros(small.shape, bool)
+    border[:ring], border[-ring:], border[:, :ring], border[:, -ring:] = True, True, True, True
+    keep = border.ravel()  # the first fit sees only the border (paper, whatever the digit's size), then refines
     for _ in range(rounds):
         Ak = A[keep]
         coef = np.linalg.solve(Ak.T @ Ak + 1e-9 * np.eye(6), Ak.T @ b[keep])
