@@ -58,8 +58,9 @@ def predict_images(run: RunDir, paths: Sequence[str | Path], top: int = 3, *, tr
     classes = np.asarray(model.classes_)
     has_proba = hasattr(model, "predict_proba")
     if min_confidence is not None and not has_proba:
+        estimator = model.steps[-1][1] if hasattr(model, "steps") else model
         raise InputError(f"--min-confidence needs probabilities, and this run's model "
-                         f"({type(model).__name__}) has no predict_proba; leave the option out")
+                         f"({type(estimator).__name__}) has no predict_proba; leave the option out")
     X = np.stack([d.frame.ravel() * pixel_max for _, e in found for d in e.digits])
     if has_proba:
         scores, kind = as_trained(model, record, "predict_proba", X), "probability"
