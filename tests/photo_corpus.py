@@ -108,12 +108,12 @@ def _finish(alpha: np.ndarray, rng: np.random.Generator) -> bytes:
     return buffer.getvalue()
 
 
-def _canvas(alpha: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """``alpha`` placed at a random spot of a random canvas of up to 1024x768 (a margin kept)."""
+def _canvas(alpha: np.ndarray, rng: np.random.Generator, size: tuple[int, int] = (1024, 768)) -> np.ndarray:
+    """``alpha`` placed at a random spot of a random canvas of up to ``size`` (width, height; a margin kept)."""
     h, w = alpha.shape
     margin = max(8, h // 6)
-    width = int(rng.integers(min(1024, w + 2 * margin), 1025)) if w + 2 * margin < 1024 else w + 2 * margin
-    height = int(rng.integers(min(768, h + 2 * margin), 769)) if h + 2 * margin < 768 else h + 2 * margin
+    width = int(rng.integers(w + 2 * margin, size[0] + 1)) if w + 2 * margin < size[0] else w + 2 * margin
+    height = int(rng.integers(h + 2 * margin, size[1] + 1)) if h + 2 * margin < size[1] else h + 2 * margin
     top = int(rng.integers(margin, height - h - margin + 1))
     left = int(rng.integers(margin, width - w - margin + 1))
     canvas = np.zeros((height, width))
@@ -121,10 +121,12 @@ def _canvas(alpha: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return canvas
 
 
-def photo(digit: np.ndarray, rng: np.random.Generator) -> bytes:
-    """One 28x28 MNIST digit (uint8, light on black) as a photo-like JPEG."""
-    height = int(rng.integers(40, 300))
-    return _finish(_canvas(_ink_alpha(digit, height, rng), rng), rng)
+def photo(digit: np.ndarray, rng: np.random.Generator, size: tuple[int, int] = (1024, 768),
+          heights: tuple[int, int] = (40, 300)) -> bytes:
+    """One 28x28 MNIST digit (uint8, light on black) as a photo-like JPEG of up to ``size`` pixels, the digit
+    ``heights`` pixels tall."""
+    height = int(rng.integers(*heights))
+    return _finish(_canvas(_ink_alpha(digit, height, rng), rng, size), rng)
 
 
 def strip(digits: np.ndarray, rng: np.random.Generator) -> bytes:
