@@ -63,6 +63,9 @@ def predict(
     typer.echo(f"{'file':<{width}}  {'label':<{labels}}  " + (f"per digit: top 1 ({kind})" if multi else
                                                              f"top 3 ({kind})"))
     for row in result["predictions"]:
+        if "error" in row:
+            typer.echo(f"{row['file']:<{width}}  {'-':<{labels}}  Error: {row['error']}")
+            continue
         if multi:
             ranked = "  ".join(f"{d['top'][0]['label']} ({d['top'][0][kind]:.3f})" for d in row["digits"])
         else:

@@ -2,7 +2,8 @@
 
 Each file is read (``digitclf.images``), its digit or digits found and put in the training frame
 (``digitclf.extract``), and ranked by the model. An answer carries flags: ``tiny``, ``faint`` and
-``touches_border`` from extraction, ``low_confidence`` when the top probability is under
+``touches_border`` from extraction, ``refused`` for a file of a batch that could not be read or
+held no digit (its ``error`` says why), ``low_confidence`` when the top probability is under
 ``LOW_CONFIDENCE`` (the label becomes ``"unsure"`` under ``min_confidence``), ``not_digits`` when the
 run's classes are not the digits 0-9.
 """
@@ -49,10 +50,15 @@ def predict_images(run: RunDir, paths: Sequence[str | Path], top: int = 3, *, tr
     files = images.collect(paths)
     folder = _explain_folder(explain)
     explain_names = _explain_names(files)
-    found = []
+    found: list[tuple[Any, Any]] = []  # (picture, extraction), or (None, the error) for a file refused
     for file in files:
-        gray = images.read_gray(file)
-        found.append((gray, extract.extract(gray, shape, multi=multi, skew=deskew, source=str(file))))
+        try:
+            gray = images.read_gray(file)
+            found.append((gray, extract.extract(gray, shape, multi=multi, skew=deskew, source=str(file))))
+        except InputError as refused:
+            found.append((None, refused))
+    if all(gray is None for gray, _ in found):
+        raise found[0][1]  # nothing to answer: the first file's problem is the one Error line
     model, notes = load_model_noting(run, trust=trust)
     names = class_names(record.config.dataset.name)
     classes = np.asarray(model.classes_)
@@ -61,7 +67,7 @@ def predict_images(run: RunDir, paths: Sequence[str | Path], top: int = 3, *, tr
         estimator = model.steps[-1][1] if hasattr(model, "steps") else model
         raise InputError(f"--min-confidence needs probabilities, and this run's model "
                          f"({type(estimator).__name__}) has no predict_proba; leave the option out")
-    X = np.stack([d.frame.ravel() * pixel_max for _, e in found for d in e.digits])
+    X = np.stack([d.frame.ravel() * pixel_max for gray, e in found if gray is not None for d in e.digits])
     if has_proba:
         scores, kind = as_trained(model, record, "predict_proba", X), "probability"
     else:
@@ -72,6 +78,9 @@ def predict_images(run: RunDir, paths: Sequence[str | Path], top: int = 3, *, tr
     warnings = [warning] if warning else []
     rows, at = [], 0
     for file, (gray, extraction) in zip(files, found):
+        if gray is None:  # in a batch, a refused file is a flagged answer: the others are still answered
+            rows.append({"file": str(file), "label": None, "error": str(extraction), "flags": ["refused"]})
+            continue
         digits = []
         for digit, row in zip(extraction.digits, scores[at: at + len(extraction.digits)]):
             best = np.argsort(-row, kind="stable")[:top]

@@ -253,3 +253,16 @@ def test_tiny_and_border_digits_are_flagged_in_json_and_text(saved, cli, tmp_pat
     assert {Path(r["file"]).name: r["flags"] for r in rows} == {"cut.png": ["touches_border"], "tiny.png": ["tiny"]}
     text = cli("predict", saved.digits, str(tmp_path / "tiny.png"))
     assert text.stdout.splitlines()[1].endswith("[tiny]")
+
+
+def test_in_a_batch_a_refused_file_is_a_flagged_answer_and_the_others_are_answered(saved, cli, tmp_path):
+    digits, _, _ = digits_test_rows(saved.digits)
+    as_photo(digits[0], dark_on_light=True).save(tmp_path / "a.png")
+    Image.new("L", (40, 40), 255).save(tmp_path / "b.png")
+    alone = predict_json(cli, saved.digits, str(tmp_path / "a.png"))["predictions"][0]
+    rows = predict_json(cli, saved.digits, str(tmp_path))["predictions"]
+    assert rows[0] == alone
+    assert rows[1] == {"file": str(tmp_path / "b.png"), "label": None, "flags": ["refused"],
+                       "error": f"{tmp_path / 'b.png'}: no digit found, the image is blank or has almost no contrast"}
+    text = cli("predict", saved.digits, str(tmp_path))
+    assert text.exit_code == 0 and text.stdout.splitlines()[2].split()[1:3] == ["-", "Error:"]
