@@ -24,7 +24,7 @@ photos lowered their accuracy on the photo renders (benchmarks/PHOTOS.md).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -58,7 +58,6 @@ class Extraction:
     digits: list[Digit]
     dark_ink: bool
     candidates: int  # digit-size groups of ink (more than one without ``multi`` is refused)
-    notes: list[str] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- background and ink
@@ -127,33 +126,33 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float, bool]:
 
 
 def _groups(mask: np.ndarray, ink: np.ndarray) -> list[tuple[np.ndarray, tuple[int, int, int, int]]]:
-    """Connected ink components, specks removed, merged when they overlap left-right: (labels kept, box)."""
+    """Connected ink components, specks removed, merged when they overlap left-right: (pixels, box) per
+    candidate digit, left to right."""
     from scipy import ndimage
 
     labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
     if count == 0:
         return []
-    index = np.arange(1, count + 1)
-    mass = np.asarray(ndimage.sum_labels(ink, labels, index))
-    slices = ndimage.find_objects(labels)
-    parts = [(mass[k], [k + 1], [s[0].start, s[1].start, s[0].stop, s[1].stop])
-             for k, s in enumerate(slices) if mass[k] >= SPECK * mass.max()]
-    parts.sort(key=lambda p: p[2][1])
-    merged: list[tuple[float, list[int], list[int]]] = []
-    for part in parts:
-        for other in merged:
-            overlap = min(other[2][3], part[2][3]) - max(other[2][1], part[2][1])
-            if overlap > 0.3 * min(part[2][3] - part[2][1], other[2][3] - other[2][1]):
-                other[1].extend(part[1])
-                other[2][:] = [min(other[2][0], part[2][0]), min(other[2][1], part[2][1]),
-                               max(other[2][2], part[2][2]), max(other[2][3], part[2][3])]
-                merged[merged.index(other)] = (other[0] + part[0], other[1], other[2])
-                break
+    mass = np.asarray(ndimage.sum_labels(ink, labels, np.arange(1, count + 1)))
+    parts = sorted((([k + 1], [s[0].start, s[1].start, s[0].stop, s[1].stop])
+                    for k, s in enumerate(ndimage.find_objects(labels)) if mass[k] >= SPECK * mass.max()),
+                   key=lambda part: part[1][1])
+    groups: list[tuple[list[int], list[int]]] = []
+    for members, box in parts:
+        def overlaps(other: list[int]) -> bool:
+            shared = min(other[3], box[3]) - max(other[1], box[1])
+            return shared > 0.3 * min(box[3] - box[1], other[3] - other[1])
+
+        into = next((g for g in groups if overlaps(g[1])), None)
+        if into is None:
+            groups.append((members, box))
         else:
-            merged.append((part[0], list(part[1]), list(part[2])))
-    tallest = max(g[2][2] - g[2][0] for g in merged)
-    kept = [g for g in merged if g[2][2] - g[2][0] >= DIGIT_HEIGHT * tallest]
-    return [(np.isin(labels, g[1]), tuple(g[2])) for g in sorted(kept, key=lambda g: g[2][1])]
+            into[0].extend(members)
+            into[1][:] = [min(into[1][0], box[0]), min(into[1][1], box[1]),
+                          max(into[1][2], box[2]), max(into[1][3], box[3])]
+    tallest = max(box[2] - box[0] for _, box in groups)
+    kept = sorted((g for g in groups if g[1][2] - g[1][0] >= DIGIT_HEIGHT * tallest), key=lambda g: g[1][1])
+    return [(np.isin(labels, members), (box[0], box[1], box[2], box[3])) for members, box in kept]
 
 
 # ---------------------------------------------------------------- frame
@@ -202,8 +201,9 @@ def fit_frame(ink: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return frame
 
 
-def _digit(ink: np.ndarray, own: np.ndarray, box: tuple[int, int, int, int], noise: float,
-           shape: tuple[int, int], skew: bool) -> Digit:
+def _digit(ink: np.ndarray, own: np.ndarray, box: tuple[int, int, int, int], shape: tuple[int, int],
+           skew: bool) -> Digit:
+    """One candidate's strokes cropped, flagged and put in the training frame."""
     from scipy import ndimage
 
     top, left, bottom, right = box
@@ -246,5 +246,5 @@ def extract(gray: np.ndarray, shape: Sequence[int], *, multi: bool = False, skew
     if len(groups) > 1 and not multi:
         raise InputError(f"{source}: {len(groups)} separate digit-size marks found; pass --multi to read them "
                          "left to right as a number, or crop the image to one digit")
-    digits = [_digit(ink, own, box, noise, shape, skew) for own, box in groups]
+    digits = [_digit(ink, own, box, shape, skew) for own, box in groups]
     return Extraction(np.clip(ink / max(ink.max(), 1e-9), 0, 1), digits, dark, len(groups))
