@@ -36,6 +36,7 @@ MNIST_CENTRE = 14.0  # ... with the centre of mass at pixel (14, 14): measured o
 NOISE_MARGIN = 5.0  # ink stands at least this many noise deviations above the background
 SPECK = 0.05  # a component with less ink than this share of the largest one is a speck
 DIGIT_HEIGHT = 0.5  # a candidate digit is at least this share of the tallest one's height
+DIGIT_HEIGHT_MULTI = 0.35  # ... when reading a number (a flat 0 or a small 7 next to a tall 4)
 STROKE = 0.3  # a pixel is stroke when its ink reaches this share of the strokes' level (their 90th percentile)
 TINY = 12  # a digit fewer pixels tall than this is flagged "tiny"
 FAINT = 40.0  # ... one whose strokes stand fewer gray levels from the paper than this, "faint"
@@ -125,7 +126,19 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float, bool]:
 # ---------------------------------------------------------------- candidates
 
 
-def _groups(mask: np.ndarray, ink: np.ndarray) -> list[tuple[np.ndarray, tuple[int, int, int, int]]]:
+def _hysteresis(ink: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Pixels above ``low`` that are connected to a pixel above ``high``: faint stroke ends stay with their
+    stroke, noise that never reaches ``high`` goes."""
+    from scipy import ndimage
+
+    labels, count = ndimage.label(ink > low, structure=np.ones((3, 3)))
+    strong = np.zeros(count + 1, bool)
+    strong[np.unique(labels[ink > high])] = True
+    strong[0] = False
+    return strong[labels]
+
+
+def _groups(mask: np.ndarray, ink: np.ndarray, height: float) -> list[tuple[np.ndarray, tuple[int, int, int, int]]]:
     """Connected ink components, specks removed, merged when they overlap left-right: (pixels, box) per
     candidate digit, left to right."""
     from scipy import ndimage
@@ -151,7 +164,7 @@ def _groups(mask: np.ndarray, ink: np.ndarray) -> list[tuple[np.ndarray, tuple[i
             into[1][:] = [min(into[1][0], box[0]), min(into[1][1], box[1]),
                           max(into[1][2], box[2]), max(into[1][3], box[3])]
     tallest = max(box[2] - box[0] for _, box in groups)
-    kept = sorted((g for g in groups if g[1][2] - g[1][0] >= DIGIT_HEIGHT * tallest), key=lambda g: g[1][1])
+    kept = sorted((g for g in groups if g[1][2] - g[1][0] >= height * tallest), key=lambda g: g[1][1])
     return [(np.isin(labels, members), (box[0], box[1], box[2], box[3])) for members, box in kept]
 
 
@@ -201,7 +214,15 @@ def fit_frame(ink: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return frame
 
 
-def _digit(ink: np.ndarray, own: np.ndarray, box: tuple[int, int, int, int], shape: tuple[int, int],
+def _tight(image: np.ndarray) -> tuple[int, int, int, int]:
+    """The box (top, left, bottom, right) of an image's nonzero pixels (all of it when there are none)."""
+    rows, cols = np.nonzero(image)
+    if rows.size == 0:
+        return 0, 0, image.shape[0], image.shape[1]
+    return int(rows.min()), int(cols.min()), int(rows.max()) + 1, int(cols.max()) + 1
+
+
+def _digit(ink: np.ndarray, own: np.ndarray, box: tuple[int, int, int, int], cut: float, shape: tuple[int, int],
            skew: bool) -> Digit:
     """One candidate's strokes cropped, flagged and put in the training frame."""
     from scipy import ndimage
@@ -212,11 +233,18 @@ def _digit(ink: np.ndarray, own: np.ndarray, box: tuple[int, int, int, int], sha
     b, r = min(ink.shape[0], bottom + pad), min(ink.shape[1], right + pad)
     region = ndimage.binary_dilation(own[t:b, l:r], iterations=2)
     crop = np.where(region, ink[t:b, l:r], 0.0)
-    strokes = ink[top:bottom, left:right][own[top:bottom, left:right]]
+    inside = ink[top:bottom, left:right][own[top:bottom, left:right]]
+    strokes = inside[inside > cut] if (inside > cut).any() else inside  # the level of the strong strokes
     level = float(np.percentile(strokes, 90))
     crop = (crop >= STROKE * level).astype(np.float64)
+    # the strokes' own box is what is reported and fitted (the mask's faint fringe is wider)
+    y0, x0, y1, x1 = _tight(crop)
+    crop = crop[y0:y1, x0:x1]
+    top, left, bottom, right = t + y0, l + x0, t + y1, l + x1
     if skew:
         crop = deskew(crop)
+        y0, x0, y1, x1 = _tight(crop)
+        crop = crop[y0:y1, x0:x1]
     flags = []
     if bottom - top < TINY:
         flags.append("tiny")
@@ -224,7 +252,7 @@ def _digit(ink: np.ndarray, own: np.ndarray, box: tuple[int, int, int, int], sha
         flags.append("faint")
     if top == 0 or left == 0 or bottom == ink.shape[0] or right == ink.shape[1]:
         flags.append("touches_border")
-    return Digit(fit_frame(crop, shape), box, tuple(flags))
+    return Digit(fit_frame(crop, shape), (top, left, bottom, right), tuple(flags))
 
 
 def extract(gray: np.ndarray, shape: Sequence[int], *, multi: bool = False, skew: bool = False,
@@ -240,11 +268,11 @@ def extract(gray: np.ndarray, shape: Sequence[int], *, multi: bool = False, skew
         raise InputError(f"{source}: no digit found, the image is blank or has almost no contrast")
     above = ink[ink > 3 * noise]
     cut = max(NOISE_MARGIN * noise, otsu(above) if above.size > 1 else 0.0)
-    groups = _groups(ink > cut, ink)
+    groups = _groups(_hysteresis(ink, NOISE_MARGIN * noise, cut), ink, DIGIT_HEIGHT_MULTI if multi else DIGIT_HEIGHT)
     if not groups:
         raise InputError(f"{source}: no digit found, the image is blank or has almost no contrast")
     if len(groups) > 1 and not multi:
         raise InputError(f"{source}: {len(groups)} separate digit-size marks found; pass --multi to read them "
                          "left to right as a number, or crop the image to one digit")
-    digits = [_digit(ink, own, box, shape, skew) for own, box in groups]
+    digits = [_digit(ink, own, box, cut, shape, skew) for own, box in groups]
     return Extraction(np.clip(ink / max(ink.max(), 1e-9), 0, 1), digits, dark, len(groups))

@@ -17,6 +17,11 @@ def paper(shape=(120, 160), seed=0, noise=4.0, gradient=60.0):
     return 190 + gradient * cols / shape[1] + rng.normal(0, noise, shape)
 
 
+def near(box, expected) -> bool:
+    """Boxes agree within a pixel (the ink is read lightly smoothed, so a sharp edge spreads by one)."""
+    return np.abs(np.subtract(box, expected)).max() <= 1
+
+
 def test_frame_geometry_mnist_and_8x8():
     gray = np.zeros((100, 60))
     gray[10:50, 40:50] = 255  # a bar 40 tall, 10 wide, off centre
@@ -62,7 +67,7 @@ def test_lit_noisy_dark_ink_and_chalk_give_the_same_clean_frame():
     assert np.array_equal(dark.digits[0].frame, chalk.digits[0].frame)
     frame = dark.digits[0].frame
     assert frame[:, :6].max() == 0 and frame[:, -6:].max() == 0  # noise and lighting left no trace
-    assert dark.digits[0].box == (30, 70, 90, 82)
+    assert near(dark.digits[0].box, (30, 70, 90, 82))
     assert dark.digits[0].flags == ()
 
 
@@ -81,7 +86,7 @@ def test_a_broken_stroke_stays_one_digit():
     gray[30:58, 70:82] -= 130
     gray[62:90, 72:84] -= 130  # the same bar with a gap: overlapping left-right, one digit
     found = extract.extract(gray, (28, 28))
-    assert len(found.digits) == 1 and found.digits[0].box == (30, 70, 90, 84)
+    assert len(found.digits) == 1 and near(found.digits[0].box, (30, 70, 90, 84))
 
 
 def test_several_digits_are_refused_without_multi_and_read_left_to_right_with_it():
@@ -93,7 +98,8 @@ def test_several_digits_are_refused_without_multi_and_read_left_to_right_with_it
     assert str(caught.value) == ("n.png: 3 separate digit-size marks found; pass --multi to read them left to "
                                  "right as a number, or crop the image to one digit")
     found = extract.extract(gray, (28, 28), multi=True)
-    assert [d.box for d in found.digits] == [(20, 40, 80, 54), (20, 120, 80, 134), (20, 200, 80, 214)]
+    boxes = [(20, 40, 80, 54), (20, 120, 80, 134), (20, 200, 80, 214)]
+    assert len(found.digits) == 3 and all(near(d.box, box) for d, box in zip(found.digits, boxes))
 
 
 def test_tiny_faint_and_border_digits_are_flagged():
