@@ -17,6 +17,7 @@ PICTURE = 240  # the picture's panel height
 PANEL = 168  # a frame's panel side (28 * 6, 8 * 21)
 GAP = 8
 TEXT = 64  # the top-3 area under each frame
+TITLE = 220  # the width kept for the title beside the picture
 BOX = (230, 40, 40)
 
 
@@ -34,7 +35,7 @@ def picture(gray: np.ndarray, frames: Sequence[np.ndarray], boxes: Sequence[tupl
     shown = Image.fromarray(np.clip(gray, 0, 255).astype(np.uint8)).convert("RGB")
     shown = shown.resize((max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale))),
                          Image.Resampling.BOX)
-    width = max(shown.width + 2 * GAP, GAP + len(frames) * (PANEL + GAP), 2 * PANEL)
+    width = max(shown.width + 2 * GAP + TITLE, GAP + len(frames) * (PANEL + GAP))
     canvas = Image.new("RGB", (width, GAP + PICTURE + GAP + PANEL + TEXT + GAP), (255, 255, 255))
     canvas.paste(shown, (GAP, GAP))
     draw = ImageDraw.Draw(canvas)
@@ -47,9 +48,10 @@ def picture(gray: np.ndarray, frames: Sequence[np.ndarray], boxes: Sequence[tupl
         block = PANEL // frame.shape[0]
         pixels = np.kron(np.round(np.clip(frame, 0, 1) * 255), np.ones((block, block))).astype(np.uint8)
         canvas.paste(Image.fromarray(pixels).convert("RGB"), (x, y))
+        longest = max(1.0, ranked[0][1]) if ranked else 1.0  # decision scores: bars relative to the top one
         for line, (label, score) in enumerate(ranked[:3]):
             ty = y + PANEL + 4 + 20 * line
-            draw.rectangle([x + 60, ty + 2, x + 60 + round(100 * min(max(score, 0.0), 1.0)), ty + 12],
+            draw.rectangle([x + 60, ty + 2, x + 60 + round(100 * min(max(score / longest, 0.0), 1.0)), ty + 12],
                            fill=(70, 110, 200))
             draw.text((x, ty), f"{label}: {score:.2f}", fill=(0, 0, 0))
     return canvas
