@@ -2,24 +2,26 @@
 
 The steps (Pillow and scipy.ndimage do the image work):
 
-1. **Illumination**: a quadratic surface is fitted to the picture at low resolution, robustly
-   (pixels far from the fit, the ink, are left out and the fit repeated), and subtracted: a lighting
-   gradient or vignette becomes a flat background.
+1. **Illumination**: a quadratic surface is fitted to the picture at low resolution, first to its
+   border, then to every pixel near the fit (the ink, far from it, is left out; repeated), and
+   subtracted: a lighting gradient or vignette becomes a flat background.
 2. **Polarity**: the ink is whatever departs most from the background, darker or lighter
    (blue ink on paper, chalk on a board).
 3. **Threshold**: Otsu's threshold over the pixels that stand above the noise, never below a margin
-   of 5 noise deviations (the noise level is measured from the picture itself).
+   of 5 noise deviations (the noise level is measured from the picture itself), with hysteresis:
+   pixels above the margin that touch one above Otsu's cut are ink too (faint stroke ends).
 4. **Specks and candidates**: connected ink components (8-connected); those with under 5% of the
    largest one's ink are specks. Components that overlap left-right belong to one digit (the bar of a 5,
    a broken stroke); groups much smaller than the tallest are dropped as marks that are no digit.
-5. **Frame**: each digit's own ink (grayscale, not the thresholded mask) is cropped, fitted into
-   the training frame with its aspect kept and placed by its centre of mass, as the data set's images
-   were made: MNIST-style frames (16 px and more) fit the digit into 20x20 with the centre of mass at
-   pixel (14, 14) of 28x28; the 8x8 digits fill the frame's height.
+5. **Frame**, as the data set's images were made: each digit's strokes (its ink at 30% of its level
+   and more) as a 0/1 mask, cropped to their own box, fitted into the training frame with the aspect
+   kept by area averaging and placed by centre of mass: MNIST-style frames (16 px and more) fit the
+   digit into 20x20 with the centre of mass at pixel (14, 14) of 28x28; the 8x8 digits fill the
+   frame's height.
 
-Deskewing by image moments (the MNIST literature's trick) is available (``deskew=True``) but off by
+Deskewing by image moments (the MNIST literature's trick) is available (``extract(..., skew=True)``, ``predict --deskew``) but off by
 default: models trained on plain MNIST learnt slanted digits as they are, and deskewing only the
-photos lowered their accuracy on the photo renders (benchmarks/PHOTOS.md).
+photos gained the benchmark models nothing on the photo renders (benchmarks/PHOTOS.md).
 """
 
 from __future__ import annotations
@@ -58,7 +60,6 @@ class Extraction:
     ink: np.ndarray
     digits: list[Digit]
     dark_ink: bool
-    candidates: int  # digit-size groups of ink (more than one without ``multi`` is refused)
 
 
 # ---------------------------------------------------------------- background and ink
@@ -262,7 +263,7 @@ def extract(gray: np.ndarray, shape: Sequence[int], *, multi: bool = False, skew
     if gray.shape == shape:  # already a training-size image: keep every pixel where it is
         light = float(np.median(np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]]))) > 127.5
         frame = np.clip(255.0 - gray if light else gray, 0, 255) / 255.0
-        return Extraction(frame, [Digit(frame, (0, 0) + shape)], light, 1)
+        return Extraction(frame, [Digit(frame, (0, 0) + shape)], light)
     ink, noise, dark = ink_map(gray)
     if ink.max() <= max(8.0, NOISE_MARGIN * noise):
         raise InputError(f"{source}: no digit found, the image is blank or has almost no contrast")
@@ -275,4 +276,4 @@ def extract(gray: np.ndarray, shape: Sequence[int], *, multi: bool = False, skew
         raise InputError(f"{source}: {len(groups)} separate digit-size marks found; pass --multi to read them "
                          "left to right as a number, or crop the image to one digit")
     digits = [_digit(ink, own, box, cut, shape, skew) for own, box in groups]
-    return Extraction(np.clip(ink / max(ink.max(), 1e-9), 0, 1), digits, dark, len(groups))
+    return Extraction(np.clip(ink / max(ink.max(), 1e-9), 0, 1), digits, dark)
