@@ -14,7 +14,7 @@ The steps (Pillow and scipy.ndimage do the image work):
    largest one's ink are specks. Components that overlap left-right belong to one digit (the bar of a 5,
    a broken stroke); groups much smaller than the tallest are dropped as marks that are no digit.
 5. **Frame**, as the data set's images were made: each digit's strokes (its ink at 30% of its level
-   and more) as a 0/1 mask, cropped to their own box, fitted into the training frame with the aspect
+   and more) as a 0/1 mask (gray ink for a digit under 40 px tall), cropped to their own box, fitted into the training frame with the aspect
    kept by area averaging and placed by centre of mass: MNIST-style frames (16 px and more) fit the
    digit into 20x20 with the centre of mass at pixel (14, 14) of 28x28; the 8x8 digits fill the
    frame's height.
@@ -40,6 +40,7 @@ SPECK = 0.05  # a component with less ink than this share of the largest one is 
 DIGIT_HEIGHT = 0.5  # a candidate digit is at least this share of the tallest one's height
 DIGIT_HEIGHT_MULTI = 0.35  # ... when reading a number (a flat 0 or a small 7 next to a tall 4)
 STROKE = 0.3  # a pixel is stroke when its ink reaches this share of the strokes' level (their 90th percentile)
+GRAY_BELOW = 40  # a digit fewer pixels tall keeps its gray ink: a 0/1 mask of so few pixels loses its shape
 TINY = 12  # a digit fewer pixels tall than this is flagged "tiny"
 FAINT = 40.0  # ... one whose strokes stand fewer gray levels from the paper than this, "faint"
 
@@ -237,7 +238,10 @@ def _digit(ink: np.ndarray, own: np.ndarray, box: tuple[int, int, int, int], cut
     inside = ink[top:bottom, left:right][own[top:bottom, left:right]]
     strokes = inside[inside > cut] if (inside > cut).any() else inside  # the level of the strong strokes
     level = float(np.percentile(strokes, 90))
-    crop = (crop >= STROKE * level).astype(np.float64)
+    if bottom - top >= GRAY_BELOW:
+        crop = (crop >= STROKE * level).astype(np.float64)
+    else:
+        crop = np.where(crop >= STROKE * level, np.clip(crop / level, 0, 1), 0.0)
     # the strokes' own box is what is reported and fitted (the mask's faint fringe is wider)
     y0, x0, y1, x1 = _tight(crop)
     crop = crop[y0:y1, x0:x1]
