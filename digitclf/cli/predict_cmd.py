@@ -26,26 +26,50 @@ def split_run_and_images(args: list[str]) -> tuple[Optional[str], list[str]]:
 def predict(
     args: list[str] = typer.Argument(..., metavar="[RUN] IMAGE...",
                                      help="Optional run (folder or id; default: latest), then PNG/JPEG files or folders."),
+    multi: bool = typer.Option(False, "--multi", help="Read every digit in an image, left to right, as a number "
+                                                     "(without it, an image with several digits is refused)."),
+    explain: Optional[Path] = typer.Option(None, "--explain", metavar="FOLDER",
+                                           help="Write FOLDER/<image>.explain.png per image: the picture with the "
+                                                "digits found, each digit as the model saw it, its top 3."),
+    min_confidence: Optional[float] = typer.Option(None, "--min-confidence", min=0.0, max=1.0, metavar="P",
+                                                   help="Answer 'unsure' when the top probability is under P "
+                                                        "(0-1)."),
+    deskew: bool = typer.Option(False, "--deskew", help="Straighten slanted digits by image moments first "
+                                                        "(off by default: it lowers accuracy for models trained "
+                                                        "on plain MNIST)."),
     json_: bool = JsonOpt,
     outputs: Optional[Path] = OutputsOpt,
     trust: bool = TrustOpt,
 ) -> None:
-    """Predict the digit in PNG/JPEG files with a saved model: label and top-3 probabilities per image.
+    """Predict the digit(s) in PNG/JPEG photos or scans with a saved model: label, top 3, flags per image.
 
-    Example: digitclf predict my_digit.png photos/ --json
+    Example: digitclf predict my_digit.png photos/ --json; digitclf predict number.jpg --multi --explain seen/
     """
     from digitclf.saved.predict import predict_images
 
     run, images = split_run_and_images(args)
-    result = predict_images(resolve(run, outputs), images, trust=trust)
+    result = predict_images(resolve(run, outputs), images, trust=trust, multi=multi,
+                            min_confidence=min_confidence, deskew=deskew, explain=explain)
     for note in result["notes"]:
         info(f"note: {note}")
+    for warning in result["warnings"]:
+        info(f"warning: {warning}")
     if json_:
         echo_json(result)
         return
+    kind = result["ranked_by"]
     width = max(4, *(len(row["file"]) for row in result["predictions"]))
-    typer.echo(f"{'file':<{width}}  {'label':<5}  top 3 ({result['ranked_by']})")
+    labels = max(5, *(len(str(row["label"])) for row in result["predictions"]))
+    typer.echo(f"{'file':<{width}}  {'label':<{labels}}  " + (f"per digit: top 1 ({kind})" if multi else
+                                                             f"top 3 ({kind})"))
     for row in result["predictions"]:
-        ranked = "  ".join(f"{t['label']}{' ' + t['class_name'] if 'class_name' in t else ''} "
-                           f"({t[result['ranked_by']]:.3f})" for t in row["top"])
-        typer.echo(f"{row['file']:<{width}}  {row['label']!s:<5}  {ranked}")
+        if "error" in row:
+            typer.echo(f"{row['file']:<{width}}  {'-':<{labels}}  Error: {row['error']}")
+            continue
+        if multi:
+            ranked = "  ".join(f"{d['top'][0]['label']} ({d['top'][0][kind]:.3f})" for d in row["digits"])
+        else:
+            ranked = "  ".join(f"{t['label']}{' ' + t['class_name'] if 'class_name' in t else ''} "
+                               f"({t[kind]:.3f})" for t in row["top"])
+        flags = f"  [{', '.join(row['flags'])}]" if row["flags"] else ""
+        typer.echo(f"{row['file']:<{width}}  {row['label']!s:<{labels}}  {ranked}{flags}")

@@ -1,4 +1,12 @@
-"""``predict``: the label of PNG/JPEG files under a saved model (the images are prepared by ``digitclf.images``)."""
+"""``predict``: the digit(s) in PNG/JPEG files under a saved model, with flags that say when not to trust it.
+
+Each file is read (``digitclf.images``), its digit or digits found and put in the training frame
+(``digitclf.extract``), and ranked by the model. An answer carries flags: ``tiny``, ``faint`` and
+``touches_border`` from extraction, ``refused`` for a file of a batch that could not be read or
+held no digit (its ``error`` says why), ``low_confidence`` when the top probability is under
+``LOW_CONFIDENCE`` (the label becomes ``"unsure"`` under ``min_confidence``), ``not_digits`` when the
+run's classes are not the digits 0-9.
+"""
 
 from __future__ import annotations
 
@@ -7,35 +15,134 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from digitclf.errors import InputError
 from digitclf.runs import RunDir, as_trained, load_model_noting, load_split
 
+LOW_CONFIDENCE = 0.5  # a top probability under this is flagged low_confidence
+UNSURE = "unsure"
 
-def predict_images(run: RunDir, paths: Sequence[str | Path], top: int = 3, *, trust: bool = False) -> dict[str, Any]:
-    """Predicted label and the ``top`` most likely classes for PNG/JPEG files (or folders of them);
-    ``trust`` loads a pickled model not signed with this user's key."""
-    from digitclf import images
+
+def _not_digits(names: Sequence[str] | None, classes: np.ndarray, dataset: str) -> str | None:
+    """A warning when the run's classes are not the digits 0-9, else None."""
+    if names:
+        shown = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+        return (f"this run's classes are not digits ({dataset}: {shown}); "
+                "its answer for a photo of a digit means nothing")
+    if not set(np.asarray(classes).tolist()) <= set(range(10)):
+        return "this run's classes are not the digits 0-9; its answer for a photo of a digit means nothing"
+    return None
+
+
+def predict_images(run: RunDir, paths: Sequence[str | Path], top: int = 3, *, trust: bool = False,
+                   multi: bool = False, min_confidence: float | None = None, deskew: bool = False,
+                   explain: str | Path | None = None) -> dict[str, Any]:
+    """Predicted label(s) and the ``top`` most likely classes for PNG/JPEG files (or folders of them).
+
+    ``multi`` reads every digit of an image left to right as a string; ``min_confidence`` turns an
+    answer whose top probability is lower into ``"unsure"``; ``explain`` is a folder that gets one
+    ``<name>.explain.png`` per image; ``trust`` loads a pickled model not signed with this user's key."""
+    from digitclf import extract, images
     from digitclf.datasets import class_names
 
     record = run.record()
     shape = tuple(record.dataset.image_shape) if record.dataset else load_split(run).image_shape
     pixel_max = record.dataset.pixel_max if record.dataset else 255.0
     files = images.collect(paths)
-    X = np.stack([images.load_input(file, shape, pixel_max) for file in files])
+    folder = _explain_folder(explain)
+    explain_names = _explain_names(files)
+    found: list[tuple[Any, Any]] = []  # (picture, extraction), or (None, the error) for a file refused
+    for file in files:
+        try:
+            gray = images.read_gray(file)
+            found.append((gray, extract.extract(gray, shape, multi=multi, skew=deskew, source=str(file))))
+        except InputError as refused:
+            found.append((None, refused))
+    if all(gray is None for gray, _ in found):
+        raise found[0][1]  # nothing to answer: the first file's problem is the one Error line
     model, notes = load_model_noting(run, trust=trust)
     names = class_names(record.config.dataset.name)
     classes = np.asarray(model.classes_)
-    if hasattr(model, "predict_proba"):
+    has_proba = hasattr(model, "predict_proba")
+    if min_confidence is not None and not has_proba:
+        estimator = model.steps[-1][1] if hasattr(model, "steps") else model
+        raise InputError(f"--min-confidence needs probabilities, and this run's model "
+                         f"({type(estimator).__name__}) has no predict_proba; leave the option out")
+    X = np.stack([d.frame.ravel() * pixel_max for gray, e in found if gray is not None for d in e.digits])
+    if has_proba:
         scores, kind = as_trained(model, record, "predict_proba", X), "probability"
     else:
         scores, kind = np.asarray(as_trained(model, record, "decision_function", X)), "score"
         if scores.ndim == 1:  # two classes: one margin, positive for classes_[1]
             scores = np.column_stack([-scores, scores])
-    rows = []
-    for file, row in zip(files, scores):
-        best = np.argsort(-row, kind="stable")[:top]
-        ranked = [{"label": int(classes[i]), kind: float(row[i]),
-                   **({"class_name": names[int(classes[i])]} if names else {})} for i in best]
-        rows.append({"file": str(file), "label": ranked[0]["label"],
-                     **({"class_name": ranked[0]["class_name"]} if names else {}), "top": ranked})
+    warning = _not_digits(names, classes, record.config.dataset.name)
+    warnings = [warning] if warning else []
+    rows, at = [], 0
+    for file, (gray, extraction) in zip(files, found):
+        if gray is None:  # in a batch, a refused file is a flagged answer: the others are still answered
+            rows.append({"file": str(file), "label": None, "error": str(extraction), "flags": ["refused"]})
+            continue
+        digits = []
+        for digit, row in zip(extraction.digits, scores[at: at + len(extraction.digits)]):
+            best = np.argsort(-row, kind="stable")[:top]
+            ranked = [{"label": int(classes[i]), kind: float(row[i]),
+                       **({"class_name": names[int(classes[i])]} if names else {})} for i in best]
+            flags = list(digit.flags) + (["not_digits"] if warning else [])
+            label: int | str = ranked[0]["label"]
+            if has_proba and ranked[0][kind] < LOW_CONFIDENCE:
+                flags.append("low_confidence")
+            if min_confidence is not None and ranked[0][kind] < min_confidence:
+                label = UNSURE
+            digits.append({"label": label, **({"class_name": ranked[0]["class_name"]} if names and label != UNSURE
+                                              else {}),
+                           "top": ranked, "box": list(digit.box), "flags": flags})
+        at += len(extraction.digits)
+        rows.append(_row(file, digits, multi))
+        if folder is not None:
+            rows[-1]["explain"] = str(_explain(folder, explain_names[len(rows) - 1], file, gray, extraction,
+                                               digits, kind))
     return {"run_id": run.id, "name": run.name, "image_shape": list(shape), "pixel_max": pixel_max,
-            "ranked_by": kind, "predictions": rows, "notes": notes}
+            "ranked_by": kind, "multi": multi, "min_confidence": min_confidence, "warnings": warnings,
+            "predictions": rows, "notes": notes}
+
+
+def _row(file: Path, digits: list[dict[str, Any]], multi: bool) -> dict[str, Any]:
+    """One file's answer: one digit as before (label, top), several as a string read left to right."""
+    flags = sorted({flag for d in digits for flag in d["flags"]})
+    if not multi:
+        return {"file": str(file), **{k: v for k, v in digits[0].items() if k != "flags"}, "flags": flags}
+    text = "".join("?" if d["label"] == UNSURE else str(d["label"]) for d in digits)
+    return {"file": str(file), "label": text, "digits": digits, "flags": flags}
+
+
+def _explain_folder(explain: str | Path | None) -> Path | None:
+    if explain is None:
+        return None
+    folder = Path(explain).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"--explain {str(explain)!r} is a file; give a folder for the pictures")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _explain_names(files: Sequence[Path]) -> list[str]:
+    """``<stem>.explain.png`` per file; files of the same stem (from several folders) get ``-2``, ``-3``..."""
+    seen: dict[str, int] = {}
+    names = []
+    for file in files:
+        seen[file.stem] = seen.get(file.stem, 0) + 1
+        names.append(f"{file.stem}{'' if seen[file.stem] == 1 else '-' + str(seen[file.stem])}.explain.png")
+    return names
+
+
+def _explain(folder: Path, name: str, file: Path, gray: np.ndarray, extraction: Any, digits: list[dict[str, Any]],
+             kind: str) -> Path:
+    from digitclf import explain
+
+    tops = [[(str(t["label"]) + (f" {t['class_name']}" if "class_name" in t else ""), t[kind]) for t in d["top"]]
+            for d in digits]
+    answer = "".join(str(d["label"]) for d in digits)
+    flags = sorted({flag for d in digits for flag in d["flags"]})
+    title = f"{file.name}\nanswer: {answer}\ntop 3 by {kind}" + (f"\nflags: {', '.join(flags)}" if flags else "")
+    image = explain.picture(gray, [e.frame for e in extraction.digits], [e.box for e in extraction.digits],
+                            tops, title)
+    return explain.save(image, folder / name)
