@@ -23,7 +23,7 @@ from digitclf.errors import ConfigError, DatasetError, DigitclfError
 from digitclf.observers import RunEvents, RunObserver
 from digitclf.records import Metrics
 from digitclf.runs import RunDir, write_text
-from digitclf.threads import capped, sigterm_as_interrupt
+from digitclf.threads import capped, fit_blas_threads, sigterm_as_interrupt
 
 if TYPE_CHECKING:
     from digitclf.datasets import Dataset
@@ -157,7 +157,7 @@ def _execute(cfg: RunConfig, run: RunDir, events: RunObserver, data: "Dataset | 
             X_train = models.fit_transform(step, X_train)
     description = models.describe_estimator(estimator)
     solver = f" (solver={description['solver']})" if description["solver"] else ""
-    cap = cfg.model.blas_threads
+    cap = fit_blas_threads(cfg.model.blas_threads, int(X_train.size))  # auto: from the fitted data's size
     with timer.phase("fit", f"{description['class']}{solver} on {len(y_train):,} images"), \
             _refused_by_sklearn("model.params"), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -201,5 +201,5 @@ def _execute(cfg: RunConfig, run: RunDir, events: RunObserver, data: "Dataset | 
     events.on_phase("save")
     artifacts.save(result, data.X[test_rows], test_rows, data.class_names)
     run.finish("complete", notes=notes, warnings=warning_lines, one_vs_rest=description["one_vs_rest"],
-               fit_seconds=result_metrics.fit_seconds, accuracy=result_metrics.accuracy)
+               fit_seconds=result_metrics.fit_seconds, accuracy=result_metrics.accuracy, blas_threads=cap)
     return result
