@@ -112,20 +112,24 @@ def train(
     """
     from digitclf.checks import preflight
     from digitclf.config import load_config
+    from digitclf.plots import Renderer
     from digitclf.runner import train as run_train
 
     # no --config: the built-in digits default
     cfg = load_config(config, set_ or [])
     if mlflow:
         cfg = cfg.with_mlflow()
-    checked = preflight(cfg)  # every config error before any data or folder
-    if run_id is not None:
-        check_run_id(run_id, outputs or cfg.output.dir, cfg.name)
-    observers: list[Any] = []
-    if cfg.output.mlflow is not None:
-        observers.append(mlflow_logger(cfg.output.mlflow))
-    with ConsoleProgress(quiet or json_) as progress:
-        result = run_train(checked, observers=[progress, *observers], outputs=outputs, run_id=run_id)
+    # the plots' process starts first: its matplotlib import overlaps preflight's scikit-learn import
+    with Renderer(process=cfg.output.plots) as renderer:
+        checked = preflight(cfg)  # every config error before any data or folder
+        if run_id is not None:
+            check_run_id(run_id, outputs or cfg.output.dir, cfg.name)
+        observers: list[Any] = []
+        if cfg.output.mlflow is not None:
+            observers.append(mlflow_logger(cfg.output.mlflow))
+        with ConsoleProgress(quiet or json_) as progress:
+            result = run_train(checked, observers=[progress, *observers], outputs=outputs, run_id=run_id,
+                               renderer=renderer)
     for logger in observers:
         if logger.logged:
             info(f"mlflow    run {logger.logged} in experiment {cfg.output.mlflow.experiment!r}", quiet or json_)
