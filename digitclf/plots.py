@@ -240,6 +240,9 @@ def serve(style: str = "seaborn") -> None:
     import sys
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    # scipy is optional for seaborn (its KDEs and clustermap; the heatmap needs neither) and is most of
+    # its import time: this process only draws, so it goes without (seaborn falls back by itself)
+    sys.modules.setdefault("scipy", None)  # type: ignore[arg-type]
     warm_up(style)
     source, sink = sys.stdin.buffer, sys.stdout.buffer
     while True:
