@@ -265,12 +265,16 @@ class Renderer:
     the fit in the main process, on the core that a one-thread fit leaves idle.  ``draw`` sends
     a batch and returns a function that waits for its PNGs; if the process cannot start or
     fails, the batch is drawn in the calling process instead (same functions, same bytes).
-    ``Renderer(process=False)`` always draws in the calling process.
+    ``Renderer(process=False)`` always draws in the calling process, and so does a renderer started
+    when no core is idle (``threads.has_idle_core``): on a busy machine a second process only adds
+    the CPU time of its own imports to a run that competes for the same cores.
     """
 
     def __init__(self, style: str = "seaborn", *, process: bool = True) -> None:
+        from digitclf.threads import has_idle_core
+
         self._proc: Any = None
-        if not process:
+        if not process or not has_idle_core():
             return
         import os
         import subprocess

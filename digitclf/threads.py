@@ -4,6 +4,7 @@ SIGTERM as Ctrl-C."""
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 from typing import Any, Callable, Iterator, Literal
@@ -56,6 +57,27 @@ def interruptible(func: Callable[[], Any]) -> Any:
     if "error" in outcome:
         raise outcome["error"]
     return outcome.get("value")
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, else the machine's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def running_elsewhere() -> float:
+    """Tasks running or waiting for a core right now besides the caller: Linux's instantaneous count
+    from /proc/loadavg (which counts the reading thread too), else the 1-minute load average."""
+    try:
+        with open("/proc/loadavg") as fh:
+            return max(0, int(fh.read().split()[3].split("/")[0]) - 1)
+    except (OSError, IndexError, ValueError):
+        return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+
+
+def has_idle_core() -> bool:
+    """A core nobody else is using beside the one this process runs on: where a helper process
+    (the plots' drawing) gains time instead of competing with the run for the same cores."""
+    return usable_cores() - running_elsewhere() >= 2
 
 
 def current_blas_threads() -> int | None:

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from digitclf import plots
+from digitclf import plots, threads
 from helpers import png_size
 
 
@@ -49,8 +49,14 @@ def _decoded(pngs):
     return [np.asarray(Image.open(io.BytesIO(png)).convert("RGB")) for png in pngs]
 
 
+@pytest.fixture
+def idle_core(monkeypatch):
+    """The machine has a core to spare, whatever its load while the tests run."""
+    monkeypatch.setattr(threads, "has_idle_core", lambda: True)
+
+
 @pytest.mark.slow  # starts a Python process that imports matplotlib and seaborn
-def test_the_drawing_process_draws_what_this_process_draws():
+def test_the_drawing_process_draws_what_this_process_draws(idle_core):
     with plots.Renderer() as renderer:
         assert renderer._proc is not None  # a process was started: this is not the fallback
         there = renderer.draw(_batch())()
@@ -63,14 +69,22 @@ def test_the_drawing_process_draws_what_this_process_draws():
 
 
 @pytest.mark.parametrize("executable", ["/nonexistent/python", "/bin/true"])
-def test_a_process_that_cannot_start_or_dies_falls_back_to_drawing_here(monkeypatch, executable):
+def test_a_process_that_cannot_start_or_dies_falls_back_to_drawing_here(monkeypatch, idle_core, executable):
     monkeypatch.setattr(sys, "executable", executable)  # cannot start / exits at once
     with plots.Renderer() as renderer:
         pngs = renderer.draw(_batch())()
     assert [png_size(p) for p in pngs] == SIZES
 
 
-def test_an_argument_that_cannot_be_pickled_is_drawn_here(monkeypatch):
+def test_no_process_is_started_without_an_idle_core(monkeypatch):
+    monkeypatch.setattr(threads, "has_idle_core", lambda: False)
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python")  # would be refused if it were started
+    with plots.Renderer() as renderer:
+        assert renderer._proc is None
+        assert [png_size(p) for p in renderer.draw(_batch())()] == SIZES
+
+
+def test_an_argument_that_cannot_be_pickled_is_drawn_here(monkeypatch, idle_core):
     monkeypatch.setattr(sys, "executable", "/bin/cat")  # a "process" that would echo the batch back
     with plots.Renderer() as renderer:
         pngs = renderer.draw([(lambda: b"drawn here", (), {})])()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import scipy.linalg  # noqa: F401 - loads scipy's own BLAS too, as scikit-learn's solvers do
@@ -112,3 +114,21 @@ def test_a_default_run_records_the_threads_it_chose(tmp_path):
     data = load_dataset(record.config.dataset)
     test_rows = np.load(result.run.file("split.npz"))["test_index"]
     assert np.array_equal(as_trained(result.model, record, "predict", data.X[test_rows]), result.y_pred)
+
+
+@pytest.mark.parametrize(("cores", "running", "idle"), [
+    (2, 0, True),      # an idle 2-core machine: the run on one core, its drawing process on the other
+    (2, 1, False),     # one other busy process: a second process of ours would only compete
+    (2, 2.4, False),   # the benchmark's synthetic load
+    (1, 0, False),
+    (8, 5, True),
+    (8, 6.5, False),
+])
+def test_a_helper_process_needs_an_idle_core(monkeypatch, cores, running, idle):
+    monkeypatch.setattr(threads, "usable_cores", lambda: cores)
+    monkeypatch.setattr(threads, "running_elsewhere", lambda: running)
+    assert threads.has_idle_core() is idle
+
+
+def test_running_elsewhere_reads_a_count():
+    assert threads.running_elsewhere() >= 0 and 1 <= threads.usable_cores() <= (os.cpu_count() or 1)
