@@ -200,6 +200,7 @@ def run_workload(workload: Workload, repeats: int) -> Outcome:
                 sample = variant.measure(env)
                 samples[variant.label].append(sample)
                 acc = f"  accuracy {sample.accuracy:.4f}" if sample.accuracy is not None else ""
+                acc += "".join(f"  {k} {sample.extra[k]:.3f}" for k in ("fit s", "phases s") if k in sample.extra)
                 say(f"{workload.name}{' (load)' if workload.loaded else ''} {r + 1}/{repeats}  {variant.label}: "
                     f"{sample.wall:.2f} s, {sample.rss_mb:.0f} MB{acc}")
     finally:
