@@ -33,13 +33,15 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Callable
 
 REPO = Path(__file__).resolve().parent.parent
 SEED_SCRIPT = REPO / "benchmarks" / "seed_script.py"
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
-WORKLOADS = ("startup", "digits", "fashion", "cache", "mnist")
+WORKLOADS = ("startup", "quickstart", "blas", "digits", "fashion", "bypath", "peer", "lever", "cache", "mnist")
+BUSY_PROCESSES = 2  # the synthetic background load: this many `while 1: pass` processes
 NOTES_MARKER = "<!-- Everything below this line is hand-written; benchmarks/run.py keeps it. -->"
 
 
@@ -96,6 +98,8 @@ class Variant:
             accuracy, extra = self.read(stdout)
         except (ValueError, KeyError, IndexError) as exc:
             raise BenchmarkError(f"{self.label}: cannot read its output ({exc}): {stdout[-300:]!r}") from None
+        if "phases s" in extra:  # what the process spent outside its timed phases
+            extra["overhead s"] = wall - extra["phases s"]
         return Sample(wall, cpu, rss, accuracy, extra)
 
 
@@ -109,7 +113,8 @@ def read_metrics(stdout: str) -> tuple[float, dict[str, Any]]:
     m = json.loads(stdout)
     phases = {f"{name} s": t["wall"] for name, t in m["timings"].items()}
     per_iter = 1000 * m["timings"]["fit"]["wall"] / m["n_iter"] if m.get("n_iter") else None
-    return m["accuracy"], {"n_iter": m["n_iter"], **phases, "fit ms/iter": per_iter}
+    return m["accuracy"], {"n_iter": m["n_iter"], **phases, "fit ms/iter": per_iter,
+                           "phases s": sum(t["wall"] for t in m["timings"].values())}
 
 
 def read_probe(stdout: str) -> tuple[None, dict[str, Any]]:
@@ -153,6 +158,7 @@ class Target:
     metric: str  # wall, rss_mb, or a key of Sample.extra
     limit: float
     min_accuracy_delta: float | None = None  # accuracy - baseline accuracy must be >= this
+    over: str | None = None  # compare with this metric of the same variant instead of the baseline's metric
 
 
 @dataclass
@@ -164,6 +170,7 @@ class Workload:
     env: dict[str, str] = field(default_factory=dict)
     note: str = ""
     extra_keys: tuple[str, ...] = ()  # columns of Sample.extra to report
+    loaded: bool = False  # run under BUSY_PROCESSES busy processes
 
 
 @dataclass
@@ -184,15 +191,35 @@ def run_workload(workload: Workload, repeats: int) -> Outcome:
     env = {**os.environ, **workload.env}
     env.pop("DIGITCLF_DEBUG", None)
     samples: dict[str, list[Sample]] = {v.label: [] for v in workload.variants}
-    for r in range(repeats):
-        order = workload.variants if r % 2 == 0 else workload.variants[1:] + workload.variants[:1]
-        for variant in order:
-            sample = variant.measure(env)
-            samples[variant.label].append(sample)
-            acc = f"  accuracy {sample.accuracy:.4f}" if sample.accuracy is not None else ""
-            say(f"{workload.name} {r + 1}/{repeats}  {variant.label}: {sample.wall:.2f} s, "
-                f"{sample.rss_mb:.0f} MB{acc}")
+    busy = [subprocess.Popen([sys.executable, "-c", "while 1: pass"]) for _ in range(BUSY_PROCESSES if workload.loaded
+                                                                                     else 0)]
+    try:
+        for r in range(repeats):
+            order = workload.variants if r % 2 == 0 else workload.variants[1:] + workload.variants[:1]
+            for variant in order:
+                sample = variant.measure(env)
+                samples[variant.label].append(sample)
+                acc = f"  accuracy {sample.accuracy:.4f}" if sample.accuracy is not None else ""
+                acc += "".join(f"  {k} {sample.extra[k]:.3f}" for k in ("fit s", "phases s") if k in sample.extra)
+                say(f"{workload.name}{' (load)' if workload.loaded else ''} {r + 1}/{repeats}  {variant.label}: "
+                    f"{sample.wall:.2f} s, {sample.rss_mb:.0f} MB{acc}")
+    finally:
+        for proc in busy:
+            proc.kill()
+            proc.wait()
     return Outcome(workload, samples)
+
+
+def idle_and_loaded(workload: Workload) -> list[Workload]:
+    """The workload as given (on the machine as it is) and again under the synthetic background load."""
+    import copy
+
+    loaded = copy.deepcopy(workload)
+    loaded.loaded = True
+    loaded.title += f", under load ({BUSY_PROCESSES} busy processes)"
+    for target in loaded.targets:
+        target.text += ", under load"
+    return [workload, loaded]
 
 
 def say(message: str) -> None:
@@ -228,6 +255,78 @@ def build_workloads(names: list[str], tmp: Path, setup: dict[str, Any]) -> list[
                 env=private, extra_keys=("n_iter", "fit s"),
                 note="No target: on 1,797 images both are dominated by imports; digitclf also saves "
                      "the model, split, metrics and two PNGs."))
+        elif name == "quickstart":
+            seed_pngs = tmp / "seed-pngs"
+            seed_pngs.mkdir(exist_ok=True)
+            quick = "digitclf train digits_lbfgs.yaml"
+            plan += idle_and_loaded(Workload(
+                "quickstart", "Quick start: the seed tutorial's whole digits part against `digitclf train`",
+                [seed_variant("seed tutorial's digits part (fit, predict, score, 2 PNGs)", "--dataset", "digits",
+                              "--whole", "--out", str(seed_pngs)),
+                 train_variant(quick, "digits_lbfgs.yaml", outputs)],
+                [Target("quick start: whole-process wall <= 0.6x the seed tutorial's digits part", quick, "wall",
+                        0.6, SAME_SETTINGS_ACCURACY)],
+                env=private, extra_keys=("fit s", "phases s", "overhead s"),
+                note="Both write the seaborn confusion matrix and the misclassified grid as PNGs; digitclf also "
+                     "writes the model, split.npz, predictions.csv, metrics and run.json."))
+        elif name == "blas":
+            one, auto, lib = ("digitclf train, model.blas_threads=1", "digitclf train, default (blas_threads: auto)",
+                              "digitclf train, model.blas_threads=null (the BLAS library's own)")
+            plan += idle_and_loaded(Workload(
+                "blas", "BLAS threads on the digits quick start: the default against one thread",
+                [train_variant(one, "digits_lbfgs.yaml", outputs, "model.blas_threads=1"),
+                 train_variant(auto, "digits_lbfgs.yaml", outputs),
+                 train_variant(lib, "digits_lbfgs.yaml", outputs, "model.blas_threads=null")],
+                [Target("default config's fit <= 1.5x the one-thread fit", auto, "fit s", 1.5),
+                 Target("the BLAS library's own threads, fit against one thread (for the record)", lib, "fit s",
+                        1.5)],
+                env=private, extra_keys=("n_iter", "fit s"),
+                note="`fit s` is digitclf's own fit phase (metrics.json); `wall B/A` is the whole process."))
+        elif name in ("bypath", "peer"):
+            if fashion_missing:
+                plan.append(skip(name, "Fashion-MNIST by path", fashion_missing))
+                continue
+            fast = "digitclf train fashion_mnist_fast.yaml, dataset.path (no data import)"
+            fast_variant = train_variant(fast, "fashion_mnist_fast.yaml", outputs, f"dataset.path={FASHION_DIR}",
+                                         "split.kind=predefined")
+            keys = ("n_iter", "load s", "preprocess s", "fit s", "phases s", "overhead s")
+            if name == "bypath":
+                plan += idle_and_loaded(Workload(
+                    "bypath", "Fashion-MNIST fast config given by path against the seed script",
+                    [seed_variant("seed script", "--dataset", "idx", "--path", str(FASHION_DIR)), fast_variant],
+                    [Target("fast config by path: wall <= 0.18x seed, accuracy >= seed", fast, "wall", 0.18, 0.0),
+                     Target("fast config by path: wall minus its phases <= 0.5x the phases' sum", fast,
+                            "overhead s", 0.5, over="phases s"),
+                     Target("fast config by path: peak RSS <= 0.5x seed", fast, "rss_mb", 0.5)],
+                    env=private, extra_keys=keys,
+                    note="A fresh private cache: the first digitclf run parses the IDX files and caches them "
+                         "(keyed by their XXH3-128), later runs map the cache; medians are over all runs."))
+            elif find_spec("sklearnex") is None:
+                plan.append(skip("peer", "Peer: the seed script patched by scikit-learn-intelex",
+                                 "scikit-learn-intelex is not installed (pip install scikit-learn-intelex)"))
+            else:
+                plan += idle_and_loaded(Workload(
+                    "peer", "Peer: the seed script with sklearnex.patch_sklearn() against the fast config by path",
+                    [seed_variant("seed script, sklearnex.patch_sklearn()", "--dataset", "idx", "--path",
+                                  str(FASHION_DIR), "--sklearnex"), fast_variant],
+                    [Target("fast config by path: wall <= 0.3x the sklearnex-patched seed script", fast, "wall",
+                            0.3)],
+                    env=private, extra_keys=keys))
+        elif name == "lever":
+            if fashion_missing or find_spec("sklearnex") is None:
+                plan.append(skip("lever", "scikit-learn-intelex as a lever for the fast config's fit",
+                                 fashion_missing or "scikit-learn-intelex is not installed"))
+                continue
+            plan.append(Workload(
+                "lever", "scikit-learn-intelex as a lever: the fast config's fit (150 whitened components, "
+                         "lbfgs, 30 iterations, 1 BLAS thread)",
+                [probe_variant("scikit-learn LogisticRegression", "fast-fit", "sklearn"),
+                 probe_variant("sklearnex LogisticRegression", "fast-fit", "sklearnex")],
+                [Target("sklearnex fit <= 0.8x scikit-learn's (worth an optional extra)",
+                        "sklearnex LogisticRegression", "fit s", 0.8)],
+                env=private, extra_keys=("fit s", "test accuracy"),
+                note="In one process each: the data loaded and PCA-whitened first (not timed), then the fit "
+                     "alone; sklearnex's estimator imported directly, so its patching covers the fit only."))
         elif name == "fashion":
             if fashion_missing:
                 plan.append(skip("fashion", "Seed workload on Fashion-MNIST", fashion_missing))
@@ -324,7 +423,7 @@ def setup(tmp: Path, names: list[str]) -> dict[str, Any]:
     if "mnist" in names and datasets.cache_manifest("mnist") is not None:
         facts["mnist_idx"] = str(export_idx(datasets.cache_load("mnist"), tmp / "mnist-idx"))
     os.environ["DIGITCLF_DATA"] = str(tmp / "cache")
-    if {"fashion", "cache"} & set(names) and FASHION_DIR.is_dir():
+    if {"fashion", "cache", "lever"} & set(names) and FASHION_DIR.is_dir():
         datasets.import_to_cache("fashion-mnist", FASHION_DIR)
     facts["lbfgs_preprocess"] = load_config(str(REPO / "configs" / "fashion_mnist_lbfgs.yaml"), []).to_dict()[
         "preprocess"]
@@ -378,6 +477,30 @@ def probe(kind: str, args: list[str]) -> None:
         if data is None:
             raise BenchmarkError("fashion-mnist is not in the cache")
         shape = list(data.X.shape)
+    elif kind == "fast-fit":
+        from threadpoolctl import threadpool_limits
+
+        from digitclf.config import load_config
+        from digitclf.models import build_preprocessor, fit_transform
+
+        cfg = load_config(str(REPO / "configs" / "fashion_mnist_fast.yaml"), [])
+        data = datasets.cache_load("fashion-mnist")
+        X_train, X_test = data.X[: data.n_train], data.X[data.n_train:]
+        for _, step in build_preprocessor(cfg.preprocess, data.pixel_max, cfg.seed):
+            X_train = fit_transform(step, X_train)
+            X_test = step.transform(X_test)
+        if args[0] == "sklearnex":
+            from sklearnex.linear_model import LogisticRegression
+        else:
+            from sklearn.linear_model import LogisticRegression
+        model = LogisticRegression(**cfg.model.params, random_state=cfg.seed)
+        with threadpool_limits(1, user_api="blas"):
+            start = time.perf_counter()
+            model.fit(X_train, data.y[: data.n_train])
+            seconds = time.perf_counter() - start
+        accuracy = float((model.predict(X_test) == data.y[data.n_train:]).mean())
+        print(json.dumps({"fit s": seconds, "test accuracy": accuracy}))
+        return
     elif kind == "gradient":
         dtype = np.dtype(args[0] if args else "float32")
         data = datasets.cache_load("fashion-mnist", verify=False)
@@ -446,7 +569,7 @@ def target_rows(outcome: Outcome) -> list[tuple[str, str, str]]:
     base = outcome.samples[w.variants[0].label]
     for t in w.targets:
         mine = outcome.samples[t.variant]
-        ratio = median_of(mine, t.metric) / median_of(base, t.metric)
+        ratio = median_of(mine, t.metric) / median_of(mine if t.over else base, t.over or t.metric)
         measured = f"{ratio:.3f}x"
         met = ratio <= t.limit
         if t.min_accuracy_delta is not None:

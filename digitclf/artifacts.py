@@ -15,6 +15,7 @@ import numpy as np
 from digitclf.runs import RunDir
 
 if TYPE_CHECKING:
+    from digitclf.plots import Renderer
     from digitclf.runner import RunResult
 
 
@@ -29,13 +30,25 @@ def save_model(model: Any, run: RunDir, fmt: str) -> None:
         run.add_artifact("model.joblib", lambda fh: joblib.dump(model, fh))
 
 
-def save(result: "RunResult", test_images: np.ndarray, test_rows: Any, class_names: Any) -> None:
-    """model, split.npz (what evaluate and plot-errors need), plots, predictions.csv, then the metrics."""
+def save(result: "RunResult", test_images: np.ndarray, test_rows: Any, class_names: Any,
+         renderer: "Renderer | None" = None) -> None:
+    """model, split.npz (what evaluate and plot-errors need), plots, predictions.csv, then the metrics.
+
+    The plots are drawn by ``renderer`` (default: in this process) while the model and split are written.
+    """
     from digitclf import plots
 
     run, cfg, m = result.run, result.config, result.metrics
-    save_model(result.model, run, cfg.output.model_format)
     wrong = np.flatnonzero(result.y_test != result.y_pred)
+    pngs = None
+    if cfg.output.plots:
+        shown = wrong[: cfg.output.misclassified]
+        confidence = result.proba[shown].max(axis=1) if result.proba is not None else None
+        pngs = (renderer or plots.Renderer(process=False)).draw([
+            (plots.confusion_matrix_png, (m.confusion_matrix, m.labels), {"accuracy": m.accuracy}),
+            (plots.misclassified_png, (np.asarray(test_images[shown]), result.y_test[shown], result.y_pred[shown],
+                                       result.image_shape), {"confidence": confidence, "class_names": class_names})])
+    save_model(result.model, run, cfg.output.model_format)
     test_index = np.arange(test_rows.start, test_rows.stop) if isinstance(test_rows, slice) else np.asarray(test_rows)
 
     def write_split(fh: Any) -> None:
@@ -48,14 +61,10 @@ def save(result: "RunResult", test_images: np.ndarray, test_rows: Any, class_nam
         fh.write(buffer.getvalue())
 
     run.add_artifact("split.npz", write_split)
-    if cfg.output.plots:
-        ax = plots.confusion_matrix(m.confusion_matrix, m.labels, accuracy=m.accuracy)
-        run.add_artifact("confusion_matrix.png", lambda fh: ax.figure.savefig(fh, format="png", dpi=100))
-        shown = wrong[: cfg.output.misclassified]
-        confidence = result.proba[shown].max(axis=1) if result.proba is not None else None
-        grid = plots.misclassified(test_images[shown], result.y_test[shown], result.y_pred[shown],
-                                   result.image_shape, confidence=confidence, class_names=class_names)
-        run.add_artifact("misclassified.png", lambda fh: grid.figure.savefig(fh, format="png", dpi=100))
+    if pngs is not None:
+        confusion_png, misclassified_png = pngs()
+        run.add_artifact("confusion_matrix.png", lambda fh: fh.write(confusion_png))
+        run.add_artifact("misclassified.png", lambda fh: fh.write(misclassified_png))
     run.add_artifact("predictions.csv", lambda fh: fh.write(predictions_csv(result.y_test, result.y_pred)))
     run.add_artifact("metrics_flat.json", lambda fh: fh.write(json_bytes(m.flat())))
     run.add_artifact("timings_flat.json", lambda fh: fh.write(json_bytes(m.flat_timings())))

@@ -137,9 +137,10 @@ class ModelConfig(_Strict):
 
     estimator: str = "logistic_regression"
     params: dict[str, Any] = Field(default_factory=dict)
-    blas_threads: ThreadCount | None = Field(
-        None, description="at most this many BLAS threads while the classifier fits and predicts (default: the "
-                          "BLAS library's own, one per core)")
+    blas_threads: ThreadCount | Literal["auto"] | None = Field(
+        "auto", description="BLAS threads while the classifier fits and predicts: a count (at most that many), "
+                            "auto (default: one below 2**27 cells of fitted data, where more threads only cost "
+                            "time; else every core a sweep worker has) or null (the BLAS library's own, one per core)")
 
 
 class MlflowConfig(_Strict):
@@ -218,11 +219,11 @@ class RunConfig(_Strict):
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     def digest(self) -> str:
-        """A stable hash of the resolved config (without where outputs go; an unset
+        """A stable hash of the resolved config (without where outputs go; an unset or auto
         blas_threads is left out, so digests from before that key existed still match)."""
         data = self.to_dict()
         data.pop("output", None)
-        if data["model"]["blas_threads"] is None:
+        if data["model"]["blas_threads"] in (None, "auto"):
             del data["model"]["blas_threads"]
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -501,7 +502,8 @@ def describe_validation_error(exc: ValidationError, source: str, root: type[Base
     # in a union (preprocess steps), report the branch matching the input's shape
     errors = sorted(exc.errors(), key=lambda e: any(str(p).startswith("literal[") for p in e["loc"]))
     first = errors[0]
-    loc = [str(part) for part in first["loc"] if part not in ("PCAStep",) and not str(part).startswith("literal[")]
+    loc = [str(part) for part in first["loc"] if part not in ("PCAStep",)
+           and not str(part).startswith(("literal[", "function-before["))]  # union branches (blas_threads: N or auto)
     path = ".".join(part if re.fullmatch(r"[\w-]+", part) else repr(part) for part in loc)
     where = (prefix + path if path else prefix.rstrip(".")) or "(top level)"
     kind = first["type"]

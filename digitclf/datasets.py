@@ -4,7 +4,8 @@ Every data set is returned as a ``Dataset``: all images flattened into one
 ``(n, height*width)`` array (the canonical training part first when there is
 one), labels, the image shape and a fingerprint of the content.
 
-A named MNIST-style set is resolved in this order: an explicit ``path:`` -> the
+A named MNIST-style set is resolved in this order: an explicit ``path:`` (parsed once, then
+memory-mapped from the cache while its files' XXH3-128 is unchanged) -> the
 digitclf cache (memory-mapped uint8 ``.npy`` files, checked on every load
 against the checksums recorded when they were written) -> a system folder (Debian's ``dataset-fashion-mnist``) -> OpenML
 through ``sklearn.datasets.fetch_openml``, converted once into the cache.
@@ -422,11 +423,11 @@ def _write_manifest(folder: Path, manifest: CacheManifest) -> None:
 def cache_store(name: str, X: np.ndarray, y: np.ndarray, n_train: int | None,
                 image_shape: tuple[int, int], source: str) -> Path:
     """Write arrays into the cache atomically: a private temp folder renamed into place."""
-    root = cache_dir()
+    final = cache_dir() / name
+    root = final.parent  # the cache itself, or its by-path/ folder
     root.mkdir(parents=True, exist_ok=True)
     clear_leftovers(root)
-    final = root / name
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-tmp-{os.getpid()}-", dir=root))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-tmp-{os.getpid()}-", dir=root))
     try:
         X = np.ascontiguousarray(X, dtype=np.uint8)
         y = np.ascontiguousarray(y, dtype=np.int64)
@@ -443,7 +444,7 @@ def cache_store(name: str, X: np.ndarray, y: np.ndarray, n_train: int | None,
         manifest.signature = signing.sign(*manifest.signed_parts(name))
         (tmp / "manifest.json").write_text(json.dumps(manifest.to_json(), indent=2))
         if final.exists():  # replacing (--force) or a damaged entry: move the old one aside first
-            old = root / f".{name}-old-{os.getpid()}"
+            old = root / f".{final.name}-old-{os.getpid()}"
             try:
                 os.replace(final, old)
             except FileNotFoundError:  # another process moved it meanwhile
@@ -555,17 +556,73 @@ def _load_digits() -> Dataset:
     return Dataset("digits", X, y, (8, 8), None, "sklearn.datasets.load_digits", found, pixel_max=16.0)
 
 
+def _source_files(path: Path) -> list[Path]:
+    """The files a data set given by path is read from (the four IDX files, or the .npz)."""
+    if path.is_dir():
+        return [_find_idx(path, part) for part in _IDX_PARTS]
+    return [path]
+
+
+def _files_digest(files: list[Path]) -> str | None:
+    """XXH3-128 over the files' names and bytes; None when one cannot be read (the reader then says why)."""
+    import xxhash
+
+    digest = xxhash.xxh3_128()
+    try:
+        for file in files:
+            if path_kind(file) != "file":
+                return None
+            digest.update(file.name.encode() + b"\0")
+            with open(file, "rb") as fh:
+                while chunk := fh.read(1 << 22):
+                    digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def path_cache_name(name: str, path: Path) -> str:
+    """The cache entry of a data set given by path: one per name and resolved path, under ``by-path/``."""
+    import xxhash
+
+    key = xxhash.xxh3_64_hexdigest(f"{name}\n{path.resolve()}".encode())
+    return f"by-path/{name}-{key}"
+
+
+def _load_path(cfg: "DatasetConfig", spec: DatasetSpec) -> Dataset:
+    """A data set given by path, from the memory-mapped cache when its files are unchanged.
+
+    The cache entry records the files' XXH3-128 in its (signed) source; the files are hashed on
+    every load, and any change -- or a damaged entry -- parses them again and replaces the entry.
+    """
+    path = Path(cfg.path).expanduser()
+    digest = _files_digest(_source_files(path))
+    entry, source = path_cache_name(cfg.name, path), f"path:{path.resolve()}"
+    if digest is not None:
+        with contextlib.suppress(DatasetError):  # damaged or stale: parsed again below
+            manifest = cache_manifest(entry)
+            if manifest is not None and manifest.source == f"{source}#xxh3:{digest}":
+                cached = cache_load(entry)
+                if cached is not None:
+                    check_canonical(cfg.name, cached.fingerprint, str(path))
+                    return Dataset(cfg.name, cached.X, cached.y, cached.image_shape, cached.n_train, source,
+                                   cached.fingerprint, class_names=spec.class_names)
+    X, y, n_train, shape = _combine(_read_path(path), str(path))
+    _check_labels(y, str(path), spec.class_names)
+    found = fingerprint(X, y, n_train)
+    check_canonical(cfg.name, found, str(path))
+    if digest is not None and X.dtype == np.uint8 and y.dtype.kind in "iu":  # the cache holds uint8 pixels only
+        with contextlib.suppress(OSError):  # a read-only cache: the next run parses again
+            cache_store(entry, X, y, n_train, shape, source=f"{source}#xxh3:{digest}")
+    return Dataset(cfg.name, X, y, shape, n_train, source, found, class_names=spec.class_names)
+
+
 def load_dataset(cfg: "DatasetConfig", *, progress: Any = None) -> Dataset:
     """Resolve and load a data set as configured (see the module docstring for the order)."""
     spec = check_spec(cfg)
     say = progress or (lambda message: None)
     if cfg.path is not None:
-        path = Path(cfg.path).expanduser()
-        X, y, n_train, shape = _combine(_read_path(path), str(path))
-        _check_labels(y, str(path), spec.class_names)
-        found = fingerprint(X, y, n_train)
-        check_canonical(cfg.name, found, str(path))
-        return Dataset(cfg.name, X, y, shape, n_train, f"path:{path.resolve()}", found, class_names=spec.class_names)
+        return _load_path(cfg, spec)
     if cfg.name == "digits":
         return _load_digits()
     cached = cache_load(cfg.name)

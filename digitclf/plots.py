@@ -6,8 +6,9 @@ backend state); each function accepts an existing ``Axes`` to draw into.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
@@ -200,3 +201,130 @@ def save(ax_or_fig: "Axes | Figure", path: str | Path, dpi: int = 100) -> Path:
     path = check_output(path, "png")
     atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=dpi))
     return path
+
+
+# ---------------------------------------------------------------- drawing in a process of its own
+
+
+def warm_up(style: str = "seaborn") -> None:
+    """Import what drawing a run's figures needs (matplotlib's Agg canvas; seaborn for its style)."""
+    import matplotlib.backends.backend_agg  # noqa: F401
+    import matplotlib.figure  # noqa: F401
+
+    if style == "seaborn":
+        import seaborn  # noqa: F401
+
+
+def confusion_matrix_png(cm: Any, labels: Sequence[Any], *, accuracy: float | None = None,
+                         style: str = "seaborn") -> bytes:
+    """``confusion_matrix`` encoded as PNG (what a run saves)."""
+    return png_bytes(confusion_matrix(cm, labels, accuracy=accuracy, style=style))
+
+
+def misclassified_png(images: np.ndarray, y_true: Sequence[Any], y_pred: Sequence[Any], image_shape: Sequence[int],
+                      *, confidence: Sequence[float] | None = None,
+                      class_names: Sequence[str] | None = None) -> bytes:
+    """``misclassified`` encoded as PNG (what a run saves)."""
+    return png_bytes(misclassified(images, y_true, y_pred, image_shape, confidence=confidence,
+                                   class_names=class_names))
+
+
+Drawing = tuple[Any, tuple[Any, ...], dict[str, Any]]  # (function, args, keyword args) returning bytes
+
+
+def serve(style: str = "seaborn") -> None:
+    """The drawing process (``Renderer``): import matplotlib at once, then draw each pickled batch
+    read from stdin and write its PNGs to stdout, until stdin closes."""
+    import pickle
+    import signal
+    import sys
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    # scipy is optional for seaborn (its KDEs and clustermap; the heatmap needs neither) and is most of
+    # its import time: this process only draws, so it goes without (seaborn falls back by itself)
+    sys.modules.setdefault("scipy", None)  # type: ignore[arg-type]
+    warm_up(style)
+    source, sink = sys.stdin.buffer, sys.stdout.buffer
+    while True:
+        try:
+            batch = pickle.load(source)
+        except EOFError:
+            return
+        try:
+            pngs: list[bytes] | None = [func(*args, **kwargs) for func, args, kwargs in batch]
+        except Exception:  # noqa: BLE001 - the main process draws it again itself and sees the real error
+            pngs = None
+        pickle.dump(pngs, sink)
+        sink.flush()
+
+
+class Renderer:
+    """Draws a run's PNGs in a process of its own, started before the slow part of a run.
+
+    Importing matplotlib and seaborn (about a second) then overlaps importing scikit-learn and
+    the fit in the main process, on the core that a one-thread fit leaves idle.  ``draw`` sends
+    a batch and returns a function that waits for its PNGs; if the process cannot start or
+    fails, the batch is drawn in the calling process instead (same functions, same bytes).
+    ``Renderer(process=False)`` always draws in the calling process, and so does a renderer started
+    when no core is idle (``threads.has_idle_core``): on a busy machine a second process only adds
+    the CPU time of its own imports to a run that competes for the same cores.
+    """
+
+    def __init__(self, style: str = "seaborn", *, process: bool = True) -> None:
+        from digitclf.threads import has_idle_core
+
+        self._proc: Any = None
+        if not process or not has_idle_core():
+            return
+        import os
+        import subprocess
+        import sys
+
+        package_root = str(Path(__file__).resolve().parent.parent)  # this digitclf, wherever it was imported from
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-c", f"from digitclf.plots import serve; serve({style!r})"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+        except OSError:
+            self._proc = None
+
+    def draw(self, batch: Sequence[Drawing]) -> "Callable[[], list[bytes]]":
+        """Start drawing ``batch``; the returned function waits for the PNGs, in order."""
+        import pickle
+
+        def here() -> list[bytes]:
+            return [func(*args, **kwargs) for func, args, kwargs in batch]
+
+        if self._proc is None:
+            return here
+        try:
+            pickle.dump(list(batch), self._proc.stdin)
+            self._proc.stdin.flush()
+        except (OSError, pickle.PicklingError, TypeError, AttributeError):  # the process died, or unpicklable
+            self.close()
+            return here
+
+        def wait() -> list[bytes]:
+            try:
+                pngs = pickle.load(self._proc.stdout)
+            except (OSError, EOFError, pickle.UnpicklingError):
+                pngs = None
+            return pngs if pngs is not None else here()
+        return wait
+
+    def close(self) -> None:
+        """Stop the drawing process (at once: it holds nothing that needs saving)."""
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait()
+            for pipe in (self._proc.stdin, self._proc.stdout):
+                with contextlib.suppress(OSError):
+                    pipe.close()
+            self._proc = None
+
+    def __enter__(self) -> "Renderer":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

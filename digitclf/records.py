@@ -127,6 +127,7 @@ class RunRecord(Record):
     one_vs_rest: bool | None = None
     fit_seconds: float | None = None
     accuracy: float | None = None
+    blas_threads: int | None = None  # the BLAS threads fit and predict had (model.blas_threads resolved)
 
     @property
     def model_label(self) -> str:

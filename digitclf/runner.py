@@ -23,10 +23,11 @@ from digitclf.errors import ConfigError, DatasetError, DigitclfError
 from digitclf.observers import RunEvents, RunObserver
 from digitclf.records import Metrics
 from digitclf.runs import RunDir, write_text
-from digitclf.threads import capped, sigterm_as_interrupt
+from digitclf.threads import capped, fit_blas_threads, sigterm_as_interrupt
 
 if TYPE_CHECKING:
     from digitclf.datasets import Dataset
+    from digitclf.plots import Renderer
 
 
 @dataclass
@@ -79,13 +80,14 @@ def _refused_by_sklearn(key: str) -> Iterator[None]:
 
 def train(config: RunConfig | CheckedConfig, *, observers: Sequence[RunObserver] = (),
           outputs: Path | None = None, run_id: str | None = None, data: "Dataset | None" = None,
-          record: dict[str, Any] | None = None) -> RunResult:
+          record: dict[str, Any] | None = None, renderer: "Renderer | None" = None) -> RunResult:
     """Run a config into a new run folder and return the result.
 
     A plain RunConfig is checked first (``checks.preflight``); a CheckedConfig is trusted as it is.
     ``run_id`` names the folder (default: time + random suffix; an existing one is an error);
     ``data`` is an already loaded data set (sweeps load it once per worker); ``record`` adds
-    keys to run.json (a sweep marks its points).  The folder is ``running`` until every
+    keys to run.json (a sweep marks its points); ``renderer`` draws the plots (``plots.Renderer``,
+    started early to overlap; default: drawn in this process).  The folder is ``running`` until every
     artifact is written, then ``complete``; an exception marks it ``failed`` (traceback
     saved), Ctrl-C or SIGTERM ``interrupted``.
     """
@@ -96,7 +98,7 @@ def train(config: RunConfig | CheckedConfig, *, observers: Sequence[RunObserver]
     events.on_start(run, cfg)
     try:
         with sigterm_as_interrupt():
-            result = _execute(cfg, run, events, data)
+            result = _execute(cfg, run, events, data, renderer)
     except KeyboardInterrupt:
         if _record_end(run, "interrupted", "interrupted by the user (Ctrl-C or SIGTERM)", None):
             events.on_interrupt(run)
@@ -131,7 +133,8 @@ def _record_end(run: RunDir, status: str, error: str, trace: str | None) -> bool
     return True
 
 
-def _execute(cfg: RunConfig, run: RunDir, events: RunObserver, data: "Dataset | None") -> RunResult:
+def _execute(cfg: RunConfig, run: RunDir, events: RunObserver, data: "Dataset | None",
+             renderer: "Renderer | None") -> RunResult:
     from digitclf import artifacts, datasets, metrics, models
 
     write_text(run.file("config.yaml"), cfg.to_yaml())
@@ -157,7 +160,7 @@ def _execute(cfg: RunConfig, run: RunDir, events: RunObserver, data: "Dataset | 
             X_train = models.fit_transform(step, X_train)
     description = models.describe_estimator(estimator)
     solver = f" (solver={description['solver']})" if description["solver"] else ""
-    cap = cfg.model.blas_threads
+    cap = fit_blas_threads(cfg.model.blas_threads, int(X_train.size))  # auto: from the fitted data's size
     with timer.phase("fit", f"{description['class']}{solver} on {len(y_train):,} images"), \
             _refused_by_sklearn("model.params"), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -199,7 +202,7 @@ def _execute(cfg: RunConfig, run: RunDir, events: RunObserver, data: "Dataset | 
     model = Pipeline([*steps, ("clf", estimator)])  # steps are fitted: predict works on raw images
     result = RunResult(run, cfg, result_metrics, model, y_test, y_pred, proba, data.image_shape, notes, warning_lines)
     events.on_phase("save")
-    artifacts.save(result, data.X[test_rows], test_rows, data.class_names)
+    artifacts.save(result, data.X[test_rows], test_rows, data.class_names, renderer)
     run.finish("complete", notes=notes, warnings=warning_lines, one_vs_rest=description["one_vs_rest"],
-               fit_seconds=result_metrics.fit_seconds, accuracy=result_metrics.accuracy)
+               fit_seconds=result_metrics.fit_seconds, accuracy=result_metrics.accuracy, blas_threads=cap)
     return result

@@ -449,5 +449,6 @@ def as_trained(model: Any, record: RunRecord, method: str, X: Any) -> Any:
         return getattr(model, method)(X)
     for _, step in steps[:-1]:
         X = step.transform(X)
-    with blas_threads(record.config.model.blas_threads):
+    cap = record.config.model.blas_threads
+    with blas_threads(record.blas_threads if cap == "auto" else cap):
         return getattr(steps[-1][1], method)(X)

@@ -1,11 +1,18 @@
-"""Threads and signals around a fit: BLAS thread caps, an interruptible worker thread, SIGTERM as Ctrl-C."""
+"""Threads and signals around a fit: the BLAS thread policy and caps, an interruptible worker thread,
+SIGTERM as Ctrl-C."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Literal
+
+# Below this many cells (rows x columns of the fitted X) one BLAS thread is faster than two:
+# the threads' hand-offs cost more than they save, and on a busy machine a second thread waits
+# for a core (benchmarks/RESULTS.md, "BLAS threads").
+AUTO_SINGLE_THREAD_CELLS = 2**27
 
 
 @contextlib.contextmanager
@@ -52,6 +59,60 @@ def interruptible(func: Callable[[], Any]) -> Any:
     return outcome.get("value")
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, else the machine's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def running_elsewhere() -> float:
+    """Tasks running or waiting for a core right now besides the caller: Linux's instantaneous count
+    from /proc/loadavg (which counts the reading thread too), else the 1-minute load average."""
+    try:
+        with open("/proc/loadavg") as fh:
+            return max(0, int(fh.read().split()[3].split("/")[0]) - 1)
+    except (OSError, IndexError, ValueError):
+        return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+
+
+def has_idle_core() -> bool:
+    """A core nobody else is using beside the one this process runs on: where a helper process
+    (the plots' drawing) gains time instead of competing with the run for the same cores."""
+    return usable_cores() - running_elsewhere() >= 2
+
+
+def current_blas_threads() -> int | None:
+    """The fewest threads any loaded BLAS library uses in the calling thread (None: no BLAS loaded).
+
+    Read it in the thread that set the caps: a sweep worker caps its main thread, and MKL's or
+    OpenMP-built OpenBLAS's counts are per thread, so a fit thread would see the library's default.
+    """
+    from threadpoolctl import threadpool_info
+
+    counts = [lib["num_threads"] for lib in threadpool_info()
+              if lib["user_api"] == "blas" and lib.get("num_threads") is not None]
+    return min(counts) if counts else None
+
+
+def choose_blas_threads(setting: int | Literal["auto"] | None, cells: int, available: int | None) -> int | None:
+    """The BLAS threads for a fit on ``cells`` cells of data: the ``model.blas_threads`` policy.
+
+    ``available`` is what the caller already has (``current_blas_threads()``: one per core, or a
+    sweep worker's share of them); no choice exceeds it, so ``--jobs`` never oversubscribes.
+    ``auto`` takes one thread below ``AUTO_SINGLE_THREAD_CELLS``, else all available; a count is
+    an upper bound; ``None`` leaves the library alone.
+    """
+    if setting is None:
+        return None
+    if setting == "auto":
+        setting = 1 if cells < AUTO_SINGLE_THREAD_CELLS else (available or 1)
+    return setting if available is None else max(1, min(setting, available))
+
+
+def fit_blas_threads(setting: int | Literal["auto"] | None, cells: int) -> int | None:
+    """``choose_blas_threads`` with what the calling thread has available (call it before the fit thread)."""
+    return None if setting is None else choose_blas_threads(setting, cells, current_blas_threads())
+
+
 @contextlib.contextmanager
 def blas_threads(limit: int | None) -> Iterator[None]:
     """At most ``limit`` BLAS threads inside the block, in the calling thread (``None``: leave them alone).
@@ -63,11 +124,10 @@ def blas_threads(limit: int | None) -> Iterator[None]:
     if limit is None:
         yield
         return
-    from threadpoolctl import threadpool_info, threadpool_limits
+    from threadpoolctl import threadpool_limits
 
-    counts = [lib["num_threads"] for lib in threadpool_info()
-              if lib["user_api"] == "blas" and lib.get("num_threads") is not None]
-    with threadpool_limits(limits=min([limit, *counts]), user_api="blas"):
+    current = current_blas_threads()
+    with threadpool_limits(limits=limit if current is None else min(limit, current), user_api="blas"):
         yield
 
 

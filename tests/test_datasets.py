@@ -291,3 +291,56 @@ def test_release_pages_leaves_in_memory_arrays_alone():
     assert datasets.release_pages(array) is None
     assert datasets.release_pages(array.reshape(10, 100)[::2]) is None
     np.testing.assert_array_equal(array, copy)
+
+
+# ---------------------------------------------------------------- a data set given by path reuses the cache
+
+
+def _by_path(folder):
+    return datasets.load_dataset(DatasetConfig(name="idx", path=folder))
+
+
+def test_a_path_is_parsed_once_then_memory_mapped(idx_folder, monkeypatch):
+    first = _by_path(idx_folder)
+    assert not isinstance(first.X, np.memmap)
+    entry = datasets.cache_dir() / datasets.path_cache_name("idx", idx_folder)
+    assert (entry / "manifest.json").is_file()
+    monkeypatch.setattr(datasets, "_read_path", lambda path: pytest.fail("parsed again"))
+    again = _by_path(idx_folder)
+    assert isinstance(again.X, np.memmap)
+    np.testing.assert_array_equal(again.X, first.X)
+    np.testing.assert_array_equal(again.y, first.y)
+    assert (again.fingerprint, again.source, again.n_train, again.image_shape) == \
+        (first.fingerprint, first.source, 200, (28, 28))
+    assert again.fingerprint == datasets.fingerprint(np.asarray(again.X), np.asarray(again.y), 200)
+
+
+def test_a_changed_file_is_parsed_again_and_replaces_the_entry(idx_folder):
+    _by_path(idx_folder)
+    x_test, y_test = tiny_images(50, seed=9)
+    write_idx(idx_folder / "t10k-images-idx3-ubyte", x_test, gz=True)
+    changed = _by_path(idx_folder)
+    assert not isinstance(changed.X, np.memmap)  # parsed, not the stale entry
+    np.testing.assert_array_equal(changed.X[200:], x_test.reshape(50, -1))
+    reused = _by_path(idx_folder)
+    assert isinstance(reused.X, np.memmap) and reused.fingerprint == changed.fingerprint
+    assert len(list((datasets.cache_dir() / "by-path").iterdir())) == 1  # replaced, not added
+
+
+def test_a_damaged_path_entry_is_verified_and_parsed_again(idx_folder):
+    first = _by_path(idx_folder)
+    flip_last_pixel(datasets.cache_dir() / datasets.path_cache_name("idx", idx_folder))
+    again = _by_path(idx_folder)  # the XXH3 check fails: the files are parsed, the entry rewritten
+    assert not isinstance(again.X, np.memmap)
+    np.testing.assert_array_equal(again.X, first.X)
+    assert isinstance(_by_path(idx_folder).X, np.memmap)
+
+
+def test_a_path_entry_with_an_edited_manifest_is_not_trusted(idx_folder):
+    _by_path(idx_folder)
+    folder = datasets.cache_dir() / datasets.path_cache_name("idx", idx_folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["fingerprint"] = "sha256:0000000000000000"  # the signature no longer verifies: full check
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    again = _by_path(idx_folder)
+    assert again.fingerprint == datasets.fingerprint(np.asarray(again.X), np.asarray(again.y), 200)

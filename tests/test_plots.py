@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
+import io
+import sys
 
-from digitclf import plots
+import numpy as np
+import pytest
+
+from digitclf import plots, threads
 from helpers import png_size
 
 
@@ -23,3 +27,65 @@ def test_accuracy_vs_time_points():
     assert ax.get_xscale() == "log"  # 600x apart
     assert [t.get_text() for t in ax.texts] == ["a", "b"]
     assert png_size(plots.png_bytes(ax)) == (700, 450)
+
+
+# ---------------------------------------------------------------- Renderer: the run's PNGs drawn in a process of its own
+
+# 600x600: the confusion matrix's fixed 6-inch figure; 520x270: two cells of (8 + 2.4) x (8 + 2.2 + 0.6)
+# pixels at 0.25 inch per pixel (image_grid's layout), at 100 dpi
+SIZES = [(600, 600), (520, 270)]
+
+
+def _batch():
+    cm = np.array([[5, 1], [0, 4]])
+    images = np.arange(2 * 64, dtype=np.uint8).reshape(2, 64)
+    return [(plots.confusion_matrix_png, (cm, [0, 1]), {"accuracy": 0.9}),
+            (plots.misclassified_png, (images, [0, 1], [1, 0], (8, 8)), {"confidence": np.array([0.7, 0.6])})]
+
+
+def _decoded(pngs):
+    from PIL import Image
+
+    return [np.asarray(Image.open(io.BytesIO(png)).convert("RGB")) for png in pngs]
+
+
+@pytest.fixture
+def idle_core(monkeypatch):
+    """The machine has a core to spare, whatever its load while the tests run."""
+    monkeypatch.setattr(threads, "has_idle_core", lambda: True)
+
+
+@pytest.mark.slow  # starts a Python process that imports matplotlib and seaborn
+def test_the_drawing_process_draws_what_this_process_draws(idle_core):
+    with plots.Renderer() as renderer:
+        assert renderer._proc is not None  # a process was started: this is not the fallback
+        there = renderer.draw(_batch())()
+        again = renderer.draw(_batch()[:1])()  # the process serves more than one batch
+    here = plots.Renderer(process=False).draw(_batch())()
+    assert [png_size(p) for p in there] == [png_size(p) for p in here] == SIZES
+    for a, b in zip(_decoded(there), _decoded(here)):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(_decoded(again)[0], _decoded(here)[0])
+
+
+@pytest.mark.parametrize("executable", ["/nonexistent/python", "/bin/true"])
+def test_a_process_that_cannot_start_or_dies_falls_back_to_drawing_here(monkeypatch, idle_core, executable):
+    monkeypatch.setattr(sys, "executable", executable)  # cannot start / exits at once
+    with plots.Renderer() as renderer:
+        pngs = renderer.draw(_batch())()
+    assert [png_size(p) for p in pngs] == SIZES
+
+
+def test_no_process_is_started_without_an_idle_core(monkeypatch):
+    monkeypatch.setattr(threads, "has_idle_core", lambda: False)
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python")  # would be refused if it were started
+    with plots.Renderer() as renderer:
+        assert renderer._proc is None
+        assert [png_size(p) for p in renderer.draw(_batch())()] == SIZES
+
+
+def test_an_argument_that_cannot_be_pickled_is_drawn_here(monkeypatch, idle_core):
+    monkeypatch.setattr(sys, "executable", "/bin/cat")  # a "process" that would echo the batch back
+    with plots.Renderer() as renderer:
+        pngs = renderer.draw([(lambda: b"drawn here", (), {})])()
+    assert pngs == [b"drawn here"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+
+import numpy as np
 import pytest
 import scipy.linalg  # noqa: F401 - loads scipy's own BLAS too, as scikit-learn's solvers do
 from threadpoolctl import ThreadpoolController, threadpool_limits
@@ -65,3 +68,67 @@ def test_blas_threads_never_raises_a_library_below_the_others(two_blas_threads):
     with threads.blas_threads(4):  # the cap is the smallest count: no library goes up
         assert set(blas_counts()) == {1}
     assert blas_counts() == before
+
+
+# ---------------------------------------------------------------- the model.blas_threads policy
+
+LARGE = threads.AUTO_SINGLE_THREAD_CELLS
+
+
+@pytest.mark.parametrize(("setting", "cells", "available", "chosen"), [
+    ("auto", 1797 * 64, 2, 1),           # the digits quick start
+    ("auto", 60_000 * 784, 2, 1),        # Fashion-MNIST's pixels: still below the threshold
+    ("auto", LARGE - 1, 8, 1),
+    ("auto", LARGE, 8, 8),               # large: every thread the caller has
+    ("auto", LARGE, 8 // 4, 2),          # a sweep with --jobs 4 on 8 cores gave each worker 2
+    ("auto", LARGE, 1, 1),
+    ("auto", LARGE, None, 1),            # no BLAS seen: one
+    (3, 100, 8, 3),                      # a count is an upper bound, whatever the size
+    (3, 100, 2, 2),                      # ... and never more than the caller has (no oversubscription)
+    (3, 100, None, 3),
+    (None, LARGE, 2, None),              # null: the library's own
+])
+def test_policy_chooses_threads_from_size_and_what_is_available(setting, cells, available, chosen):
+    assert threads.choose_blas_threads(setting, cells, available) == chosen
+
+
+def test_policy_reads_the_cap_of_the_calling_thread(two_blas_threads):
+    # a sweep worker caps its main thread; the run reads that before starting its fit thread
+    assert threads.fit_blas_threads("auto", LARGE) == 2
+    with threadpool_limits(limits=1, user_api="blas"):
+        assert threads.fit_blas_threads("auto", LARGE) == 1
+        assert threads.fit_blas_threads(4, 10) == 1
+    assert threads.fit_blas_threads(None, LARGE) is None
+
+
+def test_a_default_run_records_the_threads_it_chose(tmp_path):
+    from digitclf.config import load_config
+    from digitclf.runner import train
+    from digitclf.runs import as_trained
+
+    result = train(load_config("digits_lbfgs", ["output.plots=false"]), outputs=tmp_path)
+    record = result.run.record()
+    assert record.config.model.blas_threads == "auto" and record.blas_threads == 1
+    from digitclf.datasets import load_dataset
+
+    data = load_dataset(record.config.dataset)
+    test_rows = np.load(result.run.file("split.npz"))["test_index"]
+    assert np.array_equal(as_trained(result.model, record, "predict", data.X[test_rows]), result.y_pred)
+
+
+@pytest.mark.parametrize(("cores", "running", "idle"), [
+    (2, 0, True),      # an idle 2-core machine: the run on one core, its drawing process on the other
+    (2, 1, False),     # one other busy process: a second process of ours would only compete
+    (2, 2.4, False),   # the benchmark's synthetic load
+    (1, 0, False),
+    (8, 5, True),
+    (8, 6.5, False),
+])
+def test_a_helper_process_needs_an_idle_core(monkeypatch, cores, running, idle):
+    monkeypatch.setattr(threads, "usable_cores", lambda: cores)
+    monkeypatch.setattr(threads, "running_elsewhere", lambda: running)
+    assert threads.has_idle_core() is idle
+
+
+def test_running_elsewhere_reads_a_count():
+    assert threads.running_elsewhere() >= 0 and 1 <= threads.usable_cores() <= (os.cpu_count() or 1)

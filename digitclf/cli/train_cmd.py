@@ -110,6 +110,7 @@ def train(
     """
     from digitclf.checks import preflight
     from digitclf.config import load_config
+    from digitclf.plots import Renderer
     from digitclf.runner import train as run_train
 
     # no --config: the built-in digits default
@@ -118,18 +119,21 @@ def train(
         cfg = cfg.with_mlflow()
     if run_id is not None:
         check_run_id(run_id)
-    checked = preflight(cfg)  # every config error before any data or folder
-    if run_id is not None:
-        from digitclf.runs import make_way
+    # the plots' process starts first: its matplotlib import overlaps preflight's scikit-learn import
+    with Renderer(process=cfg.output.plots) as renderer:
+        checked = preflight(cfg)  # every config error before any data or folder
+        if run_id is not None:
+            from digitclf.runs import make_way
 
-        aside = make_way(Path(outputs or cfg.output.dir) / cfg.name / run_id)
-        if aside is not None:
-            info(f"note: --run-id {run_id}: the previous run there was moved to {aside}", quiet)
-    observers: list[Any] = []
-    if cfg.output.mlflow is not None:
-        observers.append(mlflow_logger(cfg.output.mlflow))
-    with ConsoleProgress(quiet or json_) as progress:
-        result = run_train(checked, observers=[progress, *observers], outputs=outputs, run_id=run_id)
+            aside = make_way(Path(outputs or cfg.output.dir) / cfg.name / run_id)
+            if aside is not None:
+                info(f"note: --run-id {run_id}: the previous run there was moved to {aside}", quiet)
+        observers: list[Any] = []
+        if cfg.output.mlflow is not None:
+            observers.append(mlflow_logger(cfg.output.mlflow))
+        with ConsoleProgress(quiet or json_) as progress:
+            result = run_train(checked, observers=[progress, *observers], outputs=outputs, run_id=run_id,
+                               renderer=renderer)
     for logger in observers:
         if logger.logged:
             info(f"mlflow    run {logger.logged} in experiment {cfg.output.mlflow.experiment!r}", quiet or json_)

@@ -85,7 +85,7 @@ def run_point(task: PointTask) -> PointRow:
             with threadpool_limits(limits=_thread_cap(task.threads)):
                 worker = max((pool["num_threads"] for pool in threadpool_info()), default=None)
                 cap = cfg.model.blas_threads  # the run's own cap applies to its fit and predict
-                base["blas_threads"] = worker if cap is None or worker is None else min(cap, worker)
+                base["blas_threads"] = min(cap, worker) if isinstance(cap, int) and worker else worker  # auto: at most
                 train(task.checked, outputs=task.outputs, run_id=task.run_id, data=data,
                       record={"sweep": {"id": task.sweep_id, "point": task.values, "index": task.index}},
                       observers=[ReleaseOnStart(lock)])
