@@ -110,15 +110,23 @@ class CurveCallback:
         return True
 
     def _score(self, fitted: Any, wall: float) -> float:
-        from sklearn.metrics import accuracy_score, log_loss
+        """Accuracy and log-loss on the slice from one ``predict_proba``.
 
-        if hasattr(fitted, "predict_proba"):
-            proba = fitted.predict_proba(self.X_val)
-            predicted = fitted.classes_[np.argmax(proba, axis=1)]
-            loss = float(log_loss(self.y_val, proba, labels=fitted.classes_))
+        The two means are taken directly from the probabilities: ``sklearn.metrics.log_loss`` and
+        ``accuracy_score`` re-check and one-hot encode the labels on every call, a third of the cost
+        of an iteration's scoring on 6,000 images (tests check both against scikit-learn's).
+        """
+        classes = fitted.classes_
+        index = np.searchsorted(classes, self.y_val).clip(0, len(classes) - 1)
+        if not hasattr(fitted, "predict_proba") or not np.array_equal(classes[index], self.y_val):
+            from sklearn.metrics import accuracy_score  # a label the fit never saw, or no probabilities
+
+            accuracy, loss = float(accuracy_score(self.y_val, fitted.predict(self.X_val))), None
         else:
-            predicted, loss = fitted.predict(self.X_val), None
-        accuracy = float(accuracy_score(self.y_val, predicted))
+            proba = fitted.predict_proba(self.X_val)
+            accuracy = float(np.mean(np.argmax(proba, axis=1) == index))
+            true = proba[np.arange(len(index)), index]
+            loss = float(-np.mean(np.log(np.clip(true, np.finfo(proba.dtype).eps, 1.0))))
         self.points.append(CurvePoint(iteration=self.iterations, wall_seconds=wall, val_accuracy=accuracy,
                                       val_log_loss=loss))
         return accuracy
@@ -266,3 +274,33 @@ def read_run_curve(run: "RunDir") -> list[CurvePoint]:
     from digitclf.records import read_curve
 
     return read_curve(run.file("curve.csv"))
+
+
+def has_curve(run: "RunDir") -> bool:
+    """Whether the run recorded a curve (curve.csv is one of its artifacts)."""
+    return "curve.csv" in run.record().artifacts
+
+
+def summary(run: "RunDir") -> dict[str, Any] | None:
+    """What a run's curve says, for evaluate and report: iterations, the kept iteration, best and last
+    validation accuracy (None when the run recorded no curve)."""
+    if not has_curve(run):
+        return None
+    points = read_run_curve(run)
+    metrics = run.metrics()
+    best = max(points, key=lambda p: p.val_accuracy) if points else None
+    return {"file": "curve.csv", "iterations": len(points), "n_validation": metrics.n_validation,
+            "stopped_early": metrics.stopped_early, "stop_reason": metrics.stop_reason,
+            "kept_iteration": metrics.best_iteration,
+            "best_val_accuracy": best.val_accuracy if best else None,
+            "best_val_iteration": best.iteration if best else None,
+            "last_val_accuracy": points[-1].val_accuracy if points else None}
+
+
+def plot_run(run: "RunDir", ax: Any = None) -> Any:
+    """A saved run's curve, drawn from curve.csv (the same figure as its curve.png)."""
+    from digitclf.plots import convergence_curve
+
+    metrics = run.metrics()
+    return convergence_curve(read_run_curve(run), title=f"{run.name} / {run.id}", ax=ax,
+                             best_iteration=metrics.best_iteration, stop_reason=metrics.stop_reason)
