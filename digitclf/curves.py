@@ -99,8 +99,11 @@ class CurveCallback:
         now = time.perf_counter()
         elapsed, step = now - self.started, now - self.last
         self.last = now
-        if stop is None and self.time_budget is not None and elapsed + step > self.time_budget:
-            stop = "time_budget"  # the next iteration would not end inside the budget
+        # the next iteration, as long as the last one, would not end inside the budget (the first one also
+        # holds the solver's set-up, so it predicts nothing)
+        ahead = step if self.iterations > 1 else 0.0
+        if stop is None and self.time_budget is not None and elapsed + ahead > self.time_budget:
+            stop = "time_budget"
         self.on_iteration(FitProgress(self.iterations, self.max_iter, elapsed, accuracy, self.time_budget))
         if stop is None:
             return False
