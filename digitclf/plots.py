@@ -161,15 +161,22 @@ def tradeoff(points: Sequence[dict[str, Any]], *, title: str | None = None, ax: 
                     label=point["label"])
         ax.annotate(str(point["index"]), (point["fit_seconds"], acc), textcoords="offset points", xytext=(5, 3),
                     fontsize=9)
-    if points:  # labels in a legend beside the plot: markers close in time would make inline labels overlap
-        ax.figure.legend(loc="outside right upper", fontsize=8, title="point: swept values", title_fontsize=8)
-    seconds = [p["fit_seconds"] for p in points]
-    if seconds and min(seconds) > 0 and max(seconds) / min(seconds) > 20:
-        ax.set_xscale("log")
-    if not points:
-        ax.text(0.5, 0.5, "no complete points yet", ha="center", va="center", transform=ax.transAxes)
+    return _sweep_axes(ax, [p["fit_seconds"] for p in points], legend="point: swept values",
+                       empty="no complete points yet", ylabel="test accuracy (95% CI)", title=title)
+
+
+def _sweep_axes(ax: "Axes", seconds: Sequence[float], *, legend: str, empty: str, ylabel: str,
+                title: str | None) -> "Axes":
+    """A sweep figure's frame: fit seconds (log when they span more than 20x), the legend beside the plot
+    (markers close in time would make inline labels overlap), or a note when there is nothing to draw."""
+    if seconds:
+        ax.figure.legend(loc="outside right upper", fontsize=8, title=legend, title_fontsize=8)
+        if min(seconds) > 0 and max(seconds) / min(seconds) > 20:
+            ax.set_xscale("log")
+    else:
+        ax.text(0.5, 0.5, empty, ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("fit time (s)")
-    ax.set_ylabel("test accuracy (95% CI)")
+    ax.set_ylabel(ylabel)
     ax.set_title(title or "accuracy against fit time")
     ax.grid(True, alpha=0.3)
     return ax
@@ -241,15 +248,5 @@ def sweep_curves(curves: Sequence[dict[str, Any]], *, title: str | None = None, 
         ax.plot(curve["seconds"], curve["accuracy"], linestyle="--" if curve["ladder"] else "-",
                 marker="o" if curve["ladder"] or len(curve["seconds"]) < 3 else None, label=curve["label"])
     seconds = [s for curve in curves for s in curve["seconds"] if s]
-    if seconds and min(seconds) > 0 and max(seconds) / min(seconds) > 20:
-        ax.set_xscale("log")
-    if curves:
-        ax.figure.legend(loc="outside right upper", fontsize=8, title="point (dashed: max_iter ladder)",
-                         title_fontsize=8)
-    else:
-        ax.text(0.5, 0.5, "no curves recorded", ha="center", va="center", transform=ax.transAxes)
-    ax.set_xlabel("fit time (s)")
-    ax.set_ylabel("validation accuracy")
-    ax.set_title(title or "accuracy against fit time")
-    ax.grid(True, alpha=0.3)
-    return ax
+    return _sweep_axes(ax, seconds, legend="point (dashed: max_iter ladder)", empty="no curves recorded",
+                       ylabel="validation accuracy", title=title)

@@ -207,3 +207,13 @@ def test_curve_csv_reads_back_and_a_damaged_one_is_one_error(tmp_path):
     path.write_text("iteration,wall_seconds,val_accuracy,val_log_loss\n1,0.1,1.5,0.2\n")
     with pytest.raises(RunError, match=r"curve.csv does not hold what digitclf wrote \(val_accuracy"):
         read_curve(path)
+
+
+def test_digest_takes_early_stopping_and_time_budget_only_when_set():
+    from digitclf.config import load_config
+
+    plain = load_config("digits_lbfgs")
+    stopping = load_config("digits_lbfgs", ["model.early_stopping={}"])
+    budget = load_config("digits_lbfgs", ["model.time_budget=5"])
+    assert len({plain.digest(), stopping.digest(), budget.digest()}) == 3
+    assert load_config("digits_lbfgs", ["output.curve=true"]).digest() == plain.digest()  # outputs are not in it
