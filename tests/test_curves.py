@@ -217,3 +217,19 @@ def test_digest_takes_early_stopping_and_time_budget_only_when_set():
     budget = load_config("digits_lbfgs", ["model.time_budget=5"])
     assert len({plain.digest(), stopping.digest(), budget.digest()}) == 3
     assert load_config("digits_lbfgs", ["output.curve=true"]).digest() == plain.digest()  # outputs are not in it
+
+
+def test_an_estimator_without_iterations_gets_an_elapsed_ticker(capsys):
+    import time
+
+    from digitclf.cli.train_cmd import ConsoleProgress
+
+    progress = ConsoleProgress(quiet=False, every=0.01)
+    progress.on_phase("fit", "RandomForestClassifier on 1,347 images")
+    deadline = time.monotonic() + 5
+    while "elapsed" not in capsys.readouterr().err and time.monotonic() < deadline:
+        time.sleep(0.02)
+    progress.on_phase("predict")
+    assert progress.ticker is None and time.monotonic() < deadline  # a ticker line came, and stopped with the phase
+    time.sleep(0.05)
+    assert "elapsed" not in capsys.readouterr().err.split("- predict")[-1]
