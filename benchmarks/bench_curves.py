@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 
-def fashion(preprocess: list) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def fashion(preprocess: list, fraction: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(X_fit, y_fit, X_val, y_val) of Fashion-MNIST's training split, as ``digitclf train`` carves them."""
     from digitclf import curves, datasets, models
     from digitclf.config import load_config
@@ -40,7 +40,7 @@ def fashion(preprocess: list) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     data = datasets.load_dataset(cfg.dataset)
     train_rows, _ = datasets.split_indices(data, cfg.split)
     X, y = data.X[train_rows], data.y[train_rows]
-    fit, val = curves.validation_rows(y, curves.CURVE_VALIDATION_FRACTION, cfg.seed)
+    fit, val = curves.validation_rows(y, fraction or curves.CURVE_VALIDATION_FRACTION, cfg.seed)
     X_fit, X_val = X[fit], X[val]
     for _, step in models.build_preprocessor(cfg.preprocess, data.pixel_max, cfg.seed):
         X_fit = models.fit_transform(step, X_fit)
@@ -48,14 +48,16 @@ def fashion(preprocess: list) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     return X_fit, y[fit], X_val, y[val]
 
 
-def overhead(repeats: int, preprocess: list, max_iter: int) -> dict:
+def overhead(repeats: int, preprocess: list, max_iter: int, fraction: float | None = None) -> dict:
     from sklearn.linear_model import LogisticRegression
 
     from digitclf.curves import CurveCallback
     from digitclf.threads import capped
 
-    X, y, X_val, y_val = fashion(preprocess)
+    X, y, X_val, y_val = fashion(preprocess, fraction)
     walls: dict[str, list[float]] = {"A": [], "B": []}
+    cpus: dict[str, list[float]] = {"A": [], "B": []}
+    shares = []
     for i in range(repeats * 2):
         variant = "AB"[(i + i // 2) % 2]  # A B B A A B ...
         estimator = LogisticRegression(solver="lbfgs", max_iter=max_iter, random_state=0)
@@ -63,14 +65,17 @@ def overhead(repeats: int, preprocess: list, max_iter: int) -> dict:
         if variant == "B":
             callback = CurveCallback(X_val, y_val, max_iter=max_iter)
             estimator.set_callbacks(callback)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         capped(1, lambda: estimator.fit(X, y))()
         walls[variant].append(time.perf_counter() - start)
+        cpus[variant].append(time.process_time() - cpu)
         if callback is not None:
-            scoring = callback.scoring_seconds
+            shares.append(callback.scoring_seconds / walls[variant][-1])
     a, b = statistics.median(walls["A"]), statistics.median(walls["B"])
+    cpu_a, cpu_b = statistics.median(cpus["A"]), statistics.median(cpus["B"])
     return {"inputs": str(preprocess), "max_iter": max_iter, "rows": len(y), "val_rows": len(y_val),
-            "A": a, "B": b, "ratio": b / a, "scoring_s": scoring, "A_all": walls["A"], "B_all": walls["B"]}
+            "A": a, "B": b, "ratio": b / a, "cpu_ratio": cpu_b / cpu_a, "share": statistics.median(shares),
+            "A_all": walls["A"], "B_all": walls["B"]}
 
 
 def train(overrides: list[str], config: str) -> dict:
@@ -81,7 +86,7 @@ def train(overrides: list[str], config: str) -> dict:
     with tempfile.TemporaryDirectory() as outputs:
         m = run_train(cfg, outputs=Path(outputs)).metrics
     return {"config": config, "overrides": " ".join(overrides), "n_iter": m.n_iter, "best": m.best_iteration,
-            "stopped": m.stop_reason, "fit_s": m.fit_seconds, "accuracy": m.accuracy, "n_train": m.n_train}
+            "stopped": m.stop_reason, "fit_s": m.fit_seconds, "fit_cpu": m.timings["fit"].cpu, "accuracy": m.accuracy, "n_train": m.n_train}
 
 
 def early_stopping() -> list[dict]:
@@ -107,18 +112,20 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--budget", type=float, default=5.0)
     parser.add_argument("--only", nargs="*", default=["overhead", "early", "budget"])
+    parser.add_argument("--val-fraction", type=float, default=None, help="slice scored in the overhead runs")
     args = parser.parse_args()
     print(f"date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", flush=True)
     if "overhead" in args.only:
         for preprocess, max_iter in ((["float32"], 100), ([{"pca": {"n_components": 150, "whiten": True}}], 30)):
-            r = overhead(args.repeats, preprocess, max_iter)
+            r = overhead(args.repeats, preprocess, max_iter, args.val_fraction)
             print(f"overhead {r['inputs']} max_iter={r['max_iter']} {r['rows']} fit rows, {r['val_rows']} val rows: "
-                  f"A {r['A']:.3f}s B {r['B']:.3f}s B/A {r['ratio']:.3f} (scoring {r['scoring_s']:.3f}s; "
+                  f"wall A {r['A']:.3f}s B {r['B']:.3f}s B/A {r['ratio']:.3f}, cpu B/A {r['cpu_ratio']:.3f}, "
+                  f"scoring {100 * r['share']:.1f}% of B's fit wall ("
                   f"A {['%.2f' % w for w in r['A_all']]} B {['%.2f' % w for w in r['B_all']]})", flush=True)
     if "early" in args.only:
         for r in early_stopping():
             print(f"early {r['config']} [{r['overrides']}]: n_iter {r['n_iter']} kept {r['best']} "
-                  f"({r['stopped']}), fit {r['fit_s']:.2f}s, test accuracy {r['accuracy']:.4f}, "
+                  f"({r['stopped']}), fit {r['fit_s']:.2f}s wall {r['fit_cpu']:.2f}s cpu, test accuracy {r['accuracy']:.4f}, "
                   f"{r['n_train']} fit rows", flush=True)
     if "budget" in args.only:
         r = budget(args.repeats, args.budget)
