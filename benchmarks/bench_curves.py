@@ -86,7 +86,8 @@ def train(overrides: list[str], config: str) -> dict:
     with tempfile.TemporaryDirectory() as outputs:
         m = run_train(cfg, outputs=Path(outputs)).metrics
     return {"config": config, "overrides": " ".join(overrides), "n_iter": m.n_iter, "best": m.best_iteration,
-            "stopped": m.stop_reason, "fit_s": m.fit_seconds, "fit_cpu": m.timings["fit"].cpu, "accuracy": m.accuracy, "n_train": m.n_train}
+            "stopped": m.stop_reason, "fit_s": m.fit_seconds, "fit_cpu": m.timings["fit"].cpu, "accuracy": m.accuracy,
+            "n_train": m.n_train}
 
 
 def early_stopping() -> list[dict]:
@@ -125,7 +126,8 @@ def main() -> None:
     if "early" in args.only:
         for r in early_stopping():
             print(f"early {r['config']} [{r['overrides']}]: n_iter {r['n_iter']} kept {r['best']} "
-                  f"({r['stopped']}), fit {r['fit_s']:.2f}s wall {r['fit_cpu']:.2f}s cpu, test accuracy {r['accuracy']:.4f}, "
+                  f"({r['stopped']}), fit {r['fit_s']:.2f}s wall {r['fit_cpu']:.2f}s cpu, "
+                  f"test accuracy {r['accuracy']:.4f}, "
                   f"{r['n_train']} fit rows", flush=True)
     if "budget" in args.only:
         r = budget(args.repeats, args.budget)

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 
 class RunObserver:
-    """One run's lifecycle: start, phases (and the fit's iterations), notes and warnings, then exactly one of complete/fail/interrupt."""
+    """One run's lifecycle: start, phases (and the fit's iterations), notes and warnings, then exactly one of
+    complete/fail/interrupt."""
 
     def on_start(self, run: "RunDir", config: "RunConfig") -> None:
         """The run folder exists and its run.json says ``running``."""

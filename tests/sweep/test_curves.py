@@ -32,7 +32,7 @@ def test_sweep_curves_ladders_the_solver_without_callbacks_and_reuses_it(cli):
     rungs = sorted((folder / "ladder" / "digits_lbfgs").iterdir())
     assert [p.name.rsplit("-", 1)[1] for p in rungs] == ["max_iter1", "max_iter2", "max_iter4"]
     # the top rung is the saga point's own config: the same slice, the same model, the same score
-    saga = next(Path(r) for r in Path("outputs/digits_lbfgs").glob("pt-*") if r.name == rungs[-1].name.rsplit("-", 1)[0])
+    saga = next(r for r in Path("outputs/digits_lbfgs").glob("pt-*") if r.name == rungs[-1].name.rsplit("-", 1)[0])
     same = [[(p.iteration, p.val_accuracy, p.val_log_loss) for p in read_curve(run / "curve.csv")]
             for run in (rungs[-1], saga)]
     assert same[0] == same[1]
