@@ -177,6 +177,7 @@ class FitWatch:
     y_val: Any = None
     callback: CurveCallback | None = None
     native_validation: int = 0
+    fit_seconds: float = 0.0  # of a fit without callbacks: its curve's one point is scored after the fit phase
     points: list[CurvePoint] = field(default_factory=list)
 
     def carve(self, X: Any, y: np.ndarray) -> tuple[Any, np.ndarray]:
@@ -202,7 +203,7 @@ class FitWatch:
         if self.how != "callbacks" or not (self.fraction is not None or model.time_budget is not None):
             started = time.perf_counter()
             estimator.fit(X, y)
-            self._final_point(estimator, time.perf_counter() - started)
+            self.fit_seconds = time.perf_counter() - started
             return estimator
         rule = None if model.early_stopping is None else \
             stopping.PatienceRule(model.early_stopping.patience, model.early_stopping.min_delta)
@@ -252,8 +253,10 @@ class FitWatch:
                     "stop_reason": "patience" if stopped else None, "best_iteration": best if stopped else None}
         return {"n_validation": len(self.y_val) if self.y_val is not None else 0}
 
-    def save(self, run: "RunDir") -> None:
+    def save(self, run: "RunDir", estimator: Any) -> None:
         """curve.csv, and curve.png when plots are on (nothing when no curve was recorded)."""
+        if self.callback is None:
+            self._final_point(estimator, self.fit_seconds)
         if not (self.curve and self.points):
             return
         run.add_artifact("curve.csv", lambda fh: fh.write(curve_csv(self.points).encode()))

@@ -203,7 +203,7 @@ def _execute(cfg: RunConfig, run: RunDir, events: RunObserver, data: "Dataset | 
     model = Pipeline([*steps, ("clf", estimator)])  # steps are fitted: predict works on raw images
     result = RunResult(run, cfg, result_metrics, model, y_test, y_pred, proba, data.image_shape, notes, warning_lines)
     events.on_phase("save")
-    watch.save(run)
+    watch.save(run, estimator)
     artifacts.save(result, data.X[test_rows], test_rows, data.class_names)
     run.finish("complete", notes=notes, warnings=warning_lines, one_vs_rest=description["one_vs_rest"],
                fit_seconds=result_metrics.fit_seconds, accuracy=result_metrics.accuracy)
