@@ -13,6 +13,7 @@
 
     python benchmarks/bench_curves.py --repeats 3          # all three (about 6 minutes on 2 cores)
     python benchmarks/bench_curves.py --only overhead budget
+    python benchmarks/bench_curves.py --only overhead --inputs fast --repeats 5 --val-fraction 0.05
 """
 
 from __future__ import annotations
@@ -113,11 +114,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--budget", type=float, default=5.0)
     parser.add_argument("--only", nargs="*", default=["overhead", "early", "budget"])
+    parser.add_argument("--inputs", choices=["lbfgs", "fast", "both"], default="both",
+                        help="which config's inputs the overhead runs use")
     parser.add_argument("--val-fraction", type=float, default=None, help="slice scored in the overhead runs")
     args = parser.parse_args()
     print(f"date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", flush=True)
     if "overhead" in args.only:
-        for preprocess, max_iter in ((["float32"], 100), ([{"pca": {"n_components": 150, "whiten": True}}], 30)):
+        inputs = {"lbfgs": (["float32"], 100), "fast": ([{"pca": {"n_components": 150, "whiten": True}}], 30)}
+        for preprocess, max_iter in [inputs[k] for k in inputs if args.inputs in (k, "both")]:
             r = overhead(args.repeats, preprocess, max_iter, args.val_fraction)
             print(f"overhead {r['inputs']} max_iter={r['max_iter']} {r['rows']} fit rows, {r['val_rows']} val rows: "
                   f"wall A {r['A']:.3f}s B {r['B']:.3f}s B/A {r['ratio']:.3f}, cpu B/A {r['cpu_ratio']:.3f}, "
