@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import pandas
     from matplotlib.axes import Axes
 
-    from digitclf.records import Metrics, RunRecord, SavedSplit
+    from digitclf.records import CurvePoint, Metrics, RunRecord, SavedSplit
 
 
 @dataclass
@@ -84,6 +84,21 @@ class Run:
         from digitclf.saved.grids import error_grid
 
         return error_grid(self.dir, n=n, cols=cols, sort=sort, ax=ax)
+
+    @property
+    def curve(self) -> "list[CurvePoint]":
+        """curve.csv: validation accuracy and log-loss at each iteration (a RunError when none was recorded)."""
+        from digitclf.curves import read_run_curve
+
+        if "curve" not in self._cache:
+            self._cache["curve"] = read_run_curve(self.dir)
+        return self._cache["curve"]
+
+    def plot_curve(self, ax: "Axes | None" = None) -> "Axes":
+        """The convergence curve, drawn from curve.csv (the kept iteration marked)."""
+        from digitclf.curves import plot_run
+
+        return plot_run(self.dir, ax=ax)
 
     def _repr_html_(self) -> str:  # a notebook shows a one-line summary
         m = self.metrics if self.status == "complete" else None

@@ -75,6 +75,9 @@ def check_estimator(model: ModelConfig) -> None:
     except (ValueError, TypeError, OverflowError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"model.params: {first}") from None
+    from digitclf import stopping
+
+    stopping.check(model, estimator)
 
 
 def _check_constraints(owner: str, key: str, value: object, constraints: list) -> None:

@@ -132,6 +132,17 @@ class PCAStep(_Strict):
 PreprocessStep = Union[Literal[PLAIN_STEPS], PCAStep]
 
 
+class EarlyStoppingConfig(_Strict):
+    """Stop a fit when the held-out accuracy stops improving (``model.early_stopping``)."""
+
+    validation_fraction: float = Field(0.1, gt=0.0, lt=1.0, description="share of the training split held out "
+                                       "to score every iteration (seeded by the config's seed; never the test set)")
+    patience: WholeNumber = Field(5, ge=1, le=100_000, description="iterations without an improvement before "
+                                  "the fit stops")
+    min_delta: float = Field(0.001, ge=0.0, le=1.0, description="validation accuracy gain that counts as an "
+                             "improvement")
+
+
 class ModelConfig(_Strict):
     """The classifier: a registry name or a dotted scikit-learn path, and its parameters."""
 
@@ -141,6 +152,11 @@ class ModelConfig(_Strict):
         "auto", description="BLAS threads while the classifier fits and predicts: a count (at most that many), "
                             "auto (default: one below 2**27 cells of fitted data, where more threads only cost "
                             "time; else every core a sweep worker has) or null (the BLAS library's own, one per core)")
+    early_stopping: EarlyStoppingConfig | None = Field(
+        None, description="stop when the held-out accuracy stops improving; the best iteration's model is kept")
+    time_budget: float | None = Field(
+        None, gt=0.0, le=1e7, description="seconds: the fit stops at the last iteration that fits in the budget "
+                                          "(estimators with per-iteration callbacks)")
 
 
 class MlflowConfig(_Strict):
@@ -158,6 +174,9 @@ class OutputConfig(_Strict):
     plots: StrictBool = True
     misclassified: WholeNumber = Field(25, ge=0, le=400, description="images in misclassified.png")
     mlflow: MlflowConfig | None = None
+    curve: bool | None = Field(
+        None, description="curve.csv and curve.png: held-out accuracy at every iteration (default: on when "
+                          "model.early_stopping holds a slice out anyway)")
 
 
 class RunConfig(_Strict):
@@ -225,6 +244,9 @@ class RunConfig(_Strict):
         data.pop("output", None)
         if data["model"]["blas_threads"] in (None, "auto"):
             del data["model"]["blas_threads"]
+        for key in ("early_stopping", "time_budget"):  # unset: digests from before these keys still match
+            if data["model"][key] is None:
+                del data["model"][key]
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

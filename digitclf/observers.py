@@ -12,19 +12,24 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 if TYPE_CHECKING:
     from digitclf.config import RunConfig
+    from digitclf.curves import FitProgress
     from digitclf.runner import RunResult
     from digitclf.runs import RunDir
     from digitclf.sweep import SweepPlan, SweepResult
 
 
 class RunObserver:
-    """One run's lifecycle: start, phases, notes and warnings, then exactly one of complete/fail/interrupt."""
+    """One run's lifecycle: start, phases (and the fit's iterations), notes and warnings, then exactly one of
+    complete/fail/interrupt."""
 
     def on_start(self, run: "RunDir", config: "RunConfig") -> None:
         """The run folder exists and its run.json says ``running``."""
 
     def on_phase(self, phase: str, detail: str = "") -> None:
         """A phase begins (load, split, preprocess, fit, predict, score, save); ``detail`` says on what."""
+
+    def on_iteration(self, progress: "FitProgress") -> None:
+        """An iteration of the fit ended (estimators with per-iteration callbacks): where it is, how long it took."""
 
     def on_note(self, message: str) -> None:
         """Something the user should know (a data set imported, liblinear wrapped one-vs-rest)."""
@@ -59,6 +64,9 @@ class RunEvents(_Broadcast, RunObserver):
 
     def on_phase(self, phase: str, detail: str = "") -> None:
         self._send("on_phase", phase, detail)
+
+    def on_iteration(self, progress: "FitProgress") -> None:
+        self._send("on_iteration", progress)
 
     def on_note(self, message: str) -> None:
         self._send("on_note", message)

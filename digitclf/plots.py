@@ -162,15 +162,22 @@ def tradeoff(points: Sequence[dict[str, Any]], *, title: str | None = None, ax: 
                     label=point["label"])
         ax.annotate(str(point["index"]), (point["fit_seconds"], acc), textcoords="offset points", xytext=(5, 3),
                     fontsize=9)
-    if points:  # labels in a legend beside the plot: markers close in time would make inline labels overlap
-        ax.figure.legend(loc="outside right upper", fontsize=8, title="point: swept values", title_fontsize=8)
-    seconds = [p["fit_seconds"] for p in points]
-    if seconds and min(seconds) > 0 and max(seconds) / min(seconds) > 20:
-        ax.set_xscale("log")
-    if not points:
-        ax.text(0.5, 0.5, "no complete points yet", ha="center", va="center", transform=ax.transAxes)
+    return _sweep_axes(ax, [p["fit_seconds"] for p in points], legend="point: swept values",
+                       empty="no complete points yet", ylabel="test accuracy (95% CI)", title=title)
+
+
+def _sweep_axes(ax: "Axes", seconds: Sequence[float], *, legend: str, empty: str, ylabel: str,
+                title: str | None) -> "Axes":
+    """A sweep figure's frame: fit seconds (log when they span more than 20x), the legend beside the plot
+    (markers close in time would make inline labels overlap), or a note when there is nothing to draw."""
+    if seconds:
+        ax.figure.legend(loc="outside right upper", fontsize=8, title=legend, title_fontsize=8)
+        if min(seconds) > 0 and max(seconds) / min(seconds) > 20:
+            ax.set_xscale("log")
+    else:
+        ax.text(0.5, 0.5, empty, ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("fit time (s)")
-    ax.set_ylabel("test accuracy (95% CI)")
+    ax.set_ylabel(ylabel)
     ax.set_title(title or "accuracy against fit time")
     ax.grid(True, alpha=0.3)
     return ax
@@ -328,3 +335,46 @@ class Renderer:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def convergence_curve(points: Sequence[Any], *, title: str | None = None, best_iteration: int | None = None,
+                      stop_reason: str | None = None, ax: "Axes | None" = None) -> "Axes":
+    """A run's curve.csv: held-out accuracy (and log-loss, right axis) at each iteration of the fit.
+
+    ``points`` are ``records.CurvePoint``; the kept iteration is marked when early stopping chose it.
+    """
+    ax = _axes(ax, (7, 4.5))
+    iterations = [p.iteration for p in points]
+    ax.plot(iterations, [p.val_accuracy for p in points], marker="." if len(points) < 60 else None,
+            color="tab:blue", label="validation accuracy")
+    losses = [p.val_log_loss for p in points]
+    if points and all(loss is not None for loss in losses):
+        right = ax.twinx()
+        right.plot(iterations, losses, color="tab:orange", alpha=0.7, label="validation log-loss")
+        right.set_ylabel("validation log-loss", color="tab:orange")
+    if best_iteration is not None:
+        ax.axvline(best_iteration, color="tab:green", linestyle="--",
+                   label=f"kept: iteration {best_iteration}" + (f" ({stop_reason})" if stop_reason else ""))
+    elif stop_reason and points:
+        ax.axvline(iterations[-1], color="tab:red", linestyle="--", label=f"stopped ({stop_reason})")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("validation accuracy", color="tab:blue")
+    ax.set_title(title or "convergence")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    return ax
+
+
+def sweep_curves(curves: Sequence[dict[str, Any]], *, title: str | None = None, ax: "Axes | None" = None) -> "Axes":
+    """Every point's validation accuracy against fit seconds, one line each (a sweep's curves.png).
+
+    Each curve has ``label``, ``seconds`` and ``accuracy`` (lists of one length) and ``ladder``
+    (True: points from refits at doubling max_iter, drawn dashed with markers).
+    """
+    ax = _axes(ax, (8, 6))
+    for curve in curves:
+        ax.plot(curve["seconds"], curve["accuracy"], linestyle="--" if curve["ladder"] else "-",
+                marker="o" if curve["ladder"] or len(curve["seconds"]) < 3 else None, label=curve["label"])
+    seconds = [s for curve in curves for s in curve["seconds"] if s]
+    return _sweep_axes(ax, seconds, legend="point (dashed: max_iter ladder)", empty="no curves recorded",
+                       ylabel="validation accuracy", title=title)

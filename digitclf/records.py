@@ -178,6 +178,10 @@ class Metrics(Record):
     per_class: dict[str, ClassScores]
     macro_f1: float
     confusion_matrix: list[list[int]]
+    n_validation: int = 0  # training images held out to score every iteration (curve, early stopping)
+    stopped_early: bool = False
+    stop_reason: Literal["patience", "time_budget"] | None = None
+    best_iteration: int | None = None  # the iteration whose model was kept (early stopping), else None
 
     @property
     def model_label(self) -> str:
@@ -200,6 +204,49 @@ class Metrics(Record):
             flat[f"{phase}_wall_seconds"] = seconds.wall
             flat[f"{phase}_cpu_seconds"] = seconds.cpu
         return flat
+
+
+# ---------------------------------------------------------------- curve.csv
+
+CURVE_COLUMNS = ("iteration", "wall_seconds", "val_accuracy", "val_log_loss")
+
+
+class CurvePoint(Record):
+    """One row of curve.csv: the held-out slice scored after an iteration of the fit."""
+
+    iteration: int = Field(ge=0)
+    wall_seconds: float | None = None  # since the fit began (None: the estimator did not say, e.g. MLP's own scores)
+    val_accuracy: float = Field(ge=0.0, le=1.0)
+    val_log_loss: float | None = None  # None for estimators without predict_proba
+
+
+def curve_csv(points: list[CurvePoint]) -> str:
+    """curve.csv's text, written with the columns ``read_curve`` reads back."""
+    def cell(value: float | None) -> str:
+        return "" if value is None else repr(value)
+
+    rows = [",".join(CURVE_COLUMNS)]
+    rows += [f"{p.iteration},{cell(p.wall_seconds)},{cell(p.val_accuracy)},{cell(p.val_log_loss)}" for p in points]
+    return "\n".join(rows) + "\n"
+
+
+def read_curve(path: Path) -> list[CurvePoint]:
+    """curve.csv as points; a file that is not what digitclf wrote is one RunError saying the run is damaged."""
+    import csv
+
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise RunError(f"{path} is missing; train with output.curve: true to record a curve") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunError(f"{path} is unreadable ({exc}); the run is damaged") from None
+    rows = list(csv.reader(lines))
+    if not rows or tuple(rows[0]) != CURVE_COLUMNS:
+        raise RunError(f"{path} does not start with the header {','.join(CURVE_COLUMNS)}; the run is damaged")
+    data = [{key: (cell or None) for key, cell in zip(CURVE_COLUMNS, row)} for row in rows[1:]]
+    if any(len(row) != len(CURVE_COLUMNS) for row in rows[1:]):
+        raise RunError(f"{path} has a row without {len(CURVE_COLUMNS)} cells; the run is damaged")
+    return [parse(CurvePoint, row, str(path), RunError, "the run") for row in data]
 
 
 # ---------------------------------------------------------------- the data cache

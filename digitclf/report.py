@@ -1,7 +1,8 @@
 """One self-contained static HTML page about saved runs: no JavaScript, every image embedded as a data URI.
 
 The page holds the runs table, an accuracy-versus-fit-time scatter across the runs, and for each
-run its confusion matrix and its most confident mistakes, drawn from what the run saved.
+run its confusion matrix, its most confident mistakes and its convergence curve (when it recorded
+one), drawn from what the run saved.
 """
 
 from __future__ import annotations
@@ -68,10 +69,14 @@ def _run_section(run: RunDir, *, errors: int, style: str, normalize: str | None,
     sort = "confidence" if has_proba else "index"
     grid = error_grid(run, n=errors, cols=5, sort=sort)
     caption = f"Misclassified test images (up to {errors}, {'most confident first' if has_proba else 'in test order'})"
+    from digitclf.curves import has_curve, plot_run
+
+    curve = _figure(plots.png_bytes(plot_run(run), dpi), "Validation accuracy and log-loss at each iteration "
+                    "(curve.csv)") if has_curve(run) else ""
     return (f'<section id="run-{html.escape(run.id)}"><h2>{html.escape(run.name)} / {html.escape(run.id)}</h2>'
             f'<p>{summary}</p><p class="muted">{html.escape(str(run.path))}</p>'
             f"{_figure(plots.png_bytes(cm, dpi), 'Confusion matrix')}"
-            f"{_figure(plots.png_bytes(grid, dpi), caption)}</section>")
+            f"{_figure(plots.png_bytes(grid, dpi), caption)}{curve}</section>")
 
 
 def build(runs: Sequence[RunDir], *, errors: int = 10, style: str = "seaborn", normalize: str | None = None,

@@ -135,7 +135,7 @@ def _record_end(run: RunDir, status: str, error: str, trace: str | None) -> bool
 
 def _execute(cfg: RunConfig, run: RunDir, events: RunObserver, data: "Dataset | None",
              renderer: "Renderer | None") -> RunResult:
-    from digitclf import artifacts, datasets, metrics, models
+    from digitclf import artifacts, curves, datasets, metrics, models
 
     write_text(run.file("config.yaml"), cfg.to_yaml())
     timer = Timer(events)
@@ -154,17 +154,20 @@ def _execute(cfg: RunConfig, run: RunDir, events: RunObserver, data: "Dataset | 
     estimator, notes = models.build_estimator(cfg.model, cfg.seed, len(labels))
     for note in notes:
         events.on_note(note)
+    watch = curves.watch(cfg, estimator, events)  # a validation slice from the training split, never the test set
+    X_train, y_train = watch.carve(X_train, y_train)
     steps = models.build_preprocessor(cfg.preprocess, data.pixel_max, cfg.seed)
     with timer.phase("preprocess"), _refused_by_sklearn("preprocess"):
         for _, step in steps:
             X_train = models.fit_transform(step, X_train)
+        watch.transform(steps)
     description = models.describe_estimator(estimator)
     solver = f" (solver={description['solver']})" if description["solver"] else ""
     cap = fit_blas_threads(cfg.model.blas_threads, int(X_train.size))  # auto: from the fitted data's size
     with timer.phase("fit", f"{description['class']}{solver} on {len(y_train):,} images"), \
             _refused_by_sklearn("model.params"), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        capped(cap, lambda: estimator.fit(X_train, y_train))()
+        capped(cap, lambda: watch.fit(estimator, X_train, y_train))()
     n_features = int(X_train.shape[1])
     del X_train
     with timer.phase("preprocess"), _refused_by_sklearn("preprocess"):  # the test set only now: one float copy at a time
@@ -198,10 +201,12 @@ def _execute(cfg: RunConfig, run: RunDir, events: RunObserver, data: "Dataset | 
         "n_iter": models.n_iter(estimator),
         "converged": not any(issubclass(w.category, ConvergenceWarning) for w in caught),
         **scores,
+        **watch.metrics(estimator),
     })
     model = Pipeline([*steps, ("clf", estimator)])  # steps are fitted: predict works on raw images
     result = RunResult(run, cfg, result_metrics, model, y_test, y_pred, proba, data.image_shape, notes, warning_lines)
     events.on_phase("save")
+    watch.save(run, estimator)
     artifacts.save(result, data.X[test_rows], test_rows, data.class_names, renderer)
     run.finish("complete", notes=notes, warnings=warning_lines, one_vs_rest=description["one_vs_rest"],
                fit_seconds=result_metrics.fit_seconds, accuracy=result_metrics.accuracy, blas_threads=cap)

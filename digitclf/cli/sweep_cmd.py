@@ -164,6 +164,9 @@ def sweep(
     json_: bool = JsonOpt,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr (failures are still shown)."),
     mlflow: bool = typer.Option(False, "--mlflow", help="Log the sweep to MLflow: a parent run, a child per point."),
+    curves: bool = typer.Option(False, "--curves", help="Record every point's curve and overlay them in curves.png "
+                                "(validation accuracy against fit seconds); points without per-iteration callbacks "
+                                "are refitted at max_iter 1, 2, 4, ... (the extra cost is printed)."),
 ) -> None:
     """Run a grid of configs (skipping points already complete) and summarize accuracy against fit time.
 
@@ -172,7 +175,10 @@ def sweep(
     from digitclf.sweep import actions, check_options, plan_sweep, run_sweep
 
     check_options(jobs, backend, scheduler)
-    plan = plan_sweep(config, grid or [], set_ or [], outputs, mlflow=mlflow)  # every point checked before any runs
+    from digitclf.sweep.curves import CURVE_OVERRIDE
+
+    overrides = [*(set_ or []), *([CURVE_OVERRIDE] if curves else [])]
+    plan = plan_sweep(config, grid or [], overrides, outputs, mlflow=mlflow)  # every point checked before any runs
     if dry_run:
         states = actions(plan, rerun, retry_failed)
         if json_:
@@ -196,6 +202,12 @@ def sweep(
         if json_ and progress.result is not None:  # the summary of what finished; the error line follows
             echo_json(progress.result.to_dict())
         raise
+    if curves:
+        from digitclf.sweep.curves import write_curves
+
+        drawn = write_curves(result, note=progress.say)
+        info(f"curves    {drawn.path}: {len(drawn.curves)} curves; max_iter ladder: {drawn.ladder_fits} extra fits, "
+             f"{drawn.ladder_seconds:.1f}s extra", quiet or json_)
     if json_:
         echo_json(result.to_dict())
     else:

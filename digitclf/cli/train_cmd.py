@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
@@ -13,16 +14,31 @@ from digitclf.cli.app import ConfigOpt, JsonOpt, OutputsOpt, SetOpt, app, echo_j
 from digitclf.observers import RunObserver
 
 if TYPE_CHECKING:
+    from digitclf.curves import FitProgress
     from digitclf.records import Metrics
+
+PLAIN_EVERY = 5.0  # seconds between progress lines when stderr is not a terminal
+BAR_WIDTH = 24
 
 
 class ConsoleProgress(RunObserver):
-    """Shows the current phase on stderr: a live spinner on a terminal, one line per phase otherwise."""
+    """Shows the current phase on stderr: a live spinner on a terminal, one line per phase otherwise.
 
-    def __init__(self, quiet: bool) -> None:
+    During the fit: iteration / max_iter, held-out accuracy, elapsed and what remains (a bar on a
+    terminal, a line every ``PLAIN_EVERY`` seconds otherwise); an estimator that reports no
+    iterations gets an elapsed-time ticker instead.
+    """
+
+    def __init__(self, quiet: bool, every: float | None = None) -> None:
         self.quiet = quiet
+        self.every = PLAIN_EVERY if every is None else every
         self.status: Any = None
         self.started = time.perf_counter()
+        self.phase = ""
+        self.phase_started = self.started
+        self.last_line = self.started
+        self.iterating = False
+        self.ticker: threading.Event | None = None
 
     def __enter__(self) -> "ConsoleProgress":
         if not self.quiet and sys.stderr.isatty():
@@ -33,6 +49,7 @@ class ConsoleProgress(RunObserver):
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        self._stop_ticker()
         if self.status is not None:
             self.status.stop()
 
@@ -43,17 +60,71 @@ class ConsoleProgress(RunObserver):
         self._say(f"run {run.name}/{run.id}")
 
     def on_phase(self, phase: str, detail: str = "") -> None:
+        self._stop_ticker()
         message = f"{phase}: {detail}" if detail else phase
+        self.phase, self.phase_started = message, time.perf_counter()
         if self.status is not None:
             self.status.update(f"{message}  [{time.perf_counter() - self.started:.1f}s]")
         else:
             self._say(message)
+        self.last_line = self.phase_started
+        if phase == "fit" and not self.quiet:
+            self._start_ticker()
+
+    def on_iteration(self, progress: "FitProgress") -> None:
+        self.iterating = True
+        now = time.perf_counter()
+        if self.status is not None:
+            self.status.update(f"fit  {format_iteration(progress, bar=True)}")
+        elif now - self.last_line >= self.every:
+            self.last_line = now
+            self._say(f"fit: {format_iteration(progress)}")
+
+    def _start_ticker(self) -> None:
+        """Elapsed time while an estimator that reports no iterations fits."""
+        stop = self.ticker = threading.Event()
+        self.iterating = False
+        interval = 0.5 if self.status is not None else self.every
+
+        def tick() -> None:
+            while not stop.wait(interval):
+                if self.iterating:
+                    continue
+                elapsed = time.perf_counter() - self.phase_started
+                if self.status is not None:
+                    self.status.update(f"{self.phase}  [{elapsed:.0f}s elapsed]")
+                elif time.perf_counter() - self.last_line >= self.every:
+                    self.last_line = time.perf_counter()
+                    self._say(f"fit: {elapsed:.0f}s elapsed")
+
+        threading.Thread(target=tick, name="digitclf-fit-ticker", daemon=True).start()
+
+    def _stop_ticker(self) -> None:
+        if self.ticker is not None:
+            self.ticker.set()
+            self.ticker = None
 
     def on_note(self, message: str) -> None:
         self._say(f"note: {message}")
 
     def on_warning(self, message: str) -> None:
         self._say(f"warning: {message}")
+
+
+def format_iteration(progress: "FitProgress", bar: bool = False) -> str:
+    """``iteration 37/300, val accuracy 0.8421, 12.3s elapsed, ~20s left`` (with a text bar on a terminal)."""
+    total = f"/{progress.max_iter}" if progress.max_iter else ""
+    parts = [f"iteration {progress.iteration}{total}"]
+    if progress.val_accuracy is not None:
+        parts.append(f"val accuracy {progress.val_accuracy:.4f}")
+    parts.append(f"{progress.elapsed:.1f}s elapsed")
+    if progress.remaining is not None:
+        parts.append(f"~{progress.remaining:.0f}s left at most")
+    text = ", ".join(parts)
+    if bar and progress.max_iter:
+        done = round(BAR_WIDTH * min(progress.iteration / progress.max_iter, 1.0))
+        text = f"[{'#' * done}{'.' * (BAR_WIDTH - done)}] {text}"
+    return text
 
 
 def format_run(metrics: "Metrics", run_path: Path, notes: list[str]) -> str:
@@ -66,6 +137,7 @@ def format_run(metrics: "Metrics", run_path: Path, notes: list[str]) -> str:
         f"model     {metrics.estimator}{solver}  n_iter={metrics.n_iter}  "
         f"converged={'yes' if metrics.converged else 'no'}",
         f"accuracy  {metrics.accuracy:.4f}  (95% CI {low:.4f}-{high:.4f}, {metrics.n_errors} errors)",
+        *([format_stop(metrics)] if metrics.stopped_early or metrics.n_validation else []),
         "",
         f"{'phase':<11}{'wall s':>9}{'cpu s':>9}",
     ]
@@ -73,6 +145,15 @@ def format_run(metrics: "Metrics", run_path: Path, notes: list[str]) -> str:
         lines.append(f"{phase:<11}{t.wall:>9.3f}{t.cpu:>9.3f}")
     lines += [f"note: {note}" for note in notes]
     return "\n".join(lines)
+
+
+def format_stop(metrics: "Metrics") -> str:
+    """``stopped   early (patience) at iteration 40; kept iteration 35; 6,000 training images held out``."""
+    held = f"{metrics.n_validation:,} training images held out for validation"
+    if not metrics.stopped_early:
+        return f"stopped   no (ran to the solver's own end); {held}"
+    kept = f"kept iteration {metrics.best_iteration}" if metrics.best_iteration else "kept the last iteration"
+    return f"stopped   early ({metrics.stop_reason}) at iteration {metrics.n_iter}; {kept}; {held}"
 
 
 def mlflow_logger(settings: Any) -> Any:
@@ -103,10 +184,18 @@ def train(
                                          "stage); a previous run of that id moves to <name>/.superseded/. "
                                          "Default: time + random suffix."),
     mlflow: bool = typer.Option(False, "--mlflow", help="Also log the run to MLflow (settings: output.mlflow)."),
+    curve: Optional[bool] = typer.Option(None, "--curve/--no-curve", help="Record curve.csv and curve.png: held-out "
+                                         "accuracy at every iteration (output.curve; default: on with "
+                                         "model.early_stopping)."),
+    time_budget: Optional[float] = typer.Option(None, "--time-budget", metavar="SECONDS",
+                                                help="Stop the fit at the last iteration that ends within SECONDS "
+                                                     "(model.time_budget; lbfgs logistic regression)."),
 ) -> None:
     """Train and score one config; save model, metrics, plots in outputs/<name>/<run-id>/.
 
     Example: digitclf train --config mnist_lbfgs.yaml --set model.params.C=10 --json
+
+    Example: digitclf train --config fashion_mnist_lbfgs.yaml --time-budget 5 --curve
     """
     from digitclf.checks import preflight
     from digitclf.config import load_config
@@ -114,7 +203,9 @@ def train(
     from digitclf.runner import train as run_train
 
     # no --config: the built-in digits default
-    cfg = load_config(config, set_ or [])
+    overrides = [*(set_ or []), *([f"output.curve={str(curve).lower()}"] if curve is not None else []),
+                 *([f"model.time_budget={time_budget}"] if time_budget is not None else [])]
+    cfg = load_config(config, overrides)
     if mlflow:
         cfg = cfg.with_mlflow()
     if run_id is not None:
@@ -140,7 +231,7 @@ def train(
     if json_:
         echo_json(result.metrics.to_json())
         return
-    if not result.metrics.converged:
+    if not result.metrics.converged and not result.metrics.stopped_early:
         info("note: the solver stopped at max_iter before converging (ConvergenceWarning); "
              "raise model.params.max_iter or standardize the input", quiet)
     typer.echo(format_run(result.metrics, result.run.path, result.notes))

@@ -68,6 +68,9 @@ def evaluate(run: RunDir, *, dataset: str | None = None, split: str = "test", st
         **scores,
         "notes": notes + load_notes,
     }
+    from digitclf.curves import summary as curve_summary
+
+    result["curve"] = curve_summary(run)  # what the fit saw on its validation slice (None: no curve recorded)
     own_test = same_data and split == "test"
     if own_test:
         result["recorded_accuracy"] = recorded.accuracy if recorded else None
