@@ -177,6 +177,7 @@ class Metrics(Record):
     per_class: dict[str, ClassScores]
     macro_f1: float
     confusion_matrix: list[list[int]]
+    scored_on: Literal["test", "validation", "cross-validation"] = "test"  # the images the scores count
 
     @property
     def model_label(self) -> str:
@@ -254,6 +255,25 @@ class PointRow(Record):
     run: str
     error: str | None = None
     worker: str | None = None
+    scored_on: str | None = None  # test, validation or cross-validation (metrics.json's)
+    n_test: int | None = None  # the images scored
+    selected: bool = False  # the selected point's run on the test set
+    selected_from: int | None = None  # the point it retrains (ranked first on validation data)
+
+
+class Selection(Record):
+    """summary.json's ``selection``: which point won on which data, and its one score on the test set."""
+
+    point: int  # the winning point
+    values: dict[str, Any] = Field(default_factory=dict)
+    selected_on: str
+    validation_accuracy: float
+    scored_on: str
+    test_point: int  # the row of the test-set run
+    run_id: str
+    status: str
+    accuracy: float | None = None
+    accuracy_ci95: tuple[float, float] | None = None
 
 
 class SweepSummary(Record):
@@ -267,6 +287,8 @@ class SweepSummary(Record):
     ran: int = 0
     interrupted: bool = False
     stopped_early: bool = False
+    search: dict[str, Any] = Field(default_factory=dict)  # the strategy and its settings (halving's rungs)
+    selection: Selection | None = None
     points: list[PointRow] = Field(default_factory=list)
 
 
