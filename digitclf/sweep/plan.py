@@ -84,7 +84,9 @@ class SweepPlan:
 
     def selected_point(self, winner: Point) -> Point:
         """The winner trained on the whole training part and scored on the test set (its own run id)."""
-        return self.add_points([winner.values], ("split.validation_size=null",))[0]
+        dropped = self.search.refit_drops()
+        values = {key: value for key, value in winner.values.items() if key not in dropped}
+        return self.add_points([values], ("split.validation_size=null", *(f"{key}=null" for key in dropped)))[0]
 
     @property
     def folder(self) -> Path:

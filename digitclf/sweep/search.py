@@ -97,6 +97,10 @@ class Search:
     def describe(self) -> str:
         return f"{self.name} search, {len(self.values)} points"
 
+    def refit_drops(self) -> tuple[str, ...]:
+        """Keys the selected point's refit leaves at the base config's value (halving's training-set size)."""
+        return ()
+
     def to_dict(self) -> dict[str, Any]:
         return {"search": self.name}
 
@@ -160,6 +164,10 @@ class HalvingSearch(Search):
         """The best point of the last rung (scikit-learn's ``best_index_``)."""
         last = {row.index for row in self.last}
         return best_row([row for row in rows if row.index in last])
+
+    def refit_drops(self) -> tuple[str, ...]:
+        """The winner is refit on the whole training part, as scikit-learn refits on all samples."""
+        return (self.settings.resource,) if self.settings.resource == "split.train_size" else ()
 
     def describe(self) -> str:
         s = self.schedule

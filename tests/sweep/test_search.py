@@ -132,7 +132,7 @@ def test_halving_runs_rungs_of_ordinary_points_and_selects_from_the_last(tmp_pat
     config = write_search(tmp_path, "halving", "  trials: 5\n  halving: {resource: split.train_size, "
                                                "min_resources: 100, max_resources: 900, factor: 3}\n")
     result = run_sweep(plan_sweep(config, outputs=tmp_path / "out"))
-    rungs = [[row for row in result.rows if row.values["split.train_size"] == size and not row.selected]
+    rungs = [[row for row in result.rows if not row.selected and row.values["split.train_size"] == size]
              for size in (100, 300)]
     assert [len(rung) for rung in rungs] == [5, 2]  # halving_schedule(5, 100, 900, 3): 2 rungs, ceil(5/3) kept
     first = sorted(rungs[0], key=lambda row: row.accuracy)
@@ -141,5 +141,6 @@ def test_halving_runs_rungs_of_ordinary_points_and_selects_from_the_last(tmp_pat
     assert [RunDir(Path(row.run)).metrics().n_train for row in rungs[1]] == [300, 300]
     final = result.rows[-1]
     assert final.selected and final.selected_from == max(rungs[1], key=lambda row: row.accuracy).index
+    assert "split.train_size" not in final.values and RunDir(Path(final.run)).metrics().n_train == 1347  # all of it
     assert result.summary().search["n_resources"] == [100, 300] and math.isclose(
         result.summary().selection.validation_accuracy, max(row.accuracy for row in rungs[1]))
