@@ -84,6 +84,13 @@ class SplitConfig(_Strict):
     repeats: Annotated[int, Field(ge=1, le=100), BeforeValidator(_whole_number)] = Field(
         1, description="kind: kfold: repeat the k folds this many times, each shuffled with its own seed")
 
+    @model_validator(mode="after")
+    def _one_way_to_score(self) -> "SplitConfig":
+        if self.kind == "kfold" and (self.validation_size is not None or self.train_size is not None):
+            raise ValueError("validation_size and train_size narrow a test split; kind: kfold scores every "
+                             "image by cross-validation (a search ranks kfold points by their mean: use search: grid)")
+        return self
+
     @field_validator("test_size", mode="before")
     @classmethod
     def _parse_test_size(cls, value: Any) -> float | int:

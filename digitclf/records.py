@@ -154,6 +154,21 @@ class ClassScores(Record):
     support: int
 
 
+class CvScores(Record):
+    """metrics.json's ``cv`` for a cross-validated run: every fold's scores and their mean with its 95% CI."""
+
+    n_splits: int
+    repeats: int
+    fold_accuracy: list[float]
+    fold_fit_seconds: list[float]
+    fold_n_train: list[int]
+    fold_n_test: list[int]
+    mean: float
+    std: float
+    ci95: tuple[float, float]
+    ci_method: str = "Nadeau-Bengio corrected resampled t-interval, (1/J + n_test/n_train) s^2, df = J - 1"
+
+
 class Metrics(Record):
     """metrics.json: the results of one run, in the stable shape README documents (schema 1)."""
 
@@ -178,6 +193,7 @@ class Metrics(Record):
     macro_f1: float
     confusion_matrix: list[list[int]]
     scored_on: Literal["test", "validation", "cross-validation"] = "test"  # the images the scores count
+    cv: CvScores | None = None  # the folds of a cross-validated run (split.kind: kfold)
 
     @property
     def model_label(self) -> str:

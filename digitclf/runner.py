@@ -140,6 +140,10 @@ def _execute(cfg: RunConfig, run: RunDir, events: RunObserver, data: "Dataset | 
         if data is None:
             data = datasets.load_dataset(cfg.dataset, progress=events.on_note)
     run.update(dataset=data.describe())
+    if cfg.split.kind == "kfold":  # cross-validation: digitclf.cv runs the folds and saves the run
+        from digitclf import cv
+
+        return RunResult(run, cfg, **cv.execute(cfg, run, events, data, timer, _refused_by_sklearn))
     with timer.phase("split"):
         train_rows, test_rows = splits.train_and_scored_rows(data, cfg.split)  # test rows, or validation rows
         X_train, y_train = data.X[train_rows], data.y[train_rows]

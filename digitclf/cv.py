@@ -1,0 +1,122 @@
+"""Cross-validation as a split kind (``split: {kind: kfold, n_splits: 5, repeats: 1, stratify: true}``).
+
+Each fold fits the configured preprocessing and classifier on its training rows and scores its test
+rows; metrics.json keeps every fold's scores and their mean with a 95% confidence interval, and its
+accuracy is that mean.  The interval uses Nadeau and Bengio's (2003) corrected variance
+(1/J + n_test/n_train) s^2, because fold scores share training images and the plain t-interval is
+too narrow.  The confusion matrix, per-class scores and split.npz hold the first repetition's
+out-of-fold predictions (each image predicted by the one model that did not see it); the saved model
+is refit on every image.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+from digitclf.records import CvScores, Metrics
+
+if TYPE_CHECKING:
+    from digitclf.config import RunConfig
+    from digitclf.datasets import Dataset
+    from digitclf.runs import RunDir
+
+
+def corrected_ci95(scores: np.ndarray, n_train: int, n_test: int) -> tuple[float, float]:
+    """The mean of ``scores`` with Nadeau and Bengio's corrected resampled t-interval (df = J - 1)."""
+    from scipy import stats
+
+    scores = np.asarray(scores, dtype=float)
+    half = stats.t.ppf(0.975, len(scores) - 1) * np.sqrt(corrected_variance(scores, n_train, n_test))
+    return float(scores.mean() - half), float(scores.mean() + half)
+
+
+def corrected_variance(scores: np.ndarray, n_train: int, n_test: int) -> float:
+    """Variance of the mean of J resampled scores: (1/J + n_test/n_train) times their sample variance."""
+    return float((1 / len(scores) + n_test / n_train) * np.var(scores, ddof=1))
+
+
+def execute(cfg: "RunConfig", run: "RunDir", events: Any, data: "Dataset", timer: Any,
+            refused: Callable[[str], Any]) -> dict[str, Any]:
+    """Run the folds (``timer``'s split, preprocess, fit, predict, score phases; ``refused`` turns
+    scikit-learn's refusal of a parameter into a ConfigError), save the run and return the fields of
+    ``runner.RunResult`` other than run and config."""
+    from sklearn.base import clone
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.pipeline import Pipeline
+
+    from digitclf import artifacts, metrics, models, splits
+
+    with timer.phase("split"):
+        folds = list(splits.folds(data, cfg.split))
+    labels = np.unique(data.y)
+    estimator, notes = models.build_estimator(cfg.model, cfg.seed, len(labels))
+    for note in notes:
+        events.on_note(note)
+    steps = models.build_preprocessor(cfg.preprocess, data.pixel_max, cfg.seed)
+    first = len(folds) // cfg.split.repeats  # the folds of the first repetition cover every image once
+    y_pred = np.empty_like(data.y)
+    proba = None
+    fold_scores, fold_seconds, caught_all, n_iters = [], [], [], []
+    for number, (train_rows, test_rows) in enumerate(folds):
+        model = Pipeline([*[(name, clone(step)) for name, step in steps], ("clf", clone(estimator))])
+        with timer.phase("fit", f"{len(folds)} folds of {models.describe_estimator(estimator)['class']}"), \
+                refused("model.params"), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            start = time.perf_counter()
+            model.fit(data.X[train_rows], data.y[train_rows])
+            fold_seconds.append(time.perf_counter() - start)
+        caught_all += caught
+        n_iters.append(models.n_iter(model[-1]))
+        with timer.phase("predict"), refused("model.params"):
+            predicted = model.predict(data.X[test_rows])
+            fold_proba = model.predict_proba(data.X[test_rows]).astype(np.float32) \
+                if hasattr(model, "predict_proba") else None
+        fold_scores.append(float(np.mean(predicted == data.y[test_rows])))
+        if number < first:
+            y_pred[test_rows] = predicted
+            if fold_proba is not None:
+                proba = np.zeros((len(data.y), fold_proba.shape[1]), np.float32) if proba is None else proba
+                proba[test_rows] = fold_proba
+    n_train, n_test = len(folds[0][0]), len(folds[0][1])
+    with timer.phase("score"):
+        scores = metrics.score(data.y, y_pred, labels)
+        cv = CvScores(n_splits=cfg.split.n_splits, repeats=cfg.split.repeats, fold_accuracy=fold_scores,
+                      fold_fit_seconds=fold_seconds, fold_n_train=[len(f[0]) for f in folds],
+                      fold_n_test=[len(f[1]) for f in folds], mean=float(np.mean(fold_scores)),
+                      std=float(np.std(fold_scores, ddof=1)), ci95=corrected_ci95(np.array(fold_scores), n_train,
+                                                                                  n_test))
+    with timer.phase("refit"), refused("model.params"):
+        final = Pipeline([*steps, ("clf", estimator)])
+        final.fit(data.X, data.y)
+    warning_lines = sorted({f"{w.category.__name__}: {str(w.message).splitlines()[0]}" for w in caught_all})
+    for line in warning_lines:
+        events.on_warning(line)
+    description = models.describe_estimator(estimator)
+    result_metrics = Metrics.model_validate({
+        "schema": 1, "name": cfg.name, "run_id": run.id, "dataset": cfg.dataset.name,
+        "estimator": description["class"], "solver": description["solver"], "n_train": n_train,
+        "n_features": int(data.X.shape[1]), "timings": timer.timings, "fit_seconds": float(sum(fold_seconds)),
+        "n_iter": max((n for n in n_iters if n is not None), default=None),
+        "converged": not any(issubclass(w.category, ConvergenceWarning) for w in caught_all),
+        "scored_on": "cross-validation", **scores,
+        "accuracy": cv.mean, "accuracy_ci95": cv.ci95, "cv": cv.to_json()})
+    fields = {"metrics": result_metrics, "model": final, "y_test": data.y, "y_pred": y_pred, "proba": proba,
+              "image_shape": data.image_shape, "notes": notes, "warnings": warning_lines}
+    events.on_phase("save")
+    rows = np.arange(len(data.y))
+    artifacts.save(_Saved(run, cfg, **fields), data.X, rows, data.class_names)
+    run.finish("complete", notes=notes, warnings=warning_lines, one_vs_rest=description["one_vs_rest"],
+               fit_seconds=result_metrics.fit_seconds, accuracy=result_metrics.accuracy)
+    return fields
+
+
+class _Saved:
+    """What ``artifacts.save`` reads of a run result."""
+
+    def __init__(self, run: "RunDir", config: "RunConfig", **fields: Any) -> None:
+        self.run, self.config = run, config
+        self.__dict__.update(fields)
