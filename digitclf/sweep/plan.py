@@ -61,10 +61,13 @@ class SweepPlan:
     validation: float | None = None  # the share of the training part that ranks the points; None: no selection
     mlflow: bool = False
     planned: int = 0  # how many of ``points`` were planned (the sweep's identity); 0: all
+    fixed_id: str | None = None  # a search whose points come later (optuna): its id from its settings
 
     @property
     def id(self) -> str:
         """``<name>-<hash of the set of planned point ids>``: the same sweep finds the same folder again."""
+        if self.fixed_id:
+            return self.fixed_id
         ids = sorted(p.run_id for p in self.points[: self.planned or None])
         return f"{self.name}-{hashlib.sha256(json.dumps(ids).encode()).hexdigest()[:10]}"
 
@@ -197,7 +200,10 @@ def plan_sweep(config: str | Path | None = None, grid: list[str] | tuple[str, ..
     out = Path(outputs if outputs is not None else _outputs_dir(base, source)).absolute()
     plan = SweepPlan(_name(base, source), source, base, sweep_grid, section.variants, [], out,
                      validation=validation, mlflow=mlflow)
-    plan.search = make_search(section, seed, out / SWEEPS_DIR, jobs)
+    if section.search == "optuna":  # the study lives in the sweep folder, named before any point exists
+        settings = json.dumps([base, section.model_dump(mode="json", exclude={"trials"}), seed], sort_keys=True)
+        plan.fixed_id = f"{plan.name}-optuna-{hashlib.sha256(settings.encode()).hexdigest()[:10]}"
+    plan.search = make_search(section, seed, plan.folder, jobs)
     plan.add_points(plan.search.first())
     plan.planned = len(plan.points)
     return plan

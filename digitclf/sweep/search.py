@@ -10,6 +10,7 @@ sampler ``RandomizedSearchCV`` and ``HalvingRandomSearchCV`` use.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -180,7 +181,8 @@ class HalvingSearch(Search):
 
 
 def make_search(section: Any, seed: int, folder: Path | None = None, jobs: int = 1) -> Search:
-    """The strategy a ``sweep:`` section describes (``expand`` for a grid, ``draw`` for the others)."""
+    """The strategy a ``sweep:`` section describes (``expand`` for a grid, ``draw`` for random and halving;
+    an Optuna study in ``folder``, the sweep's folder, asked for ``jobs`` trials at a time)."""
     if section.search == "grid":
         if section.space:
             raise ConfigError("sweep.space: a grid runs sweep.grid's values; draw from space: with "
@@ -208,7 +210,95 @@ def make_search(section: Any, seed: int, folder: Path | None = None, jobs: int =
         raise ConfigError(f"sweep.trials: search: {section.search} needs a number of trials, e.g. trials: 16 "
                           "(or --trials 16)")
     if section.search == "optuna":
-        from digitclf.sweep.tpe import OptunaSearch
-
-        return OptunaSearch.create(space, section.trials, seed, folder, jobs)
+        return OptunaSearch("optuna", [], space=space, trials=section.trials, seed=seed, folder=folder,
+                            batch=max(1, jobs))
     return Search("random", draw(space, section.trials, seed))
+
+
+# ---------------------------------------------------------------- Optuna's TPE
+
+
+@dataclass
+class OptunaSearch(Search):
+    """Optuna's TPE sampler, asked for ``batch`` trials at a time; its study lives in the sweep folder
+    (``study.db``, Optuna's RDB storage on SQLite), so a stopped search resumes: trials it had finished
+    stay finished, trials it had asked for run again (their folders are reused when complete)."""
+
+    space: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
+    trials: int = 0
+    seed: int = 0
+    folder: Path | None = None
+    batch: int = 1
+    study: Any = None
+    open: dict[str, int] = field(default_factory=dict)  # a point's values (JSON) -> its trial number
+
+    def _distributions(self) -> dict[str, Any]:
+        import optuna
+
+        out: dict[str, Any] = {}
+        for key, spec in self.space.items():
+            (kind, args), = spec.items()
+            if kind == "choice":  # choices may be lists (preprocess): Optuna sees their JSON text
+                out[key] = optuna.distributions.CategoricalDistribution([json.dumps(v) for v in args])
+            elif kind == "int":
+                out[key] = optuna.distributions.IntDistribution(args[0], args[1])
+            else:
+                out[key] = optuna.distributions.FloatDistribution(args[0], args[1], log=kind == "loguniform")
+        return out
+
+    def _values(self, params: dict[str, Any]) -> Values:
+        return {key: json.loads(params[key]) if "choice" in self.space[key] else params[key] for key in self.space}
+
+    def _open_study(self) -> None:
+        try:
+            import optuna
+        except ImportError:
+            raise ConfigError("sweep.search: optuna needs Optuna installed; pip install 'digitclf[optuna]'") from None
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.study = optuna.create_study(study_name="digitclf", storage=f"sqlite:///{self.folder / 'study.db'}",
+                                         sampler=optuna.samplers.TPESampler(seed=self.seed), direction="maximize",
+                                         load_if_exists=True)
+        # a resumed study continues the seeded sequence, not the start of it again (that would repeat trials)
+        self.study.sampler = optuna.samplers.TPESampler(seed=self.seed + len(self.study.trials))
+
+    def _ask(self, n: int) -> list[Values]:
+        out = []
+        distributions = self._distributions()
+        for _ in range(max(0, min(n, self.trials - len(self.study.trials)))):
+            trial = self.study.ask(distributions)
+            values = self._values(trial.params)
+            self.open[json.dumps(values, sort_keys=True)] = trial.number
+            out.append(values)
+        return out
+
+    def first(self) -> list[Values]:
+        import optuna
+
+        self._open_study()
+        previous = []
+        for trial in self.study.trials:
+            values = self._values(trial.params)
+            if trial.state == optuna.trial.TrialState.RUNNING:  # asked by a sweep that stopped: run it again
+                self.open[json.dumps(values, sort_keys=True)] = trial.number
+            previous.append(values)
+        return previous + self._ask(self.batch)
+
+    def next(self, rows: list["PointRow"]) -> list[Values] | None:
+        import optuna
+
+        for row in rows:
+            number = self.open.pop(json.dumps(row.values, sort_keys=True), None)
+            if number is None:
+                continue
+            if row.status == "complete" and row.accuracy is not None:
+                self.study.tell(number, row.accuracy)
+            else:
+                self.study.tell(number, state=optuna.trial.TrialState.FAIL)
+        return self._ask(self.batch) or None
+
+    def describe(self) -> str:
+        return f"optuna TPE search, {self.trials} trials, {self.batch} at a time, study in {self.folder}/study.db"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"search": self.name, "trials": self.trials, "study": str(self.folder / "study.db")}

@@ -144,3 +144,25 @@ def test_halving_runs_rungs_of_ordinary_points_and_selects_from_the_last(tmp_pat
     assert "split.train_size" not in final.values and RunDir(Path(final.run)).metrics().n_train == 1347  # all of it
     assert result.summary().search["n_resources"] == [100, 300] and math.isclose(
         result.summary().selection.validation_accuracy, max(row.accuracy for row in rungs[1]))
+
+
+# ---------------------------------------------------------------- optuna
+
+
+@pytest.mark.slow
+def test_optuna_search_resumes_from_its_sqlite_study(tmp_path):
+    optuna = pytest.importorskip("optuna")
+    config = write_search(tmp_path, "optuna", "  trials: 2\n")
+    first = run_sweep(plan_sweep(config, outputs=tmp_path / "out"))
+    study_db = first.plan.folder / "study.db"
+    study = optuna.load_study(study_name="digitclf", storage=f"sqlite:///{study_db}")
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    assert [t.value for t in study.trials] == [row.accuracy for row in first.rows[:2]]
+    left_running = study.ask(first.plan.search._distributions())  # as a sweep stopped mid-trial leaves it
+    again = run_sweep(plan_sweep(config, outputs=tmp_path / "out", trials=4))
+    assert again.plan.folder == first.plan.folder  # more trials continue the same study
+    assert [row.action for row in again.rows[:2]] == ["reused", "reused"]  # finished trials are not redone
+    assert again.rows[2].values["model.params.C"] == left_running.params["model.params.C"]
+    study = optuna.load_study(study_name="digitclf", storage=f"sqlite:///{study_db}")
+    assert len(study.trials) == 4 and all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    assert again.rows[-1].selected and again.rows[-1].scored_on == "test"
