@@ -103,6 +103,7 @@ def test_halving_schedule_is_scikit_learns(n_candidates, low, high, factor):
 # ---------------------------------------------------------------- selection
 
 
+@pytest.mark.slow
 def test_random_search_selects_on_validation_and_scores_the_winner_on_the_test_set_once(tmp_path):
     config = write_search(tmp_path, "random", "  trials: 3\n")
     result = run_sweep(plan_sweep(config, outputs=tmp_path / "out"))
@@ -128,6 +129,7 @@ def test_random_search_selects_on_validation_and_scores_the_winner_on_the_test_s
     assert again.ran == 0 and again.rows[-1].action == "reused"  # the test set scored it once, not again
 
 
+@pytest.mark.slow
 def test_halving_runs_rungs_of_ordinary_points_and_selects_from_the_last(tmp_path):
     config = write_search(tmp_path, "halving", "  trials: 5\n  halving: {resource: split.train_size, "
                                                "min_resources: 100, max_resources: 900, factor: 3}\n")
