@@ -183,7 +183,7 @@ def sweep(
                                          help="The search strategy (default: the config's sweep.search, else grid); "
                                               "every strategy but grid ranks points on a validation split and "
                                               "scores the winner on the test set once."),
-    trials: Optional[int] = typer.Option(None, "--trials", help="Points a random or optuna search draws "
+    trials: Optional[int] = typer.Option(None, "--trials", min=1, help="Points a random or optuna search draws "
                                                                 "(halving: first-rung candidates)."),
 ) -> None:
     """Run a grid of configs (skipping points already complete) and summarize accuracy against fit time.

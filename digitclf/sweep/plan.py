@@ -20,8 +20,8 @@ from pydantic import ValidationError
 
 from digitclf import config as config_mod
 from digitclf.checks import CheckedConfig, preflight
-from digitclf.config import RunConfig, SweepSection
-from digitclf.errors import ConfigError
+from digitclf.config import SEARCHES, RunConfig, SweepSection
+from digitclf.errors import ConfigError, suggest
 from digitclf.sweep.search import Search, expand  # noqa: F401 - expand is part of plan's API
 
 if TYPE_CHECKING:
@@ -180,6 +180,9 @@ def plan_sweep(config: str | Path | None = None, grid: list[str] | tuple[str, ..
         key, values = parse_grid_option(text)
         sweep_grid[key] = values
     updates: dict[str, Any] = {"grid": sweep_grid}
+    if search is not None and search not in SEARCHES:
+        raise ConfigError(f"--search: unknown search {search!r}{suggest(search, SEARCHES)}; "
+                          f"use one of {', '.join(SEARCHES)}")
     if search is not None:
         updates["search"] = search
     if trials is not None:
@@ -187,8 +190,8 @@ def plan_sweep(config: str | Path | None = None, grid: list[str] | tuple[str, ..
     try:
         section = SweepSection.model_validate({**section.model_dump(), **updates})
     except ValidationError as exc:
-        option = "--search" if "search" in str(exc.errors()[0]["loc"]) else "--trials"
-        raise ConfigError(config_mod.describe_validation_error(exc, option, root=SweepSection)) from None
+        raise ConfigError(config_mod.describe_validation_error(exc, source, root=SweepSection,
+                                                               prefix="sweep.")) from None
     if section.search == "grid" and not sweep_grid and not section.variants:
         raise ConfigError("nothing to sweep: give --grid KEY=v1,v2 (repeatable) or a sweep: section with "
                           "grid: or variants: in the config (see configs/sweep_digits.yaml); or --search random "

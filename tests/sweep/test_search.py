@@ -148,6 +148,24 @@ def test_halving_runs_rungs_of_ordinary_points_and_selects_from_the_last(tmp_pat
         result.summary().selection.validation_accuracy, max(row.accuracy for row in rungs[1]))
 
 
+@pytest.mark.slow
+def test_an_interrupted_halving_search_resumes_without_redoing_finished_points(tmp_path):
+    from digitclf.observers import SweepObserver
+
+    class StopAfter(SweepObserver):
+        def on_point(self, row, done, total):
+            if done == 6:  # the first rung (5 points) and one point of the second
+                raise KeyboardInterrupt
+
+    config = write_search(tmp_path, "halving", "  trials: 5\n  halving: {resource: split.train_size, "
+                                               "min_resources: 100, max_resources: 900, factor: 3}\n")
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(plan_sweep(config, outputs=tmp_path / "out"), observers=[StopAfter()])
+    again = run_sweep(plan_sweep(config, outputs=tmp_path / "out"))
+    assert [row.action for row in again.rows] == ["reused"] * 6 + ["ran"] * 2  # one rung-2 point and the refit
+    assert again.rows[-1].selected and again.summary().selection.status == "complete"
+
+
 # ---------------------------------------------------------------- optuna
 
 
