@@ -112,6 +112,9 @@ class SplitConfig(_Strict):
         return value
 
 
+SPLIT_KEYS_SINCE_SEARCH = {"validation_size": None, "train_size": None, "n_splits": 5, "repeats": 1}
+
+
 class PCAParams(_Strict):
     n_components: Union[int, float] = Field(50, description="a count, or a fraction of variance in (0, 1)")
     whiten: bool = False
@@ -230,12 +233,16 @@ class RunConfig(_Strict):
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     def digest(self) -> str:
-        """A stable hash of the resolved config (without where outputs go; an unset
-        blas_threads is left out, so digests from before that key existed still match)."""
+        """A stable hash of the resolved config (without where outputs go; an unset blas_threads and the
+        split's search keys at their defaults are left out, so digests from before those keys existed still
+        match)."""
         data = self.to_dict()
         data.pop("output", None)
         if data["model"]["blas_threads"] is None:
             del data["model"]["blas_threads"]
+        for key, default in SPLIT_KEYS_SINCE_SEARCH.items():  # likewise the split's keys that came with searches
+            if data["split"][key] == default:
+                del data["split"][key]
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
