@@ -26,12 +26,13 @@ if TYPE_CHECKING:
 
 
 def corrected_ci95(scores: np.ndarray, n_train: int, n_test: int) -> tuple[float, float]:
-    """The mean of ``scores`` with Nadeau and Bengio's corrected resampled t-interval (df = J - 1)."""
+    """The mean of ``scores`` with Nadeau and Bengio's corrected resampled t-interval (df = J - 1), clipped
+    to [0, 1] (an accuracy cannot leave it)."""
     from scipy import stats
 
     scores = np.asarray(scores, dtype=float)
     half = stats.t.ppf(0.975, len(scores) - 1) * np.sqrt(corrected_variance(scores, n_train, n_test))
-    return float(scores.mean() - half), float(scores.mean() + half)
+    return float(max(0.0, scores.mean() - half)), float(min(1.0, scores.mean() + half))
 
 
 def corrected_variance(scores: np.ndarray, n_train: int, n_test: int) -> float:

@@ -166,7 +166,8 @@ class CvScores(Record):
     mean: float
     std: float
     ci95: tuple[float, float]
-    ci_method: str = "Nadeau-Bengio corrected resampled t-interval, (1/J + n_test/n_train) s^2, df = J - 1"
+    ci_method: str = ("Nadeau-Bengio corrected resampled t-interval, (1/J + n_test/n_train) s^2, df = J - 1, "
+                      "clipped to [0, 1]")
 
 
 class Metrics(Record):
