@@ -83,12 +83,16 @@ class SplitConfig(_Strict):
         5, description="kind: kfold: the number of folds")
     repeats: Annotated[int, Field(ge=1, le=100), BeforeValidator(_whole_number)] = Field(
         1, description="kind: kfold: repeat the k folds this many times, each shuffled with its own seed")
+    cv: bool = Field(False, description="kind random or predefined: score by cross-validation of the training "
+                                        "part (n_splits, repeats) instead of on the test set (a search's points)")
 
     @model_validator(mode="after")
     def _one_way_to_score(self) -> "SplitConfig":
-        if self.kind == "kfold" and (self.validation_size is not None or self.train_size is not None):
-            raise ValueError("validation_size and train_size narrow a test split; kind: kfold scores every "
-                             "image by cross-validation (a search ranks kfold points by their mean: use search: grid)")
+        if self.kind == "kfold" and (self.validation_size is not None or self.train_size is not None or self.cv):
+            raise ValueError("validation_size, train_size and cv narrow a test split; kind: kfold scores every "
+                             "image by cross-validation (for a search use kind: random with cv: true)")
+        if self.cv and self.validation_size is not None:
+            raise ValueError("cv and validation_size are two ways to score the training part; keep one")
         return self
 
     @field_validator("test_size", mode="before")
@@ -112,7 +116,7 @@ class SplitConfig(_Strict):
         return value
 
 
-SPLIT_KEYS_SINCE_SEARCH = {"validation_size": None, "train_size": None, "n_splits": 5, "repeats": 1}
+SPLIT_KEYS_SINCE_SEARCH = {"validation_size": None, "train_size": None, "n_splits": 5, "repeats": 1, "cv": False}
 
 
 class PCAParams(_Strict):
@@ -261,9 +265,10 @@ class SweepSection(_Strict):
     space: dict[str, dict[Literal[DISTRIBUTIONS], list[Any]]] = Field(
         default_factory=dict, description="KEY.PATH -> {choice: [a, b]}, {uniform: [low, high]}, "
                                           "{loguniform: [low, high]} or {int: [low, high]} (inclusive)")
-    validation: Annotated[float, Field(gt=0, lt=1)] | None = Field(
-        None, description="share of the training part that ranks the points (searches: 0.2 unless given; "
-                          "a grid selects only when it is given)")
+    validation: Union[Annotated[float, Field(gt=0, lt=1)], Literal["cv"]] | None = Field(
+        None, description="share of the training part that ranks the points, or cv: their cross-validation on the "
+                          "training part (split.n_splits folds); searches: 0.2 unless given; a grid selects only "
+                          "when it is given")
     halving: HalvingSettings | None = None
 
     @field_validator("space", mode="before")

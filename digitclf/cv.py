@@ -1,4 +1,5 @@
-"""Cross-validation as a split kind (``split: {kind: kfold, n_splits: 5, repeats: 1, stratify: true}``).
+"""Cross-validation as a split kind (``split: {kind: kfold, n_splits: 5, repeats: 1, stratify: true}``), or of
+the training part of a test split (``split: {kind: predefined, cv: true}``: the test set is left untouched).
 
 Each fold fits the configured preprocessing and classifier on its training rows and scores its test
 rows; metrics.json keeps every fold's scores and their mean with a 95% confidence interval, and its
@@ -6,7 +7,7 @@ accuracy is that mean.  The interval uses Nadeau and Bengio's (2003) corrected v
 (1/J + n_test/n_train) s^2, because fold scores share training images and the plain t-interval is
 too narrow.  The confusion matrix, per-class scores and split.npz hold the first repetition's
 out-of-fold predictions (each image predicted by the one model that did not see it); the saved model
-is refit on every image.
+is refit on every image folded.
 """
 
 from __future__ import annotations
@@ -52,14 +53,16 @@ def execute(cfg: "RunConfig", run: "RunDir", events: Any, data: "Dataset", timer
     from digitclf import artifacts, metrics, models, splits
 
     with timer.phase("split"):
-        folds = list(splits.folds(data, cfg.split))
-    labels = np.unique(data.y)
+        rows = splits.cv_rows(data, cfg.split)
+        folds = list(splits.folds(data, cfg.split, rows))
+    y = data.y[rows]
+    labels = np.unique(y)
     estimator, notes = models.build_estimator(cfg.model, cfg.seed, len(labels))
     for note in notes:
         events.on_note(note)
     steps = models.build_preprocessor(cfg.preprocess, data.pixel_max, cfg.seed)
     first = len(folds) // cfg.split.repeats  # the folds of the first repetition cover every image once
-    y_pred = np.empty_like(data.y)
+    y_pred = np.empty_like(data.y)  # by row of the data set; only ``rows`` are filled
     proba = None
     fold_scores, fold_seconds, caught_all, n_iters = [], [], [], []
     for number, (train_rows, test_rows) in enumerate(folds):
@@ -80,11 +83,12 @@ def execute(cfg: "RunConfig", run: "RunDir", events: Any, data: "Dataset", timer
         if number < first:
             y_pred[test_rows] = predicted
             if fold_proba is not None:
-                proba = np.zeros((len(data.y), fold_proba.shape[1]), np.float32) if proba is None else proba
+                proba = np.zeros((len(data.y), fold_proba.shape[1]), np.float32) if proba is None else proba  # by row
                 proba[test_rows] = fold_proba
     n_train, n_test = len(folds[0][0]), len(folds[0][1])
     with timer.phase("score"):
-        scores = metrics.score(data.y, y_pred, labels)
+        y_pred, proba = y_pred[rows], None if proba is None else proba[rows]
+        scores = metrics.score(y, y_pred, labels)
         cv = CvScores(n_splits=cfg.split.n_splits, repeats=cfg.split.repeats, fold_accuracy=fold_scores,
                       fold_fit_seconds=fold_seconds, fold_n_train=[len(f[0]) for f in folds],
                       fold_n_test=[len(f[1]) for f in folds], mean=float(np.mean(fold_scores)),
@@ -92,7 +96,7 @@ def execute(cfg: "RunConfig", run: "RunDir", events: Any, data: "Dataset", timer
                                                                                   n_test))
     with timer.phase("refit"), refused("model.params"):
         final = Pipeline([*steps, ("clf", estimator)])
-        final.fit(data.X, data.y)
+        final.fit(data.X[rows], y)
     warning_lines = sorted({f"{w.category.__name__}: {str(w.message).splitlines()[0]}" for w in caught_all})
     for line in warning_lines:
         events.on_warning(line)
@@ -105,11 +109,10 @@ def execute(cfg: "RunConfig", run: "RunDir", events: Any, data: "Dataset", timer
         "converged": not any(issubclass(w.category, ConvergenceWarning) for w in caught_all),
         "scored_on": "cross-validation", **scores,
         "accuracy": cv.mean, "accuracy_ci95": cv.ci95, "cv": cv.to_json()})
-    fields = {"metrics": result_metrics, "model": final, "y_test": data.y, "y_pred": y_pred, "proba": proba,
+    fields = {"metrics": result_metrics, "model": final, "y_test": y, "y_pred": y_pred, "proba": proba,
               "image_shape": data.image_shape, "notes": notes, "warnings": warning_lines}
     events.on_phase("save")
-    rows = np.arange(len(data.y))
-    artifacts.save(_Saved(run, cfg, **fields), data.X, rows, data.class_names)
+    artifacts.save(_Saved(run, cfg, **fields), data.X[rows], rows, data.class_names)
     run.finish("complete", notes=notes, warnings=warning_lines, one_vs_rest=description["one_vs_rest"],
                fit_seconds=result_metrics.fit_seconds, accuracy=result_metrics.accuracy)
     return fields

@@ -140,7 +140,7 @@ def _execute(cfg: RunConfig, run: RunDir, events: RunObserver, data: "Dataset | 
         if data is None:
             data = datasets.load_dataset(cfg.dataset, progress=events.on_note)
     run.update(dataset=data.describe())
-    if cfg.split.kind == "kfold":  # cross-validation: digitclf.cv runs the folds and saves the run
+    if cfg.split.kind == "kfold" or cfg.split.cv:  # cross-validation: digitclf.cv runs the folds, saves the run
         from digitclf import cv
 
         return RunResult(run, cfg, **cv.execute(cfg, run, events, data, timer, _refused_by_sklearn))

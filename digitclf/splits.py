@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 def scored_on(cfg: "SplitConfig") -> str:
     """What a run's metrics score: the test set, a validation split of the training part, or the k folds."""
-    if cfg.kind == "kfold":
+    if cfg.kind == "kfold" or cfg.cv:
         return "cross-validation"
     return "validation" if cfg.validation_size is not None else "test"
 
@@ -60,13 +60,20 @@ def _carve(data: "Dataset", rows: np.ndarray, cfg: "SplitConfig", what: str, **s
         raise ConfigError(f"{what}: {exc}") from None
 
 
-def folds(data: "Dataset", cfg: "SplitConfig") -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(train rows, test rows) of each fold: ``repeats`` x ``n_splits`` shuffled folds over every image,
-    stratified when ``split.stratify`` (scikit-learn's (Repeated)(Stratified)KFold, seeded)."""
+def cv_rows(data: "Dataset", cfg: "SplitConfig") -> np.ndarray:
+    """The rows a cross-validated run folds: every image (kind: kfold), or the training part (cv: true)."""
+    if cfg.kind == "kfold":
+        return np.arange(len(data.y))
+    return _as_rows(train_and_scored_rows(data, cfg)[0])
+
+
+def folds(data: "Dataset", cfg: "SplitConfig", rows: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(train rows, test rows) of each fold of ``rows``: ``repeats`` x ``n_splits`` shuffled folds, stratified
+    when ``split.stratify`` (scikit-learn's (Repeated)(Stratified)KFold, seeded)."""
     splitter = fold_splitter(cfg)
-    X = np.zeros((len(data.y), 1))
     try:
-        yield from splitter.split(X, data.y)
+        for train, test in splitter.split(np.zeros((len(rows), 1)), data.y[rows]):
+            yield rows[train], rows[test]
     except ValueError as exc:
         raise ConfigError(f"split.n_splits: {exc}") from None
 

@@ -90,7 +90,7 @@ def test_malformed_override(override):
      "name, dataset, split, preprocess, model, output, seed"),
     ("split: {kind: random, tset_size: 0.2}\n",
      "c.yaml: split.tset_size: unknown key 'tset_size' (did you mean 'test_size'?); allowed keys: "
-     "kind, test_size, random_state, stratify, validation_size, train_size, n_splits, repeats"),
+     "kind, test_size, random_state, stratify, validation_size, train_size, n_splits, repeats, cv"),
     ("split: {kind: shuffled}\n",
      "c.yaml: split.kind: input should be 'random', 'predefined' or 'kfold', got 'shuffled'"),
     ("split: {test_size: 1.5}\n",
@@ -206,7 +206,8 @@ def test_odd_keys_are_quoted_so_the_error_stays_one_line(tmp_path):
 
 def drop_split_search_defaults(data: dict) -> None:
     """The split keys that came with searches are left out at their defaults (digests from before still match)."""
-    for key, default in {"validation_size": None, "train_size": None, "n_splits": 5, "repeats": 1}.items():
+    for key, default in {"validation_size": None, "train_size": None, "n_splits": 5, "repeats": 1,
+                         "cv": False}.items():
         if key in data["split"] and data["split"][key] == default:
             del data["split"][key]
 

@@ -58,10 +58,8 @@ def corrected_t_test(fold_a: Sequence[float], fold_b: Sequence[float], n_train: 
 
 
 def _same_folds(a: Any, b: Any) -> bool:
-    """Two cross-validated runs whose folds are the same rows: same data, same fold settings and seed."""
-    keys = ("kind", "n_splits", "repeats", "random_state", "stratify")
-    same_split = all(getattr(a.config.split, k) == getattr(b.config.split, k) for k in keys)
-    return a.config.split.kind == "kfold" and same_split and a.dataset is not None and b.dataset is not None \
+    """Two cross-validated runs whose folds are the same rows: same data, the same split settings and seed."""
+    return a.config.split == b.config.split and a.dataset is not None and b.dataset is not None \
         and a.dataset.fingerprint == b.dataset.fingerprint
 
 
@@ -110,7 +108,7 @@ def compare(runs: Sequence[RunDir], *, only_changed: bool = False) -> dict[str, 
                 pair["why"] = "both runs are cross-validated on the same folds"
             elif cv_a is not None or cv_b is not None:
                 pair["skipped"] = ("a cross-validated run is compared with the corrected t-test on the same folds "
-                                   "(same data, split.n_splits, repeats, random_state, stratify); these differ")
+                                   "(the same data and split settings); these differ")
             elif fingerprints[0] == fingerprints[1] and np.array_equal(splits[i].test_index, splits[j].test_index):
                 pair.update(mcnemar(splits[i].y_test, splits[i].y_pred, splits[j].y_pred))
                 pair["why"] = "both runs are scored on the same test images"

@@ -175,9 +175,10 @@ class SweepResult:
         winner = next(row for row in self.rows if row.index == final.selected_from)
         share = self.plan.validation
         n_test = f"{final.n_test} images" if final.n_test else "its test images"
+        ranked = (f"cross-validation of the training part ({self.plan.points[0].config.split.n_splits} folds, "
+                  "mean accuracy)" if share == "cv" else f"validation: {share:.0%} of the training part")
         return Selection(point=winner.index, values=winner.values, validation_accuracy=winner.accuracy,
-                         selected_on=f"validation: {share:.0%} of the training part, carved with the config's seed "
-                                     f"({self.plan.search.describe()})",
+                         selected_on=f"{ranked}, carved with the config's seed ({self.plan.search.describe()})",
                          scored_on=f"test set ({n_test}), once, after training on the whole training part",
                          test_point=final.index, run_id=final.run_id, status=final.status,
                          accuracy=final.accuracy, accuracy_ci95=final.accuracy_ci95)

@@ -58,7 +58,7 @@ class SweepPlan:
     points: list[Point]  # the planned points, then each later batch of a search as it is made
     outputs: Path
     search: Search = field(default_factory=lambda: Search("grid", []))
-    validation: float | None = None  # the share of the training part that ranks the points; None: no selection
+    validation: float | str | None = None  # the share of the training part that ranks the points, or "cv"
     mlflow: bool = False
     planned: int = 0  # how many of ``points`` were planned (the sweep's identity); 0: all
     fixed_id: str | None = None  # a search whose points come later (optuna): its id from its settings
@@ -89,7 +89,8 @@ class SweepPlan:
         """The winner trained on the whole training part and scored on the test set (its own run id)."""
         dropped = self.search.refit_drops()
         values = {key: value for key, value in winner.values.items() if key not in dropped}
-        return self.add_points([values], ("split.validation_size=null", *(f"{key}=null" for key in dropped)))[0]
+        return self.add_points([values], ("split.validation_size=null", "split.cv=false",
+                                          *(f"{key}=null" for key in dropped)))[0]
 
     @property
     def folder(self) -> Path:
@@ -198,7 +199,7 @@ def plan_sweep(config: str | Path | None = None, grid: list[str] | tuple[str, ..
                           "with a sweep.space")
     validation = section.validation if section.search == "grid" else section.validation or DEFAULT_VALIDATION
     if validation is not None:
-        config_mod.apply_overrides(base, [f"split.validation_size={validation}"])
+        config_mod.apply_overrides(base, ["split.cv=true" if validation == "cv" else f"split.validation_size={validation}"])
     seed = _seed(base, source)
     out = Path(outputs if outputs is not None else _outputs_dir(base, source)).absolute()
     plan = SweepPlan(_name(base, source), source, base, sweep_grid, section.variants, [], out,

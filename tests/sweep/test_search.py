@@ -186,3 +186,35 @@ def test_optuna_search_resumes_from_its_sqlite_study(tmp_path):
     study = optuna.load_study(study_name="digitclf", storage=f"sqlite:///{study_db}")
     assert len(study.trials) == 4 and all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
     assert again.rows[-1].selected and again.rows[-1].scored_on == "test"
+
+
+@pytest.mark.slow
+def test_a_search_can_rank_on_cross_validation_of_the_training_part(tmp_path):
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import StratifiedKFold, cross_validate, train_test_split
+    from sklearn.neighbors import KNeighborsClassifier
+
+    config = tmp_path / "cv.yaml"
+    config.write_text("""name: knn_cv
+dataset: {name: digits}
+split: {test_size: 0.25, stratify: true, n_splits: 3}
+model: {estimator: knn}
+output: {plots: false}
+sweep:
+  search: random
+  trials: 2
+  validation: cv
+  space: {model.params.n_neighbors: {int: [1, 9]}}
+""")
+    result = run_sweep(plan_sweep(config, outputs=tmp_path / "out"))
+    X, y = load_digits(return_X_y=True)
+    train_rows, test_rows = train_test_split(np.arange(len(y)), test_size=0.25, random_state=0, stratify=y)
+    for row in result.rows[:2]:
+        expected = cross_validate(KNeighborsClassifier(row.values["model.params.n_neighbors"]),
+                                  X[train_rows].astype(np.float32), y[train_rows],
+                                  cv=StratifiedKFold(3, shuffle=True, random_state=0))["test_score"]
+        cv = RunDir(Path(row.run)).metrics().cv
+        assert row.scored_on == "cross-validation" and np.allclose(cv.fold_accuracy, expected, rtol=0, atol=1e-12)
+    final = result.rows[-1]
+    assert final.selected and final.scored_on == "test" and final.n_test == len(test_rows)
+    assert result.summary().selection.selected_on.startswith("cross-validation of the training part (3 folds")
