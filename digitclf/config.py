@@ -83,6 +83,9 @@ class SplitConfig(_Strict):
         5, description="kind: kfold: the number of folds")
     repeats: Annotated[int, Field(ge=1, le=100), BeforeValidator(_whole_number)] = Field(
         1, description="kind: kfold: repeat the k folds this many times, each shuffled with its own seed")
+    jobs: Annotated[int, Field(ge=-1, le=1024), BeforeValidator(_whole_number)] = Field(
+        1, description="kind kfold or cv: folds fitted at once in separate processes (-1: one per core; a sweep's "
+                       "points already run in parallel: keep 1 there)")
     cv: bool = Field(False, description="kind random or predefined: score by cross-validation of the training "
                                         "part (n_splits, repeats) instead of on the test set (a search's points)")
 
@@ -247,6 +250,7 @@ class RunConfig(_Strict):
         for key, default in SPLIT_KEYS_SINCE_SEARCH.items():  # likewise the split's keys that came with searches
             if data["split"][key] == default:
                 del data["split"][key]
+        del data["split"]["jobs"]  # how many folds fit at once does not change the run
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

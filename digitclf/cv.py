@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
@@ -43,11 +44,11 @@ def corrected_variance(scores: np.ndarray, n_train: int, n_test: int) -> float:
 
 def execute(cfg: "RunConfig", run: "RunDir", events: Any, data: "Dataset", timer: Any,
             refused: Callable[[str], Any]) -> dict[str, Any]:
-    """Run the folds (``timer``'s split, preprocess, fit, predict, score phases; ``refused`` turns
+    """Run the folds, ``split.jobs`` at a time (``timer``'s split, fit -- each fold's fit and prediction --, score
+    and refit phases; ``refused`` turns
     scikit-learn's refusal of a parameter into a ConfigError), save the run and return the fields of
     ``runner.RunResult`` other than run and config."""
-    from sklearn.base import clone
-    from sklearn.exceptions import ConvergenceWarning
+    from joblib import Parallel, delayed
     from sklearn.pipeline import Pipeline
 
     from digitclf import artifacts, metrics, models, splits
@@ -64,27 +65,21 @@ def execute(cfg: "RunConfig", run: "RunDir", events: Any, data: "Dataset", timer
     first = len(folds) // cfg.split.repeats  # the folds of the first repetition cover every image once
     y_pred = np.empty_like(data.y)  # by row of the data set; only ``rows`` are filled
     proba = None
-    fold_scores, fold_seconds, caught_all, n_iters = [], [], [], []
-    for number, (train_rows, test_rows) in enumerate(folds):
-        model = Pipeline([*[(name, clone(step)) for name, step in steps], ("clf", clone(estimator))])
-        with timer.phase("fit", f"{len(folds)} folds of {models.describe_estimator(estimator)['class']}"), \
-                refused("model.params"), warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            start = time.perf_counter()
-            model.fit(data.X[train_rows], data.y[train_rows])
-            fold_seconds.append(time.perf_counter() - start)
-        caught_all += caught
-        n_iters.append(models.n_iter(model[-1]))
-        with timer.phase("predict"), refused("model.params"):
-            predicted = model.predict(data.X[test_rows])
-            fold_proba = model.predict_proba(data.X[test_rows]).astype(np.float32) \
-                if hasattr(model, "predict_proba") else None
-        fold_scores.append(float(np.mean(predicted == data.y[test_rows])))
-        if number < first:
-            y_pred[test_rows] = predicted
-            if fold_proba is not None:
-                proba = np.zeros((len(data.y), fold_proba.shape[1]), np.float32) if proba is None else proba  # by row
-                proba[test_rows] = fold_proba
+    pipeline = Pipeline([*steps, ("clf", estimator)])
+    with timer.phase("fit", f"{len(folds)} folds of {models.describe_estimator(estimator)['class']}, "
+                            f"{cfg.split.jobs} at a time"), refused("model.params"):
+        # the data set goes to loky workers memory-mapped (joblib does that for large arrays), not copied per fold
+        outcomes = Parallel(n_jobs=cfg.split.jobs)(
+            delayed(_fold)(pipeline, data.X, data.y, train_rows, test_rows) for train_rows, test_rows in folds)
+    fold_scores = [o.accuracy for o in outcomes]
+    fold_seconds = [o.fit_seconds for o in outcomes]
+    n_iters = [o.n_iter for o in outcomes]
+    warning_lines = sorted({line for o in outcomes for line in o.warnings})
+    for (_, test_rows), outcome in zip(folds[:first], outcomes[:first]):
+        y_pred[test_rows] = outcome.y_pred
+        if outcome.proba is not None:
+            proba = np.zeros((len(data.y), outcome.proba.shape[1]), np.float32) if proba is None else proba  # by row
+            proba[test_rows] = outcome.proba
     n_train, n_test = len(folds[0][0]), len(folds[0][1])
     with timer.phase("score"):
         y_pred, proba = y_pred[rows], None if proba is None else proba[rows]
@@ -97,7 +92,6 @@ def execute(cfg: "RunConfig", run: "RunDir", events: Any, data: "Dataset", timer
     with timer.phase("refit"), refused("model.params"):
         final = Pipeline([*steps, ("clf", estimator)])
         final.fit(data.X[rows], y)
-    warning_lines = sorted({f"{w.category.__name__}: {str(w.message).splitlines()[0]}" for w in caught_all})
     for line in warning_lines:
         events.on_warning(line)
     description = models.describe_estimator(estimator)
@@ -106,7 +100,7 @@ def execute(cfg: "RunConfig", run: "RunDir", events: Any, data: "Dataset", timer
         "estimator": description["class"], "solver": description["solver"], "n_train": n_train,
         "n_features": int(data.X.shape[1]), "timings": timer.timings, "fit_seconds": float(sum(fold_seconds)),
         "n_iter": max((n for n in n_iters if n is not None), default=None),
-        "converged": not any(issubclass(w.category, ConvergenceWarning) for w in caught_all),
+        "converged": all(o.converged for o in outcomes),
         "scored_on": "cross-validation", **scores,
         "accuracy": cv.mean, "accuracy_ci95": cv.ci95, "cv": cv.to_json()})
     fields = {"metrics": result_metrics, "model": final, "y_test": y, "y_pred": y_pred, "proba": proba,
@@ -116,6 +110,37 @@ def execute(cfg: "RunConfig", run: "RunDir", events: Any, data: "Dataset", timer
     run.finish("complete", notes=notes, warnings=warning_lines, one_vs_rest=description["one_vs_rest"],
                fit_seconds=result_metrics.fit_seconds, accuracy=result_metrics.accuracy)
     return fields
+
+
+@dataclass(frozen=True)
+class _FoldOutcome:
+    accuracy: float
+    fit_seconds: float
+    n_iter: int | None
+    converged: bool
+    warnings: list[str]
+    y_pred: np.ndarray
+    proba: np.ndarray | None
+
+
+def _fold(pipeline: Any, X: np.ndarray, y: np.ndarray, train_rows: np.ndarray, test_rows: np.ndarray) -> _FoldOutcome:
+    """Fit a fresh copy of ``pipeline`` on one fold's training rows and score its test rows (in a worker)."""
+    from sklearn.base import clone
+    from sklearn.exceptions import ConvergenceWarning
+
+    from digitclf import models
+
+    model = clone(pipeline)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        start = time.perf_counter()
+        model.fit(X[train_rows], y[train_rows])
+        seconds = time.perf_counter() - start
+    predicted = model.predict(X[test_rows])
+    proba = model.predict_proba(X[test_rows]).astype(np.float32) if hasattr(model, "predict_proba") else None
+    lines = [f"{w.category.__name__}: {str(w.message).splitlines()[0]}" for w in caught]
+    return _FoldOutcome(float(np.mean(predicted == y[test_rows])), seconds, models.n_iter(model[-1]),
+                        not any(issubclass(w.category, ConvergenceWarning) for w in caught), lines, predicted, proba)
 
 
 class _Saved:

@@ -90,7 +90,7 @@ def test_malformed_override(override):
      "name, dataset, split, preprocess, model, output, seed"),
     ("split: {kind: random, tset_size: 0.2}\n",
      "c.yaml: split.tset_size: unknown key 'tset_size' (did you mean 'test_size'?); allowed keys: "
-     "kind, test_size, random_state, stratify, validation_size, train_size, n_splits, repeats, cv"),
+     "kind, test_size, random_state, stratify, validation_size, train_size, n_splits, repeats, jobs, cv"),
     ("split: {kind: shuffled}\n",
      "c.yaml: split.kind: input should be 'random', 'predefined' or 'kfold', got 'shuffled'"),
     ("split: {test_size: 1.5}\n",
@@ -210,6 +210,7 @@ def drop_split_search_defaults(data: dict) -> None:
                          "cv": False}.items():
         if key in data["split"] and data["split"][key] == default:
             del data["split"][key]
+    data["split"].pop("jobs", None)  # never part of a run's identity
 
 
 def digest_by_hand(data: dict) -> str:

@@ -25,7 +25,7 @@ def test_fold_scores_are_cross_validates_on_the_same_folds(tmp_path, repeats):
     from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold, cross_validate
     from sklearn.neighbors import KNeighborsClassifier
 
-    result = kfold_run(tmp_path, "split.n_splits=4", f"split.repeats={repeats}")
+    result = kfold_run(tmp_path, "split.n_splits=4", f"split.repeats={repeats}", f"split.jobs={repeats}")
     X, y = load_digits(return_X_y=True)
     folds = StratifiedKFold(4, shuffle=True, random_state=0) if repeats == 1 else \
         RepeatedStratifiedKFold(n_splits=4, n_repeats=repeats, random_state=0)
@@ -38,6 +38,7 @@ def test_fold_scores_are_cross_validates_on_the_same_folds(tmp_path, repeats):
     assert cv.ci95 == pytest.approx((expected.mean() - half, min(1.0, expected.mean() + half)))
     saved = load_split(result.run)  # every image once, predicted by the fold model that did not see it
     assert sorted(saved.test_index.tolist()) == list(range(len(y)))
+    assert result.config.digest() == kfold_run(tmp_path, "split.n_splits=4", f"split.repeats={repeats}").config.digest()
     from sklearn.model_selection import cross_val_predict
 
     first = StratifiedKFold(4, shuffle=True, random_state=0) if repeats == 1 else \

@@ -59,7 +59,8 @@ def corrected_t_test(fold_a: Sequence[float], fold_b: Sequence[float], n_train: 
 
 def _same_folds(a: Any, b: Any) -> bool:
     """Two cross-validated runs whose folds are the same rows: same data, the same split settings and seed."""
-    return a.config.split == b.config.split and a.dataset is not None and b.dataset is not None \
+    same = a.config.split.model_dump(exclude={"jobs"}) == b.config.split.model_dump(exclude={"jobs"})
+    return same and a.dataset is not None and b.dataset is not None \
         and a.dataset.fingerprint == b.dataset.fingerprint
 
 
