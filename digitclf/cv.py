@@ -89,9 +89,12 @@ def execute(cfg: "RunConfig", run: "RunDir", events: Any, data: "Dataset", timer
                       fold_n_test=[len(f[1]) for f in folds], mean=float(np.mean(fold_scores)),
                       std=float(np.std(fold_scores, ddof=1)), ci95=corrected_ci95(np.array(fold_scores), n_train,
                                                                                   n_test))
-    with timer.phase("refit"), refused("model.params"):
+    with timer.phase("refit"), refused("model.params"), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         final = Pipeline([*steps, ("clf", estimator)])
         final.fit(data.X[rows], y)
+    warning_lines = sorted({*warning_lines, *(f"{w.category.__name__}: {str(w.message).splitlines()[0]}"
+                                              for w in caught)})
     for line in warning_lines:
         events.on_warning(line)
     description = models.describe_estimator(estimator)
