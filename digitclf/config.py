@@ -281,7 +281,8 @@ class SweepSection(_Strict):
         if value is None:
             return {}
         if not isinstance(value, dict):
-            raise ValueError(f"must map KEY.PATH to a distribution, e.g. {{model.params.C: {{loguniform: [0.001, 100]}}}}; "
+            raise ValueError("must map KEY.PATH to a distribution, e.g. "
+                             f"{{model.params.C: {{loguniform: [0.001, 100]}}}}; "
                              f"got {value!r}")
         for key, spec in value.items():
             if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in DISTRIBUTIONS:

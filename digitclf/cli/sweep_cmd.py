@@ -112,8 +112,8 @@ def format_plan(plan: "SweepPlan", states: list[tuple[str, str]]) -> str:
             for p, (state, action) in zip(plan.points, states)]
     would_run = sum(action == "run" for _, action in states)
     search = "" if plan.search.name == "grid" else f"\nsearch: {plan.search.describe()}"
-    return table(header, body) + search + (f"\nsweep {plan.id}: {len(plan.points)} valid points, {would_run} would run; "
-                                  f"runs go to {plan.outputs}/{plan.name}/")
+    return table(header, body) + search + (f"\nsweep {plan.id}: {len(plan.points)} valid points, "
+                                           f"{would_run} would run; runs go to {plan.outputs}/{plan.name}/")
 
 
 def format_summary(result: "SweepResult") -> str:

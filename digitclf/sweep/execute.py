@@ -228,7 +228,8 @@ def run_sweep(plan: SweepPlan, *, jobs: int = 1, backend: str = "loky", schedule
     started = False
     progress = {"done": 0, "total": 0}
     try:
-        with sigterm_as_interrupt(), _executor(backend, scheduler, jobs, len(plan.points)) as (parallel, threads, where):
+        with sigterm_as_interrupt(), \
+                _executor(backend, scheduler, jobs, len(plan.points)) as (parallel, threads, where):
             plan.folder.mkdir(parents=True, exist_ok=True)
             write_text(plan.folder / "spec.yaml", yaml.safe_dump(plan.to_dict(), sort_keys=False))
             started = True

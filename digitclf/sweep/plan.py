@@ -199,7 +199,8 @@ def plan_sweep(config: str | Path | None = None, grid: list[str] | tuple[str, ..
                           "with a sweep.space")
     validation = section.validation if section.search == "grid" else section.validation or DEFAULT_VALIDATION
     if validation is not None:
-        config_mod.apply_overrides(base, ["split.cv=true" if validation == "cv" else f"split.validation_size={validation}"])
+        ranked_on = "split.cv=true" if validation == "cv" else f"split.validation_size={validation}"
+        config_mod.apply_overrides(base, [ranked_on])
     seed = _seed(base, source)
     out = Path(outputs if outputs is not None else _outputs_dir(base, source)).absolute()
     plan = SweepPlan(_name(base, source), source, base, sweep_grid, section.variants, [], out,

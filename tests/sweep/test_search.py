@@ -39,7 +39,7 @@ sweep:
 
 
 def test_draws_follow_the_declared_distributions():
-    values = draw(SPACE, 2000, seed=3)
+    values = draw(SPACE, 1000, seed=3)
     a, b, c = (np.array([v[k] for v in values]) for k in "abc")
     assert list(values[0]) == ["a", "b", "c", "d"]  # the space's order
     assert all(isinstance(v["a"], float) and isinstance(v["c"], int) for v in values)  # plain Python, for YAML
@@ -93,7 +93,8 @@ def test_halving_schedule_is_scikit_learns(n_candidates, low, high, factor):
     from sklearn.model_selection import HalvingRandomSearchCV
 
     X, y = load_digits(return_X_y=True)
-    search = HalvingRandomSearchCV(DummyClassifier(), {"random_state": stats.randint(0, 10**6)}, n_candidates=n_candidates,
+    search = HalvingRandomSearchCV(DummyClassifier(), {"random_state": stats.randint(0, 10**6)},
+                                   n_candidates=n_candidates,
                                    resource="n_samples", min_resources=low, max_resources=high, factor=factor,
                                    cv=2, random_state=0).fit(X[:high], y[:high])
     schedule = halving_schedule(n_candidates, low, high, factor)
@@ -192,26 +193,26 @@ def test_optuna_search_resumes_from_its_sqlite_study(tmp_path):
 def test_a_search_can_rank_on_cross_validation_of_the_training_part(tmp_path):
     from sklearn.datasets import load_digits
     from sklearn.model_selection import StratifiedKFold, cross_validate, train_test_split
-    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.tree import DecisionTreeClassifier
 
     config = tmp_path / "cv.yaml"
-    config.write_text("""name: knn_cv
+    config.write_text("""name: tree_cv
 dataset: {name: digits}
 split: {test_size: 0.25, stratify: true, n_splits: 3}
-model: {estimator: knn}
+model: {estimator: decision_tree}
 output: {plots: false}
 sweep:
   search: random
   trials: 2
   validation: cv
-  space: {model.params.n_neighbors: {int: [1, 9]}}
+  space: {model.params.max_depth: {int: [3, 12]}}
 """)
     result = run_sweep(plan_sweep(config, outputs=tmp_path / "out"))
     X, y = load_digits(return_X_y=True)
     train_rows, test_rows = train_test_split(np.arange(len(y)), test_size=0.25, random_state=0, stratify=y)
     for row in result.rows[:2]:
-        expected = cross_validate(KNeighborsClassifier(row.values["model.params.n_neighbors"]),
-                                  X[train_rows].astype(np.float32), y[train_rows],
+        tree = DecisionTreeClassifier(max_depth=row.values["model.params.max_depth"], random_state=0)
+        expected = cross_validate(tree, X[train_rows].astype(np.float32), y[train_rows],
                                   cv=StratifiedKFold(3, shuffle=True, random_state=0))["test_score"]
         cv = RunDir(Path(row.run)).metrics().cv
         assert row.scored_on == "cross-validation" and np.allclose(cv.fold_accuracy, expected, rtol=0, atol=1e-12)
