@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, ValidationError, WithJsonSchema, field_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, ValidationError, WithJsonSchema,
+                      field_validator, model_validator)
 
 from digitclf.errors import ConfigError, suggest
 from digitclf.models import PLAIN_STEPS, STEPS
@@ -70,13 +71,36 @@ class DatasetConfig(_Strict):
 class SplitConfig(_Strict):
     """How the test set is chosen."""
 
-    kind: Literal["random", "predefined"] = "random"
+    kind: Literal["random", "predefined", "kfold"] = Field(
+        "random", description="random or predefined: one test set; kfold: cross-validation over every image")
     test_size: Annotated[Union[float, int], WithJsonSchema({
         "anyOf": [{"type": "number", "exclusiveMinimum": 0},
                   {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(/\s*\d+\s*)?$"}],
         "description": "a fraction (0.25 or '1/7') or a number of test images"})] = 0.25
     random_state: RandomState | None = Field(None, description="defaults to the config's seed")
     stratify: StrictBool = False
+    validation_size: Annotated[float, Field(gt=0, lt=1)] | None = Field(
+        None, description="score on this share of the training part instead of the test set (a search's points)")
+    train_size: Annotated[int, Field(ge=2), BeforeValidator(_whole_number)] | None = Field(
+        None, description="train on this many images of the training part, a seeded subsample (halving's resource)")
+    n_splits: Annotated[int, Field(ge=2, le=100), BeforeValidator(_whole_number)] = Field(
+        5, description="kind: kfold: the number of folds")
+    repeats: Annotated[int, Field(ge=1, le=100), BeforeValidator(_whole_number)] = Field(
+        1, description="kind: kfold: repeat the k folds this many times, each shuffled with its own seed")
+    jobs: Annotated[int, Field(ge=-1, le=1024), BeforeValidator(_whole_number)] = Field(
+        1, description="kind kfold or cv: folds fitted at once in separate processes (-1: one per core; a sweep's "
+                       "points already run in parallel: keep 1 there)")
+    cv: StrictBool = Field(False, description="kind random or predefined: score by cross-validation of the training "
+                                        "part (n_splits, repeats) instead of on the test set (a search's points)")
+
+    @model_validator(mode="after")
+    def _one_way_to_score(self) -> "SplitConfig":
+        if self.kind == "kfold" and (self.validation_size is not None or self.train_size is not None or self.cv):
+            raise ValueError("validation_size, train_size and cv narrow a test split; kind: kfold scores every "
+                             "image by cross-validation (for a search use kind: random with cv: true)")
+        if self.cv and self.validation_size is not None:
+            raise ValueError("cv and validation_size are two ways to score the training part; keep one")
+        return self
 
     @field_validator("test_size", mode="before")
     @classmethod
@@ -97,6 +121,9 @@ class SplitConfig(_Strict):
             if value < 1:
                 raise ValueError(f"a count of test images must be at least 1, got {value}")
         return value
+
+
+SPLIT_KEYS_SINCE_SEARCH = {"validation_size": None, "train_size": None, "n_splits": 5, "repeats": 1, "cv": False}
 
 
 class PCAParams(_Strict):
@@ -238,8 +265,8 @@ class RunConfig(_Strict):
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     def digest(self) -> str:
-        """A stable hash of the resolved config (without where outputs go; an unset or auto
-        blas_threads is left out, so digests from before that key existed still match)."""
+        """A stable hash of the resolved config (without where outputs go; an unset or auto blas_threads, and
+        keys that came later at their defaults, are left out, so digests from before those keys still match)."""
         data = self.to_dict()
         data.pop("output", None)
         if data["model"]["blas_threads"] in (None, "auto"):
@@ -247,6 +274,10 @@ class RunConfig(_Strict):
         for key in ("early_stopping", "time_budget"):  # unset: digests from before these keys still match
             if data["model"][key] is None:
                 del data["model"][key]
+        for key, default in SPLIT_KEYS_SINCE_SEARCH.items():  # likewise the split's keys that came with searches
+            if data["split"][key] == default:
+                del data["split"][key]
+        del data["split"]["jobs"]  # how many folds fit at once does not change the run
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -257,6 +288,47 @@ class SweepSection(_Strict):
         default_factory=dict, description="KEY.PATH -> a list of values; every combination runs")
     variants: list[Annotated[dict[str, Any], Field(min_length=1)]] = Field(
         default_factory=list, description="a list of KEY.PATH -> value sets; every grid combination runs once per variant")
+
+    search: Literal[SEARCHES] = Field("grid", description="grid (every combination), random, halving or optuna")
+    trials: Annotated[int, Field(ge=1, le=100_000), BeforeValidator(_whole_number)] | None = Field(
+        None, description="points a random or optuna search draws; halving: candidates in the first rung "
+                          "(default max_resources // min_resources, as scikit-learn's n_candidates='exhaust')")
+    space: dict[str, dict[Literal[DISTRIBUTIONS], list[Any]]] = Field(
+        default_factory=dict, description="KEY.PATH -> {choice: [a, b]}, {uniform: [low, high]}, "
+                                          "{loguniform: [low, high]} or {int: [low, high]} (inclusive)")
+    validation: Union[Annotated[float, Field(gt=0, lt=1)], Literal["cv"]] | None = Field(
+        None, description="share of the training part that ranks the points, or cv: their cross-validation on the "
+                          "training part (split.n_splits folds); searches: 0.2 unless given; a grid selects only "
+                          "when it is given")
+    halving: HalvingSettings | None = None
+
+    @field_validator("space", mode="before")
+    @classmethod
+    def _one_distribution(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ValueError("must map KEY.PATH to a distribution, e.g. "
+                             f"{{model.params.C: {{loguniform: [0.001, 100]}}}}; "
+                             f"got {value!r}")
+        for key, spec in value.items():
+            if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in DISTRIBUTIONS:
+                raise ValueError(f"{key}: must be one of {{choice: [a, b, ...]}}, {{uniform: [low, high]}}, "
+                                 f"{{loguniform: [low, high]}}, {{int: [low, high]}}; got {spec!r}")
+            kind, args = next(iter(spec.items()))
+            if kind == "choice":
+                if not isinstance(args, list) or not args:
+                    raise ValueError(f"{key}: choice needs a non-empty list of values, got {args!r}")
+                continue
+            numbers = isinstance(args, list) and len(args) == 2 and all(
+                isinstance(a, (int, float)) and not isinstance(a, bool) for a in args)
+            if not numbers or not args[0] < args[1]:
+                raise ValueError(f"{key}: {kind} needs [low, high] with low < high, got {args!r}")
+            if kind == "loguniform" and args[0] <= 0:
+                raise ValueError(f"{key}: loguniform needs a positive low bound, got {args[0]}")
+            if kind == "int" and not all(isinstance(a, int) for a in args):
+                raise ValueError(f"{key}: int needs whole-number bounds, got {args!r}")
+        return value
 
     @field_validator("grid", mode="before")
     @classmethod
@@ -283,7 +355,30 @@ class SweepSection(_Strict):
         return value
 
 
-# ---------------------------------------------------------------- loading
+DISTRIBUTIONS = ("choice", "uniform", "loguniform", "int")  # a space: entry is {one of these: [...]}
+SEARCHES = ("grid", "random", "halving", "optuna")
+
+
+class HalvingSettings(_Strict):
+    """``sweep.halving``: successive halving as scikit-learn's HalvingRandomSearchCV schedules it."""
+
+    resource: str = Field("split.train_size", description="the KEY.PATH each rung raises: split.train_size "
+                          "(training images) or an iteration count such as model.params.max_iter")
+    min_resources: Annotated[int, Field(ge=1), BeforeValidator(_whole_number)] = Field(
+        ..., description="the resource of the first rung")
+    max_resources: Annotated[int, Field(ge=1), BeforeValidator(_whole_number)] = Field(
+        ..., description="the most any rung gets")
+    factor: Annotated[int, Field(ge=2), BeforeValidator(_whole_number)] = Field(
+        3, description="each rung keeps 1/factor of the points and gives them factor times the resource")
+
+    @model_validator(mode="after")
+    def _max_above_min(self) -> "HalvingSettings":
+        if self.max_resources < self.min_resources:
+            raise ValueError(f"max_resources {self.max_resources} is below min_resources ({self.min_resources}); "
+                             "it must be at least min_resources")
+        return self
+
+
 
 
 def find_config(name: str | Path) -> Path:

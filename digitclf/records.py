@@ -155,6 +155,22 @@ class ClassScores(Record):
     support: int
 
 
+class CvScores(Record):
+    """metrics.json's ``cv`` for a cross-validated run: every fold's scores and their mean with its 95% CI."""
+
+    n_splits: int
+    repeats: int
+    fold_accuracy: list[float]
+    fold_fit_seconds: list[float]
+    fold_n_train: list[int]
+    fold_n_test: list[int]
+    mean: float
+    std: float
+    ci95: tuple[float, float]
+    ci_method: str = ("Nadeau-Bengio corrected resampled t-interval, (1/J + n_test/n_train) s^2, df = J - 1, "
+                      "clipped to [0, 1]")
+
+
 class Metrics(Record):
     """metrics.json: the results of one run, in the stable shape README documents (schema 1)."""
 
@@ -182,6 +198,8 @@ class Metrics(Record):
     stopped_early: bool = False
     stop_reason: Literal["patience", "time_budget"] | None = None
     best_iteration: int | None = None  # the iteration whose model was kept (early stopping), else None
+    scored_on: Literal["test", "validation", "cross-validation"] = "test"  # the images the scores count
+    cv: CvScores | None = None  # the folds of a cross-validated run (split.kind: kfold)
 
     @property
     def model_label(self) -> str:
@@ -309,6 +327,25 @@ class PointRow(Record):
     run: str
     error: str | None = None
     worker: str | None = None
+    scored_on: str | None = None  # test, validation or cross-validation (metrics.json's)
+    n_test: int | None = None  # the images scored
+    selected: bool = False  # the selected point's run on the test set
+    selected_from: int | None = None  # the point it retrains (ranked first on validation data)
+
+
+class Selection(Record):
+    """summary.json's ``selection``: which point won on which data, and its one score on the test set."""
+
+    point: int  # the winning point
+    values: dict[str, Any] = Field(default_factory=dict)
+    selected_on: str
+    validation_accuracy: float
+    scored_on: str
+    test_point: int  # the row of the test-set run
+    run_id: str
+    status: str
+    accuracy: float | None = None
+    accuracy_ci95: tuple[float, float] | None = None
 
 
 class SweepSummary(Record):
@@ -322,6 +359,8 @@ class SweepSummary(Record):
     ran: int = 0
     interrupted: bool = False
     stopped_early: bool = False
+    search: dict[str, Any] = Field(default_factory=dict)  # the strategy and its settings (halving's rungs)
+    selection: Selection | None = None
     points: list[PointRow] = Field(default_factory=list)
 
 

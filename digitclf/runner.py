@@ -135,7 +135,7 @@ def _record_end(run: RunDir, status: str, error: str, trace: str | None) -> bool
 
 def _execute(cfg: RunConfig, run: RunDir, events: RunObserver, data: "Dataset | None",
              renderer: "Renderer | None") -> RunResult:
-    from digitclf import artifacts, curves, datasets, metrics, models
+    from digitclf import artifacts, curves, datasets, metrics, models, splits
 
     write_text(run.file("config.yaml"), cfg.to_yaml())
     timer = Timer(events)
@@ -143,8 +143,12 @@ def _execute(cfg: RunConfig, run: RunDir, events: RunObserver, data: "Dataset | 
         if data is None:
             data = datasets.load_dataset(cfg.dataset, progress=events.on_note)
     run.update(dataset=data.describe())
+    if cfg.split.kind == "kfold" or cfg.split.cv:  # cross-validation: digitclf.cv runs the folds, saves the run
+        from digitclf import cv
+
+        return RunResult(run, cfg, **cv.execute(cfg, run, events, data, timer, _refused_by_sklearn))
     with timer.phase("split"):
-        train_rows, test_rows = datasets.split_indices(data, cfg.split)
+        train_rows, test_rows = splits.train_and_scored_rows(data, cfg.split)  # test rows, or validation rows
         X_train, y_train = data.X[train_rows], data.y[train_rows]
         X_test, y_test = data.X[test_rows], data.y[test_rows]
     datasets.release_pages(data.X)  # a random split copied its rows: the mapped pages can go
@@ -200,6 +204,7 @@ def _execute(cfg: RunConfig, run: RunDir, events: RunObserver, data: "Dataset | 
         "fit_seconds": timer.timings["fit"]["wall"],
         "n_iter": models.n_iter(estimator),
         "converged": not any(issubclass(w.category, ConvergenceWarning) for w in caught),
+        "scored_on": splits.scored_on(cfg.split),
         **scores,
         **watch.metrics(estimator),
     })

@@ -248,7 +248,7 @@ CASES: list[Bad] = [
     config("model-format-pickle", "output: {model_format: pickle}\n", 2,
            "c.yaml: output.model_format: input should be 'joblib' or 'skops', got 'pickle'"),
     config("split-kind-unknown", "split: {kind: shuffled}\n", 2,
-           "c.yaml: split.kind: input should be 'random' or 'predefined', got 'shuffled'"),
+           "c.yaml: split.kind: input should be 'random', 'predefined' or 'kfold', got 'shuffled'"),
     config("pca-fraction-above-one", "preprocess: [{pca: {n_components: 1.5}}]\n", 2,
            "c.yaml: preprocess.0.pca.n_components: a fraction of explained variance must be in (0, 1)"),
     config("pca-more-components-than-pixels", "preprocess: [{pca: {n_components: 1000}}]\n", 2,

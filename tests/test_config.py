@@ -90,9 +90,9 @@ def test_malformed_override(override):
      "name, dataset, split, preprocess, model, output, seed"),
     ("split: {kind: random, tset_size: 0.2}\n",
      "c.yaml: split.tset_size: unknown key 'tset_size' (did you mean 'test_size'?); allowed keys: "
-     "kind, test_size, random_state, stratify"),
+     "kind, test_size, random_state, stratify, validation_size, train_size, n_splits, repeats, jobs, cv"),
     ("split: {kind: shuffled}\n",
-     "c.yaml: split.kind: input should be 'random' or 'predefined', got 'shuffled'"),
+     "c.yaml: split.kind: input should be 'random', 'predefined' or 'kfold', got 'shuffled'"),
     ("split: {test_size: 1.5}\n",
      "c.yaml: split.test_size: a fraction must be between 0 and 1 (exclusive), got 1.5"),
     ("split: {test_size: 0}\n",
@@ -206,6 +206,15 @@ def test_odd_keys_are_quoted_so_the_error_stays_one_line(tmp_path):
 # ---------------------------------------------------------------- digest
 
 
+def drop_split_search_defaults(data: dict) -> None:
+    """The split keys that came with searches are left out at their defaults (digests from before still match)."""
+    for key, default in {"validation_size": None, "train_size": None, "n_splits": 5, "repeats": 1,
+                         "cv": False}.items():
+        if key in data["split"] and data["split"][key] == default:
+            del data["split"][key]
+    data["split"].pop("jobs", None)  # never part of a run's identity
+
+
 def digest_by_hand(data: dict) -> str:
     data = json.loads(json.dumps(data))  # a deep copy
     data.pop("output")
@@ -214,6 +223,7 @@ def digest_by_hand(data: dict) -> str:
     for key in ("early_stopping", "time_budget"):
         if data["model"].get(key) is None:
             data["model"].pop(key, None)
+    drop_split_search_defaults(data)
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -234,8 +244,10 @@ def test_digest_leaves_out_an_unset_blas_threads():
     by_hand = capped.to_dict()
     by_hand.pop("output")
     del by_hand["model"]["early_stopping"], by_hand["model"]["time_budget"]
+    drop_split_search_defaults(by_hand)
     assert capped.digest() == hashlib.sha256(json.dumps(by_hand, sort_keys=True).encode()).hexdigest()[:16]
     assert load_config("digits_lbfgs", ["model.blas_threads=2"]).digest() != capped.digest()
+    assert load_config("digits_lbfgs", ["split.validation_size=0.2"]).digest() != cfg.digest()
 
 
 def test_digests_from_before_blas_threads_are_unchanged():

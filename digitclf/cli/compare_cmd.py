@@ -24,7 +24,8 @@ def _value(value: Any) -> str:
 
 
 def format_comparison(result: dict[str, Any]) -> str:
-    """Runs as columns A, B, ...; one row per key, changed keys marked with '*'; then the McNemar tests."""
+    """Runs as columns A, B, ...; one row per key, changed keys marked with '*'; then the paired tests
+(McNemar for runs on the same test images, the corrected t-test for runs cross-validated on the same folds)."""
     letters = [chr(ord("A") + i) if i < 26 else f"R{i}" for i in range(len(result["runs"]))]
     lines = [f"{letter} = {run['name']}/{run['id']}" for letter, run in zip(letters, result["runs"])]
     changed = set(result["changed"])
@@ -42,19 +43,30 @@ def format_comparison(result: dict[str, Any]) -> str:
     lines += ["", f"* = differs ({len(changed)} key{'s' if len(changed) != 1 else ''})"]
     by_id = dict(zip((run["id"] for run in result["runs"]), letters))
     tested = [t for t in result["tests"] if "p_value" in t]
-    if tested:
-        lines += ["", tested[0]["method"] + ":"]
+    method = tested[0]["method"] if tested else None
+    if method:
+        lines += ["", method + ":"]
     for test in result["tests"]:
-        pair = f"{by_id[test['a']]} vs {by_id[test['b']]}"
         if "p_value" not in test:
-            lines.append(f"  {pair}: not tested ({test['skipped']})")
+            lines.append(f"  {by_id[test['a']]} vs {by_id[test['b']]}: not tested ({test['skipped']})")
             continue
-        verdict = "a real difference at the 5% level" if test["p_value"] < 0.05 else \
-            "no evidence of a difference at the 5% level"
-        lines.append(f"  {pair}: {test['a_only_correct']} images only {by_id[test['a']]} got right, "
-                     f"{test['b_only_correct']} only {by_id[test['b']]}; accuracy difference "
-                     f"{test['accuracy_difference']:+.4f}, p = {test['p_value']:.4g} ({verdict})")
+        if test["method"] != method:  # McNemar for some pairs, the corrected t-test for others
+            method = test["method"]
+            lines += ["", method + ":"]
+        lines.append(_test_line(test, by_id))
     return "\n".join(lines)
+
+
+def _test_line(test: dict[str, Any], by_id: dict[str, str]) -> str:
+    pair = f"{by_id[test['a']]} vs {by_id[test['b']]}"
+    verdict = "a real difference at the 5% level" if test["p_value"] < 0.05 else \
+        "no evidence of a difference at the 5% level"
+    if "folds" in test:
+        return (f"  {pair}: mean fold accuracy difference {test['accuracy_difference']:+.4f} over {test['folds']} "
+                f"folds, t = {test['t']:.3g}, p = {test['p_value']:.4g} ({verdict}; {test['why']})")
+    return (f"  {pair}: {test['a_only_correct']} images only {by_id[test['a']]} got right, "
+            f"{test['b_only_correct']} only {by_id[test['b']]}; accuracy difference "
+            f"{test['accuracy_difference']:+.4f}, p = {test['p_value']:.4g} ({verdict})")
 
 
 @app.command()
@@ -64,7 +76,8 @@ def compare(
     json_: bool = JsonOpt,
     outputs: Optional[Path] = OutputsOpt,
 ) -> None:
-    """Compare runs side by side (config, data, metrics) with McNemar's test for runs on the same test images.
+    """Compare runs side by side (config, data, metrics) with McNemar's test for runs on the same test images
+    and the corrected resampled t-test (Nadeau and Bengio) for runs cross-validated on the same folds.
 
     Example: digitclf compare 20261127-2220 20261127-2231 --only-changed
     """

@@ -46,6 +46,8 @@ class SweepProgress(SweepObserver):
                                                             ("busy", "running elsewhere")) if start[k]]
         self.say(f"sweep: {start['points']} points, {start['to_run']} to run"
                  + (f" ({'; '.join(skipped)})" if skipped else "") + f"; {start['where']}")
+        if not start["search"].startswith("grid"):
+            self.say(f"search: {start['search']}")
         if start["to_run"] and not self.quiet and sys.stderr.isatty():
             self._start_bar(start["to_run"])
 
@@ -61,6 +63,7 @@ class SweepProgress(SweepObserver):
         elif row.action != "ran":
             line += f" ({row.action})"
         if self.bar is not None:
+            self.bar.update(self.task, total=total)  # a search's later batches add points to run
             self.bar.advance(self.task)
             if row.status == "failed":
                 self.say(line)
@@ -108,8 +111,9 @@ def format_plan(plan: "SweepPlan", states: list[tuple[str, str]]) -> str:
     body = [[str(p.index), *[_value(p.values, k) for k in keys], p.run_id, state, action]
             for p, (state, action) in zip(plan.points, states)]
     would_run = sum(action == "run" for _, action in states)
-    return table(header, body) + (f"\nsweep {plan.id}: {len(plan.points)} valid points, {would_run} would run; "
-                                  f"runs go to {plan.outputs}/{plan.name}/")
+    search = "" if plan.search.name == "grid" else f"\nsearch: {plan.search.describe()}"
+    return table(header, body) + search + (f"\nsweep {plan.id}: {len(plan.points)} valid points, "
+                                           f"{would_run} would run; runs go to {plan.outputs}/{plan.name}/")
 
 
 def format_summary(result: "SweepResult") -> str:
@@ -117,17 +121,28 @@ def format_summary(result: "SweepResult") -> str:
 
     keys = result.plan.keys
     short = short_keys(keys)
-    header = ["#", *[short[k] for k in keys], "status", "accuracy", "95% CI", "fit s", "n_iter", "conv", "run id"]
+    header = ["#", *[short[k] for k in keys], "status", "scored on", "accuracy", "95% CI", "fit s", "n_iter",
+              "conv", "run id"]
     body = []
     for row in result.rows:
         ci = row.accuracy_ci95
-        body.append([str(row.index), *[_value(row.values, k) for k in keys],
+        body.append([str(row.index) + ("*" if row.selected else ""), *[_value(row.values, k) for k in keys],
                      row.status + ("" if row.action in ("ran", "pending") else f" ({row.action})"),
-                     _num(row.accuracy, ".4f"), f"{ci[0]:.4f}-{ci[1]:.4f}" if ci else "-",
+                     row.scored_on or "-", _num(row.accuracy, ".4f"), f"{ci[0]:.4f}-{ci[1]:.4f}" if ci else "-",
                      _num(row.fit_seconds, ".2f"), _cell(row.n_iter),
                      "-" if row.converged is None else "yes" if row.converged else "no", row.run_id])
     counts = ", ".join(f"{n} {status}" for status, n in result.counts.items())
-    return table(header, body) + (f"\nsweep {result.plan.id}: {counts} ({result.ran} ran now)\n"
+    selection = result.selection()
+    if selection is not None:
+        ci = selection.accuracy_ci95
+        score = (f"test accuracy {selection.accuracy:.4f} (95% CI {ci[0]:.4f}-{ci[1]:.4f})" if ci
+                 else f"{selection.status}, no test score")
+        body_text = (f"\nselected  point {selection.point} (validation accuracy {selection.validation_accuracy:.4f}), "
+                     f"row {selection.test_point}*: {score}\n"
+                     f"          selected on {selection.selected_on};\n          scored on {selection.scored_on}")
+    else:
+        body_text = ""
+    return table(header, body) + body_text + (f"\nsweep {result.plan.id}: {counts} ({result.ran} ran now)\n"
                                   f"summary   {result.plan.folder}/summary.csv, summary.json, tradeoff.png")
 
 
@@ -167,6 +182,12 @@ def sweep(
     curves: bool = typer.Option(False, "--curves", help="Record every point's curve and overlay them in curves.png "
                                 "(validation accuracy against fit seconds); points without per-iteration callbacks "
                                 "are refitted at max_iter 1, 2, 4, ... (the extra cost is printed)."),
+    search: Optional[str] = typer.Option(None, "--search", metavar="grid|random|halving|optuna",
+                                         help="The search strategy (default: the config's sweep.search, else grid); "
+                                              "every strategy but grid ranks points on a validation split and "
+                                              "scores the winner on the test set once."),
+    trials: Optional[int] = typer.Option(None, "--trials", min=1, help="Points a random or optuna search draws "
+                                                                "(halving: first-rung candidates)."),
 ) -> None:
     """Run a grid of configs (skipping points already complete) and summarize accuracy against fit time.
 
@@ -178,7 +199,8 @@ def sweep(
     from digitclf.sweep.curves import CURVE_OVERRIDE
 
     overrides = [*(set_ or []), *([CURVE_OVERRIDE] if curves else [])]
-    plan = plan_sweep(config, grid or [], overrides, outputs, mlflow=mlflow)  # every point checked before any runs
+    plan = plan_sweep(config, grid or [], overrides, outputs, mlflow=mlflow, search=search, trials=trials,
+                      jobs=jobs)  # every point checked before any runs
     if dry_run:
         states = actions(plan, rerun, retry_failed)
         if json_:

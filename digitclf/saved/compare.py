@@ -1,4 +1,5 @@
-"""``compare``: runs side by side (config, data, metrics), with McNemar's exact test on shared test images."""
+"""``compare``: runs side by side (config, data, metrics), with McNemar's exact test on shared test images
+and the corrected resampled t-test for runs cross-validated on the same folds."""
 
 from __future__ import annotations
 
@@ -30,6 +31,39 @@ def mcnemar(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray) -> dict[
             "accuracy_difference": float(np.mean(right_a) - np.mean(right_b)), "p_value": p_value}
 
 
+CORRECTED_T_METHOD = ("corrected resampled t-test (Nadeau and Bengio 2003) on the paired fold accuracies: "
+                      "folds share training images, so the variance is (1/J + n_test/n_train) s^2, df = J - 1")
+
+
+def corrected_t_test(fold_a: Sequence[float], fold_b: Sequence[float], n_train: int, n_test: int) -> dict[str, Any]:
+    """Nadeau and Bengio's corrected resampled t-test on paired fold scores (same folds for both runs).
+
+    The plain paired t-test treats the J fold differences as independent; they are not (their training
+    sets overlap), so its p-values are too small.  Two-sided; p = 1.0 when every difference is zero.
+    """
+    from scipy import stats
+
+    from digitclf.cv import corrected_variance
+
+    diff = np.asarray(fold_a, dtype=float) - np.asarray(fold_b, dtype=float)
+    variance = corrected_variance(diff, n_train, n_test)
+    mean = float(diff.mean())
+    if variance == 0:
+        t, p_value = 0.0 if mean == 0 else float(np.sign(mean) * np.inf), 1.0 if mean == 0 else 0.0
+    else:
+        t = mean / float(np.sqrt(variance))
+        p_value = float(2 * stats.t.sf(abs(t), len(diff) - 1))
+    return {"method": CORRECTED_T_METHOD, "folds": int(len(diff)), "n_train": n_train, "n_test": n_test,
+            "accuracy_difference": mean, "t": t, "p_value": p_value}
+
+
+def _same_folds(a: Any, b: Any) -> bool:
+    """Two cross-validated runs whose folds are the same rows: same data, the same split settings and seed."""
+    same = a.config.split.model_dump(exclude={"jobs"}) == b.config.split.model_dump(exclude={"jobs"})
+    return same and a.dataset is not None and b.dataset is not None \
+        and a.dataset.fingerprint == b.dataset.fingerprint
+
+
 def compare(runs: Sequence[RunDir], *, only_changed: bool = False) -> dict[str, Any]:
     """Config, data and metrics of runs side by side, the keys that differ, and McNemar tests for every
     pair of runs scored on the same test images."""
@@ -41,7 +75,8 @@ def compare(runs: Sequence[RunDir], *, only_changed: bool = False) -> dict[str, 
             raise ConfigError(f"run {run.id} is given twice; compare different runs")
         seen.add(run.path.resolve())
     records = [run.record() for run in runs]
-    run_metrics = [run.metrics().to_json() for run in runs]
+    typed_metrics = [run.metrics() for run in runs]
+    run_metrics = [m.to_json() for m in typed_metrics]
     sections = {
         "config": [flatten(record.config.to_dict()) for record in records],
         "data": [{"dataset.fingerprint": r.dataset.fingerprint if r.dataset else None,
@@ -67,8 +102,17 @@ def compare(runs: Sequence[RunDir], *, only_changed: bool = False) -> dict[str, 
         for j in range(i + 1, len(runs)):
             pair: dict[str, Any] = {"a": runs[i].id, "b": runs[j].id}
             fingerprints = [r.dataset.fingerprint if r.dataset else None for r in (records[i], records[j])]
-            if fingerprints[0] == fingerprints[1] and np.array_equal(splits[i].test_index, splits[j].test_index):
+            cv_a, cv_b = typed_metrics[i].cv, typed_metrics[j].cv
+            if cv_a is not None and cv_b is not None and _same_folds(records[i], records[j]):
+                pair.update(corrected_t_test(cv_a.fold_accuracy, cv_b.fold_accuracy, cv_a.fold_n_train[0],
+                                             cv_a.fold_n_test[0]))
+                pair["why"] = "both runs are cross-validated on the same folds"
+            elif cv_a is not None or cv_b is not None:
+                pair["skipped"] = ("a cross-validated run is compared with the corrected t-test on the same folds "
+                                   "(the same data and split settings); these differ")
+            elif fingerprints[0] == fingerprints[1] and np.array_equal(splits[i].test_index, splits[j].test_index):
                 pair.update(mcnemar(splits[i].y_test, splits[i].y_pred, splits[j].y_pred))
+                pair["why"] = "both runs are scored on the same test images"
             else:
                 pair["skipped"] = "different data or test split: a paired test needs the same test images"
             tests.append(pair)

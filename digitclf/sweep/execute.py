@@ -22,7 +22,7 @@ from digitclf.checks import CheckedConfig
 from digitclf.choices import BACKENDS
 from digitclf.errors import ConfigError, DigitclfError, suggest
 from digitclf.observers import SweepEvents, SweepObserver
-from digitclf.records import PointRow, SweepSummary
+from digitclf.records import PointRow, Selection, SweepSummary
 from digitclf.runs import write_text
 from digitclf.sweep.plan import Point, SweepPlan, load_data
 from digitclf.sweep.state import DONE_AS, FolderLock, ReleaseOnStart, actions, clear_point, decide, point_state, \
@@ -143,6 +143,7 @@ class SweepResult:
     rows: list[PointRow]
     interrupted: bool = False
     stopped_early: bool = False
+    selected: int | None = None  # the index of the selected point's test-set run
 
     @property
     def counts(self) -> dict[str, int]:
@@ -162,8 +163,25 @@ class SweepResult:
         fields = set(PointRow.model_fields)
         return SweepSummary(sweep=self.plan.id, name=self.plan.name, folder=str(self.plan.folder),
                             keys=self.plan.keys, counts=self.counts, ran=self.ran, interrupted=self.interrupted,
-                            stopped_early=self.stopped_early,
+                            stopped_early=self.stopped_early, search=self.plan.search.to_dict(),
+                            selection=self.selection(),
                             points=[PointRow.model_validate(row.model_dump(include=fields)) for row in self.rows])
+
+    def selection(self) -> Selection | None:
+        """Which point was selected, on which data, and its one score on the test set."""
+        final = next((row for row in self.rows if row.index == self.selected), None)
+        if final is None or final.selected_from is None:
+            return None
+        winner = next(row for row in self.rows if row.index == final.selected_from)
+        share = self.plan.validation
+        n_test = f"{final.n_test} images" if final.n_test else "its test images"
+        ranked = (f"cross-validation of the training part ({self.plan.points[0].config.split.n_splits} folds, "
+                  "mean accuracy)" if share == "cv" else f"validation: {share:.0%} of the training part")
+        return Selection(point=winner.index, values=winner.values, validation_accuracy=winner.accuracy,
+                         selected_on=f"{ranked}, carved with the config's seed ({self.plan.search.describe()})",
+                         scored_on=f"test set ({n_test}), once, after training on the whole training part",
+                         test_point=final.index, run_id=final.run_id, status=final.status,
+                         accuracy=final.accuracy, accuracy_ci95=final.accuracy_ci95)
 
     def to_dict(self) -> dict[str, Any]:
         return self.summary().to_json()
@@ -185,15 +203,18 @@ def check_options(jobs: int, backend: str, scheduler: str | None) -> None:
 def run_sweep(plan: SweepPlan, *, jobs: int = 1, backend: str = "loky", scheduler: str | None = None,
               rerun: bool = False, retry_failed: bool = False, fail_fast: bool = False,
               observers: Sequence[SweepObserver] = ()) -> SweepResult:
-    """Run every point that is not complete (see ``state.decide``) and write the sweep folder.
+    """Run every point that is not complete (see ``state.decide``), batch after batch of the plan's search,
+    then the selected point, and write the sweep folder.
 
     Observers hear ``on_plan(plan, start)`` once the workers are ready (``start``: points, to_run,
-    reused, kept_failed, busy, keys, and where: a description of the workers), ``on_point(row,
-    done, to_run)`` as each point finishes, ``on_note``, then ``on_complete(result)``.  Ctrl-C
-    or SIGTERM stops the sweep: the summary is written with what finished, observers hear
-    ``on_interrupt(result)`` and KeyboardInterrupt propagates (points cut short are interrupted
-    or, when their worker process was killed, abandoned; the next run of the sweep runs them
-    again).  Any other error is ``on_fail(error)`` and propagates.
+    reused, kept_failed, busy, keys, search, and where: a description of the workers), ``on_point(row,
+    done, to_run)`` as each point finishes (counted over every batch so far), ``on_note`` (each new
+    batch, the selection), then ``on_complete(result)``.  When the plan selects (``plan.selects``), the
+    best point on validation data is trained again on the whole training part and scored on the test
+    set, once: its row is marked ``selected``.  Ctrl-C or SIGTERM stops the sweep: the summary is
+    written with what finished, observers hear ``on_interrupt(result)`` and KeyboardInterrupt
+    propagates (points cut short are interrupted or, when their worker process was killed, abandoned;
+    the next run of the sweep runs them again).  Any other error is ``on_fail(error)`` and propagates.
     """
     from digitclf.threads import sigterm_as_interrupt
 
@@ -202,26 +223,36 @@ def run_sweep(plan: SweepPlan, *, jobs: int = 1, backend: str = "loky", schedule
     check_options(jobs, backend, scheduler)
     check_outputs(plan.outputs)
     events = SweepEvents(observers)
-    states = actions(plan, rerun, retry_failed)
-    todo = [p for p, (_, action) in zip(plan.points, states) if action == "run"]
     rows: dict[int, PointRow] = {}
-    for point, (state, action) in zip(plan.points, states):
-        if action != "run":
-            rows[point.index] = _read_row(plan, point, DONE_AS.get(action, action))
     result = SweepResult(plan, [])
     started = False
+    progress = {"done": 0, "total": 0}
     try:
-        with sigterm_as_interrupt(), _executor(backend, scheduler, jobs, len(todo)) as (parallel, threads, where):
+        with sigterm_as_interrupt(), \
+                _executor(backend, scheduler, jobs, len(plan.points)) as (parallel, threads, where):
             plan.folder.mkdir(parents=True, exist_ok=True)
             write_text(plan.folder / "spec.yaml", yaml.safe_dump(plan.to_dict(), sort_keys=False))
             started = True
-            events.on_plan(plan, {"points": len(plan.points), "to_run": len(todo), "where": where,
-                                  "keys": plan.keys, "reused": sum(a == "reuse" for _, a in states),
+            batch = list(plan.points)
+            states = actions(plan, rerun, retry_failed)
+            events.on_plan(plan, {"points": len(plan.points), "to_run": sum(a == "run" for _, a in states),
+                                  "where": where, "keys": plan.keys, "search": plan.search.describe(),
+                                  "reused": sum(a == "reuse" for _, a in states),
                                   "kept_failed": sum(a == "keep" for _, a in states),
                                   "busy": sum(a == "busy" for _, a in states)})
-            tasks = [_task(plan, p, rerun, retry_failed, threads, local=backend != "dask") for p in todo]
-            if tasks:
-                result.stopped_early = _collect(parallel, tasks, rows, fail_fast, events)
+            run = _BatchRunner(plan, parallel, threads, rows, events, progress, rerun, retry_failed, fail_fast,
+                               local=backend != "dask")
+            while batch:
+                if run(batch):
+                    result.stopped_early = True
+                    break
+                following = plan.search.next([rows[p.index] for p in batch])
+                batch = plan.add_points(following) if following else []
+                if batch:
+                    events.on_note(f"next batch: points {batch[0].index}-{batch[-1].index} "
+                                   f"({plan.search.describe()})")
+            if plan.selects and not result.stopped_early:
+                result.selected = _select(plan, run, rows, events)
     except KeyboardInterrupt:
         result.interrupted = True
         _record_cut_short(plan, rows)
@@ -232,16 +263,58 @@ def run_sweep(plan: SweepPlan, *, jobs: int = 1, backend: str = "loky", schedule
         _finish(result, rows, started)
         events.on_fail(exc)
         raise
-    try:
-        _wait_for_busy(plan, rows, events)
-    except KeyboardInterrupt:
-        result.interrupted = True
-        _finish(result, rows, started)
-        events.on_interrupt(result)
-        raise
     _finish(result, rows, started)
     events.on_complete(result)
     return result
+
+
+@dataclass
+class _BatchRunner:
+    """Runs one batch of points: reads those already done, runs the rest, waits for those busy elsewhere."""
+
+    plan: SweepPlan
+    parallel: Any
+    threads: Any
+    rows: dict[int, PointRow]
+    events: SweepObserver
+    progress: dict[str, int]
+    rerun: bool
+    retry_failed: bool
+    fail_fast: bool
+    local: bool
+
+    def __call__(self, batch: list[Point]) -> bool:
+        """True if --fail-fast stopped it."""
+        todo = []
+        for point in batch:
+            state = point_state(self.plan.run_dir(point))
+            action = decide(state, self.rerun, self.retry_failed)
+            if action == "run":
+                todo.append(point)
+            else:
+                self.rows[point.index] = _read_row(self.plan, point, DONE_AS.get(action, action))
+        self.progress["total"] += len(todo)
+        tasks = [_task(self.plan, p, self.rerun, self.retry_failed, self.threads, self.local) for p in todo]
+        if tasks and _collect(self.parallel, tasks, self.rows, self.fail_fast, self.events, self.progress):
+            return True
+        _wait_for_busy(self.plan, batch, self.rows, self.events)
+        return False
+
+
+def _select(plan: SweepPlan, run: _BatchRunner, rows: dict[int, PointRow], events: SweepObserver) -> int | None:
+    """Train the best point on validation data again on the whole training part and score it on the test
+    set (its own run, so running the sweep again reuses it: the test set scores it once); its index."""
+    winner_row = plan.search.best([rows[p.index] for p in plan.points if p.index in rows])
+    if winner_row is None:
+        events.on_note("no point completed: nothing to select")
+        return None
+    winner = next(p for p in plan.points if p.index == winner_row.index)
+    final = plan.selected_point(winner)
+    events.on_note(f"selected point {winner.index} ({plan.label(winner)}): validation accuracy "
+                   f"{winner_row.accuracy:.4f}; training it on the whole training part, scoring on the test set")
+    run([final])
+    rows[final.index] = rows[final.index].model_copy(update={"selected": True, "selected_from": winner.index})
+    return final.index
 
 
 def _record_cut_short(plan: SweepPlan, rows: dict[int, PointRow], grace: float = 5.0) -> None:
@@ -283,11 +356,12 @@ def _run_by_a_sweep(run_dir: Path) -> bool:
         return False
 
 
-def _wait_for_busy(plan: SweepPlan, rows: dict[int, PointRow], events: SweepObserver, poll: float = 0.5) -> None:
+def _wait_for_busy(plan: SweepPlan, batch: list[Point], rows: dict[int, PointRow], events: SweepObserver,
+                   poll: float = 0.5) -> None:
     """Points another sweep was running when this one started: wait until they end, so both summaries say
     how they ended rather than ``running`` (Ctrl-C stops the wait; a folder held by anything but a sweep
     is reported as it is)."""
-    busy = [p for p in plan.points if p.index in rows and rows[p.index].action == "busy"]
+    busy = [p for p in batch if p.index in rows and rows[p.index].action == "busy"]
     waiting = [p for p in busy if point_state(plan.run_dir(p)) == "running" and _run_by_a_sweep(plan.run_dir(p))]
     if waiting:
         events.on_note(f"waiting for {len(waiting)} point(s) another process is running "
@@ -307,7 +381,7 @@ def _finish(result: SweepResult, rows: dict[int, PointRow], started: bool) -> No
 
 
 def _collect(parallel: Any, tasks: list[PointTask], rows: dict[int, PointRow], fail_fast: bool,
-             events: SweepObserver) -> bool:
+             events: SweepObserver, progress: dict[str, int]) -> bool:
     """Consume rows as points finish; with ``fail_fast`` stop at the first failure (True if stopped)."""
     import warnings
 
@@ -319,7 +393,8 @@ def _collect(parallel: Any, tasks: list[PointTask], rows: dict[int, PointRow], f
         with contextlib.closing(outcomes):
             for done, row in enumerate(outcomes, 1):
                 rows[row.index] = row
-                events.on_point(row, done, len(tasks))
+                progress["done"] += 1
+                events.on_point(row, progress["done"], progress["total"])
                 if fail_fast and row.status == "failed" and done < len(tasks):
                     events.on_note(f"--fail-fast: stopping after point {row.index} failed")
                     return True

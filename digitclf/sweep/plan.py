@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import itertools
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,8 +20,9 @@ from pydantic import ValidationError
 
 from digitclf import config as config_mod
 from digitclf.checks import CheckedConfig, preflight
-from digitclf.config import RunConfig, SweepSection
-from digitclf.errors import ConfigError
+from digitclf.config import SEARCHES, RunConfig, SweepSection
+from digitclf.errors import ConfigError, suggest
+from digitclf.sweep.search import Search, expand  # noqa: F401 - expand is part of plan's API
 
 if TYPE_CHECKING:
     from digitclf.config import DatasetConfig
@@ -55,14 +55,42 @@ class SweepPlan:
     base: dict[str, Any]  # the config mapping after --set, before any point's values
     grid: dict[str, list[Any]]
     variants: list[dict[str, Any]]
-    points: list[Point]
+    points: list[Point]  # the planned points, then each later batch of a search as it is made
     outputs: Path
+    search: Search = field(default_factory=lambda: Search("grid", []))
+    validation: float | str | None = None  # the share of the training part that ranks the points, or "cv"
+    mlflow: bool = False
+    planned: int = 0  # how many of ``points`` were planned (the sweep's identity); 0: all
+    fixed_id: str | None = None  # a search whose points come later (optuna): its id from its settings
 
     @property
     def id(self) -> str:
-        """``<name>-<hash of the set of point ids>``: the same sweep finds the same folder again."""
-        ids = sorted(p.run_id for p in self.points)
+        """``<name>-<hash of the set of planned point ids>``: the same sweep finds the same folder again."""
+        if self.fixed_id:
+            return self.fixed_id
+        ids = sorted(p.run_id for p in self.points[: self.planned or None])
         return f"{self.name}-{hashlib.sha256(json.dumps(ids).encode()).hexdigest()[:10]}"
+
+    @property
+    def selects(self) -> bool:
+        """True when the points are ranked on validation data and the best is then scored on the test set."""
+        return self.validation is not None
+
+    def add_points(self, batch: list[dict[str, Any]], overrides: tuple[str, ...] = ()) -> list[Point]:
+        """Points for a search's next batch (each checked now, before it runs), appended to ``points``."""
+        start = len(self.points)
+        points = [make_point(self.base, self.source, values, start + n, self.mlflow, overrides)
+                  for n, values in enumerate(batch, 1)]
+        check_distinct([*self.points, *points])
+        self.points.extend(points)
+        return points
+
+    def selected_point(self, winner: Point) -> Point:
+        """The winner trained on the whole training part and scored on the test set (its own run id)."""
+        dropped = self.search.refit_drops()
+        values = {key: value for key, value in winner.values.items() if key not in dropped}
+        return self.add_points([values], ("split.validation_size=null", "split.cv=false",
+                                          *(f"{key}=null" for key in dropped)))[0]
 
     @property
     def folder(self) -> Path:
@@ -81,7 +109,8 @@ class SweepPlan:
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "source": self.source, "outputs": str(self.outputs),
-                "grid": self.grid, "variants": self.variants, "base": self.base,
+                "grid": self.grid, "variants": self.variants, **self.search.to_dict(),
+                "validation": self.validation, "base": self.base,
                 "points": [{"index": p.index, "values": p.values, "run_id": p.run_id,
                             "config_digest": p.config.digest(), "data_fingerprint": p.fingerprint,
                             "run": str(self.run_dir(p))} for p in self.points]}
@@ -130,50 +159,81 @@ def read_sweep_config(path: str | Path | None) -> tuple[dict[str, Any], SweepSec
     return data, section, source
 
 
-def expand(grid: dict[str, list[Any]], variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every grid combination, once per variant (the grid alone, or the variants alone, also work)."""
-    for n, variant in enumerate(variants, 1):
-        both = sorted(set(variant) & set(grid))
-        if both:
-            raise ConfigError(f"sweep.variants[{n}]: {', '.join(both)} is also swept by the grid; "
-                              "a key is either in the grid or set per variant")
-    combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
-    return [{**combo, **variant} for variant in (variants or [{}]) for combo in combos]
-
-
 def plan_sweep(config: str | Path | None = None, grid: list[str] | tuple[str, ...] = (),
                overrides: list[str] | tuple[str, ...] = (), outputs: Path | None = None, *,
-               mlflow: bool = False) -> SweepPlan:
-    """Expand the grid (config's ``sweep:`` section, then ``--grid`` options) and check every point once.
+               mlflow: bool = False, search: str | None = None, trials: int | None = None,
+               jobs: int = 1) -> SweepPlan:
+    """Expand the grid or draw the search's first points (config's ``sweep:`` section, then ``--grid``,
+    ``--search`` and ``--trials``) and check every point once.
 
-    Nothing runs and nothing is written; a bad point raises ConfigError naming it.  The data
-    set of each point is fingerprinted (from its cache manifest, or by loading it once).
+    Nothing runs and nothing is written (an Optuna study is opened in the sweep folder); a bad point
+    raises ConfigError naming it.  The data set of each point is fingerprinted (from its cache
+    manifest, or by loading it once).  A search other than grid ranks its points on
+    ``sweep.validation`` (default 0.2) of the training part: each point's ``split.validation_size``.
     ``mlflow``: points without ``output.mlflow`` log to MLflow with its defaults (``--mlflow``).
     """
+    from digitclf.sweep.search import make_search
+
     base, section, source = read_sweep_config(config)
     config_mod.apply_overrides(base, overrides)
     sweep_grid = {str(key): values for key, values in section.grid.items()}
     for text in grid:
         key, values = parse_grid_option(text)
         sweep_grid[key] = values
-    variants = section.variants
-    combos = expand(sweep_grid, variants)
-    if not sweep_grid and not variants:
+    updates: dict[str, Any] = {"grid": sweep_grid}
+    if search is not None and search not in SEARCHES:
+        raise ConfigError(f"--search: unknown search {search!r}{suggest(search, SEARCHES)}; "
+                          f"use one of {', '.join(SEARCHES)}")
+    if search is not None:
+        updates["search"] = search
+    if trials is not None:
+        updates["trials"] = trials
+    try:
+        section = SweepSection.model_validate({**section.model_dump(), **updates})
+    except ValidationError as exc:
+        raise ConfigError(config_mod.describe_validation_error(exc, source, root=SweepSection,
+                                                               prefix="sweep.")) from None
+    if section.search == "grid" and not sweep_grid and not section.variants:
         raise ConfigError("nothing to sweep: give --grid KEY=v1,v2 (repeatable) or a sweep: section with "
-                          "grid: or variants: in the config (see configs/sweep_digits.yaml)")
-    points: list[Point] = []
-    keys = list(dict.fromkeys(k for c in combos for k in c))
-    for index, values in enumerate(combos, 1):
-        label = point_label(values, keys)
-        try:
-            data = config_mod.apply_overrides(copy.deepcopy(base),
-                                              [f"{k}={json.dumps(v)}" for k, v in values.items()])
-            cfg = config_mod.from_dict(data, source)
-            checked = preflight(cfg.with_mlflow() if mlflow else cfg)
-            fingerprint = dataset_fingerprint(checked.config.dataset)
-        except ConfigError as exc:
-            raise ConfigError(f"sweep point {index} ({label}): {exc}") from None
-        points.append(Point(index, values, checked, fingerprint, point_run_id(checked.config, fingerprint)))
+                          "grid: or variants: in the config (see configs/sweep_digits.yaml); or --search random "
+                          "with a sweep.space")
+    validation = section.validation if section.search == "grid" else section.validation or DEFAULT_VALIDATION
+    if validation is not None:
+        ranked_on = "split.cv=true" if validation == "cv" else f"split.validation_size={validation}"
+        config_mod.apply_overrides(base, [ranked_on])
+    seed = _seed(base, source)
+    out = Path(outputs if outputs is not None else _outputs_dir(base, source)).absolute()
+    plan = SweepPlan(_name(base, source), source, base, sweep_grid, section.variants, [], out,
+                     validation=validation, mlflow=mlflow)
+    if section.search == "optuna":  # the study lives in the sweep folder, named before any point exists
+        settings = json.dumps([base, section.model_dump(mode="json", exclude={"trials"}), seed], sort_keys=True)
+        plan.fixed_id = f"{plan.name}-optuna-{hashlib.sha256(settings.encode()).hexdigest()[:10]}"
+    plan.search = make_search(section, seed, plan.folder, jobs)
+    plan.add_points(plan.search.first())
+    plan.planned = len(plan.points)
+    return plan
+
+
+DEFAULT_VALIDATION = 0.2
+
+
+def make_point(base: dict[str, Any], source: str, values: dict[str, Any], index: int, mlflow: bool = False,
+               overrides: tuple[str, ...] = ()) -> Point:
+    """The base config with ``values`` (then ``overrides``) set, resolved, checked once, fingerprinted."""
+    label = point_label(values)
+    try:
+        data = config_mod.apply_overrides(copy.deepcopy(base),
+                                          [*(f"{k}={json.dumps(v)}" for k, v in values.items()), *overrides])
+        cfg = config_mod.from_dict(data, source)
+        checked = preflight(cfg.with_mlflow() if mlflow else cfg)
+        fingerprint = dataset_fingerprint(checked.config.dataset)
+    except ConfigError as exc:
+        raise ConfigError(f"sweep point {index} ({label}): {exc}") from None
+    return Point(index, values, checked, fingerprint, point_run_id(checked.config, fingerprint))
+
+
+def check_distinct(points: list[Point]) -> None:
+    """Two points with one identity would be one run: a ConfigError naming both."""
     seen: dict[str, Point] = {}
     for point in points:
         if point.run_id in seen:
@@ -181,9 +241,32 @@ def plan_sweep(config: str | Path | None = None, grid: list[str] | tuple[str, ..
                               f"(identical resolved config and data; output.* keys do not count); "
                               "remove the duplicate value")
         seen[point.run_id] = point
-    name = points[0].config.name
-    out = Path(outputs if outputs is not None else points[0].config.output.dir).absolute()
-    return SweepPlan(name, source, base, sweep_grid, variants, points, out)
+
+
+def _base_config(base: dict[str, Any], source: str) -> RunConfig:
+    return config_mod.from_dict(copy.deepcopy(base), source)
+
+
+def _seed(base: dict[str, Any], source: str) -> int:
+    """The base config's seed: a search's draws take it."""
+    try:
+        return _base_config(base, source).seed
+    except ConfigError:
+        return 0  # the points' own checks say what is wrong
+
+
+def _name(base: dict[str, Any], source: str) -> str:
+    try:
+        return _base_config(base, source).name
+    except ConfigError:
+        return str(base["name"]) if "name" in base else RunConfig().name
+
+
+def _outputs_dir(base: dict[str, Any], source: str) -> Path:
+    try:
+        return _base_config(base, source).output.dir
+    except ConfigError:
+        return RunConfig().output.dir
 
 
 # ---------------------------------------------------------------- data, once per process

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 LOCK_FILE = ".sweep.lock"
 DONE_AS = {"reuse": "reused", "keep": "kept"}  # decide()'s verdict as the row's action
-RESULTS = ("accuracy", "accuracy_ci95", "fit_seconds", "n_iter", "converged")  # a complete point's, from metrics.json
+# a complete point's, from metrics.json
+RESULTS = ("accuracy", "accuracy_ci95", "fit_seconds", "n_iter", "converged", "scored_on", "n_test")
 
 
 def point_state(run_dir: Path) -> str:

@@ -49,13 +49,37 @@ def test_bad_grid_option_is_one_error_line(cli, option):
                                     "e.g. --grid model.params.C=0.1,1,10"]
 
 
+def test_unknown_search_is_one_error_line(cli):
+    result = cli("sweep", "--config", DIGITS, "--grid", "model.params.C=1,2", "--search", "randm")
+    assert result.exit_code == 2
+    assert stderr_lines(result) == ["Error: --search: unknown search 'randm' (did you mean 'random'?); "
+                                    "use one of grid, random, halving, optuna"]
+
+
+def test_a_search_without_a_space_says_how_to_declare_one(cli):
+    result = cli("sweep", "--config", DIGITS, "--search", "random", "--trials", "3")
+    assert result.exit_code == 2
+    assert stderr_lines(result) == ["Error: sweep.space: search: random needs a space to draw from, e.g. "
+                                    "space: {model.params.C: {loguniform: [0.001, 100]}}"]
+
+
+def test_search_dry_run_lists_the_first_points_scored_on_validation(cli):
+    result = cli("sweep", "--config", "configs/search_digits.yaml", "--search", "halving", "--trials", "4",
+                 "--dry-run", "--json")
+    assert result.exit_code == 0, result.output
+    spec = json.loads(result.stdout)
+    assert spec["search"] == "halving" and spec["n_candidates"] == [4, 2] and spec["n_resources"] == [100, 300]
+    assert [p["values"]["split.train_size"] for p in spec["points"]] == [100] * 4 and spec["validation"] == 0.2
+    assert {p["action"] for p in spec["points"]} == {"run"}
+
+
 def test_bad_sweep_section_names_the_key(cli, tmp_path):
     config = tmp_path / "bad.yaml"
     config.write_text("sweep:\n  grids: {model.params.C: [1]}\n")
     result = cli("sweep", "--config", str(config))
     assert result.exit_code == 2
     assert stderr_lines(result) == [f"Error: {config}: sweep.grids: unknown key 'grids' (did you mean 'grid'?); "
-                                    "allowed keys: grid, variants"]
+                                    "allowed keys: grid, variants, search, trials, space, validation, halving"]
 
 
 def test_an_invalid_point_stops_the_sweep_before_any_runs(cli):

@@ -62,3 +62,17 @@ def test_unreachable_scheduler_is_one_error_line(cli):
     assert len(lines) == 1
     assert lines[0].startswith("Error: --scheduler tcp://127.0.0.1:9: cannot connect to a Dask scheduler (")
     assert lines[0].endswith("); start one with 'dask scheduler' or check the address")
+
+
+@pytest.mark.slow
+def test_halving_search_on_dask_matches_the_local_search(cli, cluster):
+    args = ("sweep", "--config", "configs/search_digits.yaml", "--search", "halving", "--trials", "4",
+            "--set", "output.plots=false", "--json")
+    remote = cli(*args, "--backend", "dask", "--scheduler", cluster.scheduler_address, "--outputs", "dask_out")
+    assert remote.exit_code == 0, remote.output
+    local = cli(*args, "--jobs", "2", "--outputs", "local_out")
+    assert local.exit_code == 0, local.output
+    on_dask, here = json.loads(remote.stdout), json.loads(local.stdout)
+    fields = ("values", "run_id", "status", "accuracy", "scored_on", "selected")
+    assert [{k: r[k] for k in fields} for r in on_dask["points"]] == [{k: r[k] for k in fields} for r in here["points"]]
+    assert on_dask["selection"]["run_id"] == here["selection"]["run_id"] and on_dask["points"][-1]["selected"]
