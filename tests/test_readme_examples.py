@@ -35,7 +35,7 @@ SKIP = {
     "mnist_": "OpenML MNIST needs the network (tests/test_datasets_openml.py covers the loader offline)",
     "data fetch mnist": "needs the network",
     "--scheduler tcp://": "needs a Dask cluster (tests/sweep/ run a local one)",
-    "mlflow ui": "starts a server (tests/test_tracking.py runs one)",
+    "mlflow server": "starts a server (tests/test_tracking.py runs one)",
     "dvc ": "DVC, driven by tests/test_dvc.py",
     "emnist-digits": "a data set the reader has",
     "sweep --config configs/sweep_digits.yaml --jobs": "about 50 CPU-seconds; tests/sweep/ run sweeps ("

@@ -16,4 +16,4 @@ def test_config_show_and_validate(cli):
     ok = cli("config", "validate", "-c", "mnist_liblinear")
     assert ok.exit_code == 0 and ok.stdout == "ok: mnist_liblinear (mnist, logistic_regression) is valid\n"
     bad = cli("config", "validate", "-c", "mnist_lbfgs", "--set", "model.params.solver=lbfgz")
-    assert bad.exit_code == 2 and bad.stderr.startswith("Error: model.params: The 'solver' parameter")
+    assert bad.exit_code == 2 and bad.stderr.startswith("Error: model.params.solver: LogisticRegression's solver must be")

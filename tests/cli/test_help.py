@@ -7,7 +7,7 @@ import pytest
 from test_docs import command_paths
 
 
-@pytest.mark.parametrize("path", command_paths(), ids=" ".join)
+@pytest.mark.parametrize("path", list(command_paths()), ids=" ".join)
 def test_flags_show_no_value_type_and_help_keeps_its_short_form(cli, path):
     shown = cli(*path, "--help", prog_name="digitclf", terminal_width=120)
     assert shown.exit_code == 0

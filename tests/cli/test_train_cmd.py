@@ -122,7 +122,7 @@ def test_idx_dataset_run_with_predefined_split(cli, idx_folder):
 def test_config_error_exits_2_with_one_line_and_no_run_folder(cli):
     result = cli("train", "-c", "digits_lbfgs", "--set", "model.params.solver=lbfgz")
     assert result.exit_code == 2
-    assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: model.params: The 'solver' parameter")
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: model.params.solver: LogisticRegression's solver must be")
     assert result.stdout == ""
     assert not Path("outputs").exists()
 
