@@ -76,14 +76,18 @@ class Run:
                               normalize: str | None = None) -> "Axes":
         from digitclf import plots
 
+        from digitclf.datasets import class_names
+
         m = self.metrics
-        return plots.confusion_matrix(m.confusion_matrix, m.labels, accuracy=m.accuracy,
-                                      style=style, normalize=normalize, ax=ax)
+        names = class_names(self.config.dataset.name)
+        labels = [names[int(label)] for label in m.labels] if names else m.labels
+        return _shown(plots.confusion_matrix(m.confusion_matrix, labels, accuracy=m.accuracy,
+                                             style=style, normalize=normalize, ax=ax), ax)
 
     def plot_errors(self, ax: "Axes | None" = None, *, n: int = 25, cols: int = 5, sort: str = "index") -> "Axes":
         from digitclf.saved.grids import error_grid
 
-        return error_grid(self.dir, n=n, cols=cols, sort=sort, ax=ax)
+        return _shown(error_grid(self.dir, n=n, cols=cols, sort=sort, ax=ax), ax)
 
     @property
     def curve(self) -> "list[CurvePoint]":
@@ -98,12 +102,24 @@ class Run:
         """The convergence curve, drawn from curve.csv (the kept iteration marked)."""
         from digitclf.curves import plot_run
 
-        return plot_run(self.dir, ax=ax)
+        return _shown(plot_run(self.dir, ax=ax), ax)
 
     def _repr_html_(self) -> str:  # a notebook shows a one-line summary
         m = self.metrics if self.status == "complete" else None
         accuracy = f"{m.accuracy:.4f}" if m else "-"
         return f"<b>digitclf run</b> {self.dir.name}/{self.id}: {self.status}, accuracy {accuracy}"
+
+
+def _shown(drawn: "Axes", given: "Axes | None") -> "Axes":
+    """A figure drawn on its own (no ``ax=``) is shown inline in a Jupyter kernel, as pyplot's figures are;
+    elsewhere nothing is shown and nothing global is touched."""
+    import sys
+
+    if given is None and "ipykernel" in sys.modules:
+        from IPython.display import display
+
+        display(drawn.figure)
+    return drawn
 
 
 class _Printer(RunObserver):

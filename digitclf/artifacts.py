@@ -44,8 +44,9 @@ def save(result: "RunResult", test_images: np.ndarray, test_rows: Any, class_nam
     if cfg.output.plots:
         shown = wrong[: cfg.output.misclassified]
         confidence = result.proba[shown].max(axis=1) if result.proba is not None else None
+        labels = [class_names[int(label)] for label in m.labels] if class_names else list(m.labels)
         pngs = (renderer or plots.Renderer(process=False)).draw([
-            (plots.confusion_matrix_png, (m.confusion_matrix, m.labels), {"accuracy": m.accuracy}),
+            (plots.confusion_matrix_png, (m.confusion_matrix, labels), {"accuracy": m.accuracy}),
             (plots.misclassified_png, (np.asarray(test_images[shown]), result.y_test[shown], result.y_pred[shown],
                                        result.image_shape), {"confidence": confidence, "class_names": class_names})])
     save_model(result.model, run, cfg.output.model_format)

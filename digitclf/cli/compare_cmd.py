@@ -9,6 +9,7 @@ from typing import Any, Optional
 import typer
 
 from digitclf.cli.app import JsonOpt, OutputsOpt, app, echo_json, resolve
+from digitclf.cli.completion import complete_run
 
 
 def _value(value: Any) -> str:
@@ -71,7 +72,7 @@ def _test_line(test: dict[str, Any], by_id: dict[str, str]) -> str:
 
 @app.command()
 def compare(
-    refs: list[str] = typer.Argument(..., metavar="RUN RUN...", help="Two or more runs (folders or ids)."),
+    refs: list[str] = typer.Argument(..., metavar="RUN RUN...", autocompletion=complete_run, help="Two or more runs (folders or ids)."),
     only_changed: bool = typer.Option(False, "--only-changed", help="Show only the keys that differ."),
     json_: bool = JsonOpt,
     outputs: Optional[Path] = OutputsOpt,

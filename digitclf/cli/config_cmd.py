@@ -37,13 +37,21 @@ def validate_cmd(
     config: Optional[str] = ConfigOpt,
     set_: Optional[list[str]] = SetOpt,
 ) -> None:
-    """Check a config completely (schema, data set, estimator parameters) without running it.
+    """Check a config completely (schema, data set, estimator parameters) without running it; a config with a
+    sweep: section has every point checked.
 
     Example: digitclf config validate --config configs/mnist_liblinear.yaml
     """
     from digitclf.checks import preflight
-    from digitclf.config import load_config
+    from digitclf.config import load_config, read_config_file
 
+    if config is not None and "sweep" in read_config_file(config)[0]:
+        from digitclf.sweep.plan import plan_sweep
+
+        plan = plan_sweep(config, (), set_ or [])
+        typer.echo(f"ok: {plan.name} sweep: {len(plan.points)} point{'s' if len(plan.points) != 1 else ''} "
+                   f"valid ({', '.join(plan.keys)})")
+        return
     cfg = preflight(load_config(config, set_ or [])).config
     typer.echo(f"ok: {cfg.name} ({cfg.dataset.name}, {cfg.model.estimator}) is valid")
 

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from digitclf.cli.app import JsonOpt, OutputsOpt, TrustOpt, app, echo_json, info, resolve
+from digitclf.cli.completion import complete_run
 
 
 def split_run_and_images(args: list[str]) -> tuple[Optional[str], list[str]]:
@@ -24,7 +25,7 @@ def split_run_and_images(args: list[str]) -> tuple[Optional[str], list[str]]:
 
 @app.command()
 def predict(
-    args: list[str] = typer.Argument(..., metavar="[RUN] IMAGE...",
+    args: list[str] = typer.Argument(..., metavar="[RUN] IMAGE...", autocompletion=complete_run,
                                      help="Optional run (folder or id; default: latest), then PNG/JPEG files or folders."),
     multi: bool = typer.Option(False, "--multi", help="Read every digit in an image, left to right, as a number "
                                                      "(without it, an image with several digits is refused)."),

@@ -42,6 +42,8 @@ def test_run_ids_and_run_names_complete_for_commands_that_take_a_run():
     assert complete("digitclf evaluate ") == [run_id, "digits_lbfgs"]
     assert complete(f"digitclf plot-errors {run_id[:9]}") == [run_id]
     assert complete("digitclf report dig") == ["digits_lbfgs"]
+    assert complete("digitclf compare ") == [run_id, "digits_lbfgs"]
+    assert complete(f"digitclf predict {run_id[:4]}") == [run_id]
     assert complete("digitclf evaluate zzz") == []
 
 
