@@ -122,6 +122,11 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, float, bool]:
     ink = np.clip(-smooth if dark else smooth, 0, None)
     sample = smooth[::3, ::3]  # a ninth of the pixels gives the noise level just as well
     noise = 1.4826 * float(np.median(np.abs(sample - np.median(sample)))) + 0.5
+    if ink.max() <= max(8.0, NOISE_MARGIN * noise):
+        # the spread is the digit itself (ink filling the frame, as in an upscaled 8x8 digit): judge the noise
+        # by what smoothing removes instead (white noise keeps about 0.3 of its spread through the filter)
+        fine = (residual - smooth)[::3, ::3]
+        noise = min(noise, 0.3 * 1.4826 * float(np.median(np.abs(fine - np.median(fine)))) + 0.5)
     return ink, noise, bool(dark)
 
 

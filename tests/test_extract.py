@@ -134,3 +134,13 @@ def test_deskew_makes_a_slanted_stroke_upright():
     plain = extract.extract(gray, (28, 28)).digits[0].frame
     upright = extract.extract(gray, (28, 28), skew=True).digits[0].frame
     assert abs(slant(plain)) > 0.25 and abs(slant(upright)) < 0.05
+
+
+def test_a_digit_filling_the_whole_picture_is_found_and_flagged():
+    """An 8x8 digit upscaled edge to edge: its ink is half the picture, which once read as noise ("no digit")."""
+    from sklearn.datasets import load_digits
+
+    gray = 255.0 - np.kron(load_digits().images[0], np.ones((14, 14))) * 255 / 16
+    digit = extract.extract(gray, (8, 8)).digits[0]
+    assert "touches_border" in digit.flags
+    assert digit.frame.max() > 0.5

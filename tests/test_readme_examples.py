@@ -154,17 +154,25 @@ def make_sandbox(path: Path) -> Path:
     (path / "docs").mkdir(exist_ok=True)
     shutil.copy(ROOT / "docs" / "config.schema.json", path / "docs" / "config.schema.json")
     # the images README's predict examples name
-    from sklearn.datasets import load_digits
-    from PIL import Image
     import numpy as np
+    from PIL import Image, ImageOps
+    from sklearn.datasets import load_digits
 
     digits = load_digits()
-    image = Image.fromarray((255 - digits.images[0] * 255 / 16).astype(np.uint8)).resize((112, 112))
-    image.save(path / "my_digit.png")
+
+    def on_paper(k: int, size: int) -> Image.Image:  # dark ink on a white page, with a margin
+        ink = Image.fromarray((255 - digits.images[k] * 255 / 16).astype(np.uint8)).resize((size, size))
+        return ImageOps.expand(ink, size // 3, fill=255)
+
+    on_paper(0, 112).save(path / "my_digit.png")
     (path / "photos").mkdir(exist_ok=True)
     for k in (1, 2):
-        Image.fromarray((255 - digits.images[k] * 255 / 16).astype(np.uint8)).resize((96, 96)).save(
-            path / "photos" / f"digit{k}.png")
+        on_paper(k, 96).save(path / "photos" / f"digit{k}.png")
+    strip = Image.new("L", (4 * 150, 150), 255)
+    for n, k in enumerate((2, 0, 2, 6)):  # "2026", digits picked from the 8x8 set by their labels
+        index = int(np.flatnonzero(digits.target == k)[0])
+        strip.paste(on_paper(index, 90), (n * 150, 0))
+    strip.convert("RGB").save(path / "number.jpg", quality=90)
     return path
 
 
