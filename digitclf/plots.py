@@ -65,6 +65,15 @@ def confusion_matrix(cm: Sequence[Sequence[float]], labels: Sequence[Any], *, ac
     return ax
 
 
+def _scale(ax: "Axes", width: float, height: float) -> float:
+    """How much smaller (or larger) than its natural size in inches a grid is drawn into ``ax``: titles
+    scale with the images, so they never run into each other in a small panel."""
+    box = ax.get_position()
+    fig = ax.figure
+    fits = min(box.width * fig.get_figwidth() / width, box.height * fig.get_figheight() / height)
+    return float(np.clip(fits, 0.45, 1.5))
+
+
 def image_grid(images: np.ndarray, titles: Sequence[str], image_shape: Sequence[int], *, cols: int = 5,
                ax: "Axes | None" = None, title: str | None = None) -> "Axes":
     """Images in a grid inside one ``ax``, each with its title above it (gray colormap, as in the seed).
@@ -91,12 +100,13 @@ def image_grid(images: np.ndarray, titles: Sequence[str], image_shape: Sequence[
     if n == 0:
         ax.text(0.5, 0.5, "nothing to show", ha="center", va="center", size=14, transform=ax.transAxes)
         return ax
+    font = 9.0 * _scale(ax, cols * cell_w * unit, (rows * cell_h + pad_x / 4) * unit)
     for k, (image, text) in enumerate(zip(images, titles)):
         r, c = divmod(k, cols)
         left, top_edge = c * cell_w + pad_x / 2, r * cell_h + title_h
         ax.imshow(np.reshape(image, (height, width)), cmap="gray", interpolation="nearest",
                   extent=(left, left + width, top_edge + height, top_edge))
-        ax.text(left + width / 2, top_edge - 0.04 / unit, text, size=9, ha="center", va="bottom")
+        ax.text(left + width / 2, top_edge - 0.04 / unit, text, size=font, ha="center", va="bottom")
     ax.set_xlim(0, cols * cell_w)
     ax.set_ylim(rows * cell_h + pad_x / 4, 0)
     ax.set_aspect("equal")

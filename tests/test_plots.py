@@ -89,3 +89,23 @@ def test_an_argument_that_cannot_be_pickled_is_drawn_here(monkeypatch, idle_core
     with plots.Renderer() as renderer:
         pngs = renderer.draw([(lambda: b"drawn here", (), {})])()
     assert pngs == [b"drawn here"]
+
+
+def test_grid_titles_never_overlap_in_a_small_panel():
+    """README's notebook layout: a 16x8 figure, the error grid in its right half."""
+    from matplotlib.figure import Figure
+
+    from digitclf import plots
+
+    fig = Figure(figsize=(16, 8))
+    _, right = fig.subplots(1, 2)
+    titles = [f"Predicted: {k}\nActual: {k + 1} (0.93)" for k in range(25)]
+    ax = plots.image_grid(np.random.default_rng(0).random((25, 64)), titles, (8, 8), cols=5, ax=right)
+    renderer = fig.canvas.get_renderer() if hasattr(fig.canvas, "get_renderer") else None
+    if renderer is None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        renderer = FigureCanvasAgg(fig).get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.texts]
+    assert len(boxes) == 25
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
