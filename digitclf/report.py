@@ -16,12 +16,14 @@ from typing import Any, Sequence
 from digitclf.runs import RunDir, load_split, write_text
 
 CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; padding: 0 1em; }
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: min(96vw, 1800px); color: #222; padding: 0 1em; }
 table { border-collapse: collapse; font-size: 0.9em; }
 th, td { border-bottom: 1px solid #ddd; padding: 0.3em 0.7em; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
-figure { display: inline-block; margin: 0.5em 1em 0.5em 0; vertical-align: top; }
-figure img { max-width: 520px; height: auto; border: 1px solid #eee; }
+/* figures side by side while the window is wide enough, each at most its natural size (titles stay readable) */
+.figures { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
+figure { margin: 0.5em 0; flex: 0 1 auto; max-width: 100%; }
+figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { font-size: 0.85em; color: #555; }
 section { border-top: 2px solid #eee; margin-top: 2em; }
 .muted { color: #777; }
@@ -75,8 +77,8 @@ def _run_section(run: RunDir, *, errors: int, style: str, normalize: str | None,
                     "(curve.csv)") if has_curve(run) else ""
     return (f'<section id="run-{html.escape(run.id)}"><h2>{html.escape(run.name)} / {html.escape(run.id)}</h2>'
             f'<p>{summary}</p><p class="muted">{html.escape(str(run.path))}</p>'
-            f"{_figure(plots.png_bytes(cm, dpi), 'Confusion matrix')}"
-            f"{_figure(plots.png_bytes(grid, dpi), caption)}{curve}</section>")
+            f"<div class=\"figures\">{_figure(plots.png_bytes(cm, dpi), 'Confusion matrix')}"
+            f"{_figure(plots.png_bytes(grid, dpi), caption)}{curve}</div></section>")
 
 
 def build(runs: Sequence[RunDir], *, errors: int = 10, style: str = "seaborn", normalize: str | None = None,
