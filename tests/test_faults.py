@@ -176,4 +176,6 @@ def test_two_processes_filling_the_cache_at_once(idx_folder):
     data = datasets.load_dataset(DatasetConfig(name="mnist"))  # passes its sha256 check
     direct = datasets.load_dataset(DatasetConfig(name="idx", path=idx_folder))
     assert data.fingerprint == direct.fingerprint
-    assert [p.name for p in datasets.cache_dir().iterdir()] == ["mnist"]
+    # no temp folders left by the race: the imported set, and the by-path entry the direct load made
+    assert sorted(p.name for p in datasets.cache_dir().iterdir()) == ["by-path", "mnist"]
+    assert len(list((datasets.cache_dir() / "by-path").iterdir())) == 1
