@@ -35,6 +35,12 @@ class RunError(DigitclfError):
     exit_code = 2
 
 
+class RunBusyError(RunError):
+    """A run of that id is still running; wait for it, or choose another id."""
+
+    exit_code = 1
+
+
 class InputError(DigitclfError):
     """A file given on the command line (an image, a path) cannot be used."""
 

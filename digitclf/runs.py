@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from digitclf.errors import RunError, RunNotFoundError
+from digitclf.errors import RunBusyError, RunError, RunNotFoundError
 from digitclf.paths import check_outputs, inside
 from digitclf.records import ID_TIME, STATUSES, Metrics, RunRecord, SavedSplit, now, read
 
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from digitclf.config import RunConfig
 
 RUN_FILE = "run.json"
+RUN_IDS_LOCK = ".run-ids.lock"  # <outputs>/<name>/.run-ids.lock: held while a fixed run id is checked and claimed
+LOCK_WAIT = 30.0  # seconds to wait for that lock (it is held for milliseconds: check, move aside, claim)
 LATEST = "latest"  # <outputs>/latest: a link to the newest complete run
 SUPERSEDED_DIR = ".superseded"  # <outputs>/<name>/.superseded/: run folders moved aside, never deleted
 RECORD_SLACK = 2048  # spare bytes in run.json for a last, in-place update on a full disk
@@ -103,6 +105,7 @@ class RunDir:
 
     path: Path
     written: dict[str, str] = field(default_factory=dict, repr=False)  # artifacts of this process
+    claim: Any = field(default=None, repr=False, compare=False)  # the run-id lock, held from create to start
 
     @property
     def id(self) -> str:
@@ -114,19 +117,32 @@ class RunDir:
 
     @classmethod
     def create(cls, outputs: Path, name: str, run_id: str | None = None) -> "RunDir":
-        """Make a new, exclusive folder (never shared by two runs, even in the same second)."""
+        """Make a new, exclusive folder (never shared by two runs, even in the same second).
+
+        A fixed ``run_id`` is claimed under the run-id lock, held until ``start`` has written run.json
+        (so no other process sees the folder half made): a finished run there moves to ``.superseded/``
+        first, a running one is refused with ``RunBusyError``.
+        """
         check_outputs(Path(outputs))
         check_latest(Path(outputs))
         parent = Path(outputs) / name
         parent.mkdir(parents=True, exist_ok=True)
+        if run_id is not None:
+            claim = lock_run_ids(parent)
+            try:
+                _make_way(parent / run_id)
+                (parent / run_id).mkdir()
+            except BaseException:
+                _release(claim)
+                raise
+            return cls(parent / run_id, claim=claim)
         for _ in range(100):
-            path = parent / (run_id or new_run_id())
+            path = parent / new_run_id()
             try:
                 path.mkdir()
                 return cls(path)
             except FileExistsError:
-                if run_id is not None:
-                    raise
+                pass
         raise RunError(f"could not create a unique run folder under {parent}")
 
     def file(self, name: str) -> Path:
@@ -161,9 +177,13 @@ class RunDir:
         return self._write(RunRecord.model_validate({**record.to_json(), **fields}))
 
     def start(self, config: "RunConfig", **fields: Any) -> None:
-        self._write(RunRecord.model_validate(dict(
-            id=self.id, name=self.name, status="running", pid=os.getpid(), host=socket.gethostname(),
-            started=now(), finished=None, config=config, versions=versions(), artifacts={}, **fields)))
+        try:
+            self._write(RunRecord.model_validate(dict(
+                id=self.id, name=self.name, status="running", pid=os.getpid(), host=socket.gethostname(),
+                started=now(), finished=None, config=config, versions=versions(), artifacts={}, **fields)))
+        finally:  # run.json says who runs here: others may look now
+            _release(self.claim)
+            self.claim = None
 
     def add_artifact(self, name: str, write: Callable[[Any], None], mode: str = "wb") -> Path:
         """Write one artifact atomically and remember its sha256."""
@@ -241,6 +261,33 @@ def process_alive(pid: Any) -> bool:
     return True
 
 
+def lock_run_ids(folder: Path, wait: float = LOCK_WAIT) -> Any:
+    """An exclusive flock on ``<folder>/.run-ids.lock`` (the OS drops it if the process dies); None where
+    there is no flock.  Two processes given the same run id take turns: one claims it, the other then
+    sees that run."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: the exclusive mkdir still keeps two runs out of one folder
+        return None
+    handle = open(Path(folder) / RUN_IDS_LOCK, "a")
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return handle
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                handle.close()
+                raise RunBusyError(f"another process has held {handle.name} for {wait:.0f} s while claiming a run "
+                                   "folder there; try again, or choose another --run-id") from None
+            time.sleep(0.005)
+
+
+def _release(claim: Any) -> None:
+    if claim is not None:  # closing the file drops the flock
+        claim.close()
+
+
 def supersede(path: Path) -> Path:
     """Move a run folder aside to ``<outputs>/<name>/.superseded/<run-id>-<time>-<pid>`` and return where.
 
@@ -248,9 +295,14 @@ def supersede(path: Path) -> Path:
     way. ``latest`` keeps pointing at the moved folder until the new run completes.
     """
     path = Path(path)
-    aside = path.parent / SUPERSEDED_DIR / f"{path.name}-{time.strftime(ID_TIME)}-{os.getpid()}"
-    aside.parent.mkdir(exist_ok=True)
-    os.rename(path, aside)
+    (path.parent / SUPERSEDED_DIR).mkdir(exist_ok=True)
+    base = f"{path.name}-{time.strftime(ID_TIME)}-{os.getpid()}"
+    for n in range(1000):  # a second move in the same second by the same process gets a suffix
+        aside = path.parent / SUPERSEDED_DIR / (base if n == 0 else f"{base}.{n}")
+        if os.path.lexists(aside):
+            continue
+        os.rename(path, aside)
+        break
     outputs = path.parent.parent
     latest = outputs / LATEST
     if latest.is_symlink() and Path(os.path.realpath(latest)) == path.resolve():
@@ -260,8 +312,19 @@ def supersede(path: Path) -> Path:
 
 def make_way(path: Path) -> Path | None:
     """Supersede the run folder at ``path`` for a new run of that id, and return where it went (None: no
-    folder there); a run still running there is refused."""
+    folder there); a run still running there is refused (``RunBusyError``).  Done under the run-id lock,
+    so two processes given the same id never move each other's runs."""
     path = Path(path)
+    if not path.parent.is_dir():
+        return None
+    claim = lock_run_ids(path.parent)
+    try:
+        return _make_way(path)
+    finally:
+        _release(claim)
+
+
+def _make_way(path: Path) -> Path | None:
     if not os.path.lexists(path):
         return None
     if path.is_symlink() or not path.is_dir():
@@ -271,8 +334,8 @@ def make_way(path: Path) -> Path | None:
         raise RunError(f"{path} is {what}, not a run folder; move it away or choose another --run-id")
     run = RunDir(path)
     if run.state() == "running":
-        raise RunError(f"run {run.name}/{run.id} is still running (pid {run.record().pid}); wait for it to end, "
-                       "or choose another --run-id")
+        raise RunBusyError(f"run {run.name}/{run.id} is still running (pid {run.record().pid}); wait for it to "
+                           "end, or choose another --run-id")
     return supersede(path)
 
 

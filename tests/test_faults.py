@@ -179,3 +179,61 @@ def test_two_processes_filling_the_cache_at_once(idx_folder):
     # no temp folders left by the race: the imported set, and the by-path entry the direct load made
     assert sorted(p.name for p in datasets.cache_dir().iterdir()) == ["by-path", "mnist"]
     assert len(list((datasets.cache_dir() / "by-path").iterdir())) == 1
+
+
+# a child that is ready (its imports done) when it writes ready-<i>, then waits for 'go' and runs the CLI
+BARRIER_CHILD = """
+import sys, time
+from pathlib import Path
+from digitclf.cli import main
+import digitclf.runner, digitclf.cli.train_cmd  # the imports before the barrier: the runs start together
+Path(f"ready-{sys.argv[1]}").touch()
+while not Path("go").exists():
+    time.sleep(0.001)
+sys.argv = ["digitclf", *sys.argv[2:]]
+main()
+"""
+
+
+@pytest.mark.slow
+def test_concurrent_trains_with_one_run_id_run_once_each_and_lose_no_run():
+    """Four processes given the same --run-id, released together, three rounds: each either runs (and supersedes
+    a finished run there) or exits 1 with the one Error line naming the run in progress; every completed run
+    folder is kept, in place or under .superseded/."""
+    workers, rounds, refused = 4, 3, 0
+    succeeded: set[int] = set()
+    for round_ in range(rounds):
+        for path in Path(".").glob("ready-*"):
+            path.unlink()
+        Path("go").unlink(missing_ok=True)
+        procs = [subprocess.Popen([sys.executable, "-c", BARRIER_CHILD, str(i), "train", "-c", "digits_lbfgs",
+                                   "--run-id", "shared", "--json", "--quiet", "--set", "output.plots=false",
+                                   "--set", "model.params.max_iter=20"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for i in range(workers)]
+        deadline = time.monotonic() + 120
+        while len(list(Path(".").glob("ready-*"))) < workers and time.monotonic() < deadline:
+            time.sleep(0.01)
+        Path("go").touch()
+        outs = [p.communicate(timeout=300) for p in procs]
+        ran = {p.pid for p in procs if p.returncode == 0}
+        assert ran, outs
+        for proc, (out, err) in zip(procs, outs):
+            if proc.returncode == 0:
+                assert json.loads(out)["run_id"] == "shared" and err == ""
+                continue
+            refused += 1
+            assert proc.returncode == 1 and out == "", (out, err)
+            busy = next((pid for pid in ran if f"(pid {pid})" in err), None)
+            assert busy is not None, err  # the run it met was in progress, and then completed
+            assert err == (f"Error: run digits_lbfgs/shared is still running (pid {busy}); wait for it to end, "
+                           "or choose another --run-id\n")
+        succeeded |= ran
+    folders = [Path("outputs/digits_lbfgs/shared"), *Path("outputs/digits_lbfgs/.superseded").iterdir()]
+    records = [json.loads((folder / "run.json").read_text()) for folder in folders]
+    assert all(r["status"] == "complete" and r["id"] == "shared" for r in records)
+    assert sorted(r["pid"] for r in records) == sorted(succeeded)  # one folder per run that ran, none lost
+    for folder, record in zip(folders, records):
+        assert {name: runs.sha256_file(folder / name) for name in record["artifacts"]} == record["artifacts"]
+    assert refused > 0  # the runs did overlap (four released at once on at most a few cores)
+    assert not list(Path("outputs").rglob("*.tmp"))
