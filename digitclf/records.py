@@ -119,6 +119,7 @@ class RunRecord(Record):
     artifacts: dict[str, str] = Field(default_factory=dict)  # file name -> sha256
     signatures: dict[str, str] = Field(default_factory=dict)  # model file name -> HMAC with this user's key
     config_digest: str | None = None
+    token: str | None = None  # random, set at start: tells runs of one fixed id apart (model signatures bind it)
     dataset: DatasetInfo | None = None
     sweep: SweepMark | None = None
     error: str | None = None

@@ -180,7 +180,8 @@ class RunDir:
         try:
             self._write(RunRecord.model_validate(dict(
                 id=self.id, name=self.name, status="running", pid=os.getpid(), host=socket.gethostname(),
-                started=now(), finished=None, config=config, versions=versions(), artifacts={}, **fields)))
+                started=now(), finished=None, config=config, versions=versions(), artifacts={},
+                token=secrets.token_hex(8), **fields)))
         finally:  # run.json says who runs here: others may look now
             _release(self.claim)
             self.claim = None
@@ -201,7 +202,7 @@ class RunDir:
         from digitclf import signing
 
         record = self.record()
-        signatures = {name: signing.sign(*signing.model_parts(self.id, name, sha))  # only a complete run's model
+        signatures = {name: signing.sign(*signing.model_parts(record, name, sha))  # only a complete run's model
                       for name, sha in self.written.items() if name in SIGNED and status == "complete"}
         self.update(status=status, finished=now(), artifacts={**record.artifacts, **self.written},
                     signatures={**record.signatures, **signatures}, **fields)
@@ -483,11 +484,11 @@ def load_model(run: RunDir, *, trust: bool = False) -> Any:
 
     path = run.verify("model.joblib")
     signature = record.signatures["model.joblib"] if "model.joblib" in record.signatures else None
-    if not trust and not signing.verifies(signature, *signing.model_parts(run.id, "model.joblib",
+    if not trust and not signing.verifies(signature, *signing.model_parts(record, "model.joblib",
                                                                           record.artifacts["model.joblib"])):
-        raise RunError(f"{path} is not signed with your key ({signing.key_path()}): it was saved elsewhere, "
-                       "before digitclf signed models, or altered, and loading a pickle runs its code; "
-                       "pass --trust if you trust where it came from")
+        raise RunError(f"{path} is not signed with your key ({signing.key_path()}) for this run: it was saved "
+                       "elsewhere, by a digitclf that signed models otherwise, put here from another run, or "
+                       "altered, and loading a pickle runs its code; pass --trust if you trust where it came from")
     return joblib.load(path)
 
 

@@ -6,7 +6,8 @@ model digitclf saves is also signed with an HMAC key that lives outside the outp
 (``$DIGITCLF_KEY``, else ``$XDG_CONFIG_HOME/digitclf/signing.key``, else
 ``~/.config/digitclf/signing.key``; 32 random bytes, created with mode 0600 on first use).  A model
 whose signature does not verify with that key -- copied from a colleague, downloaded, saved
-before signing existed, or altered -- is not unpickled unless the user says ``--trust``.
+before signing existed (or before signatures named the run's record), put into another run, or
+altered -- is not unpickled unless the user says ``--trust``.
 """
 
 from __future__ import annotations
@@ -16,8 +17,12 @@ import hmac
 import os
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from digitclf.errors import RunError
+
+if TYPE_CHECKING:
+    from digitclf.records import RunRecord
 
 KEY_BYTES = 32
 
@@ -73,6 +78,9 @@ def verifies(signature: str | None, *parts: str) -> bool:
     return hmac.compare_digest(hmac.new(key, _message(parts), hashlib.sha256).hexdigest(), signature)
 
 
-def model_parts(run_id: str, name: str, sha256: str) -> tuple[str, ...]:
-    """What a model file's signature covers: the run, the file name and its content."""
-    return ("digitclf-model-v1", run_id, name, sha256)
+def model_parts(record: "RunRecord", name: str, sha256: str) -> tuple[str, ...]:
+    """What a model file's signature covers: the run as its run.json names it (name, id and the random token
+    drawn at its start), the file name and its content.  Not the folder's path: a run moved aside to
+    ``.superseded/`` still verifies, while a model put into another run (even one of the same id, run
+    again) does not."""
+    return ("digitclf-model-v2", record.name, record.id, str(record.token), name, sha256)

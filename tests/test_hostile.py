@@ -255,6 +255,51 @@ def test_other_key_refused_then_trust(cli, isolated, monkeypatch, tmp_path):
     ok(cli("evaluate", "--trust"))
 
 
+def test_a_superseded_run_loads_and_evaluates_without_trust(cli):
+    """The signature names the run as run.json records it, not its folder: moving it aside keeps it usable."""
+    import digitclf
+
+    ok(cli("train", "-q", "-c", DIGITS, *KNN, "--run-id", "fixed"))
+    first = json.loads(Path("outputs/digits_lbfgs/fixed/run.json").read_text())
+    ok(cli("train", "-q", "-c", DIGITS, *KNN, "--run-id", "fixed"))
+    (aside,) = Path("outputs/digits_lbfgs/.superseded").iterdir()
+    assert json.loads((aside / "run.json").read_text())["token"] == first["token"]
+    evaluated = json.loads(ok(cli("evaluate", str(aside), "--json")).stdout)
+    assert evaluated["matches_recorded"] is True and evaluated["run_id"] == aside.name
+    assert digitclf.load_run(aside).model.predict(np.zeros((1, 64))).shape == (1,)
+
+
+def swap_model(source: Path, target: Path, *, signature: bool) -> None:
+    """Put ``source``'s model into ``target`` with a matching sha256 (and ``source``'s signature too)."""
+    shutil.copyfile(source / "model.joblib", target / "model.joblib")
+    record, theirs = (json.loads((p / "run.json").read_text()) for p in (target, source))
+    record["artifacts"]["model.joblib"] = theirs["artifacts"]["model.joblib"]
+    if signature:
+        record["signatures"]["model.joblib"] = theirs["signatures"]["model.joblib"]
+    (target / "run.json").write_text(json.dumps(record))
+
+
+@pytest.mark.parametrize("signature", [False, True], ids=["own-signature", "their-signature"])
+@pytest.mark.parametrize("donor", ["other-run", "same-id-run-before"])
+def test_a_signed_model_put_into_another_run_is_refused(cli, isolated, donor, signature):
+    """Both runs are this user's and signed; a model moved between them is refused, whichever signature it takes
+    along, even between two runs of one fixed run id (the earlier one moved to .superseded/)."""
+    ok(cli("train", "-q", "-c", DIGITS, *KNN, "--set", "model.params={n_neighbors: 1}", "--run-id", "fixed"))
+    ok(cli("train", "-q", "-c", DIGITS, *KNN, "--run-id", "other" if donor == "other-run" else "fixed"))
+    source = Path("outputs/digits_lbfgs/other") if donor == "other-run" else \
+        next(Path("outputs/digits_lbfgs/.superseded").iterdir())
+    target = Path("outputs/digits_lbfgs/fixed")
+    assert sha(source / "model.joblib") != sha(target / "model.joblib")
+    ok(cli("evaluate", str(target)))  # before the swap: its own model loads
+    swap_model(source, target, signature=signature)
+    before = tree(isolated / "outputs")
+    line = refused(cli("evaluate", str(target)), 2, "--trust")
+    assert line.startswith(f"Error: {target.resolve() / 'model.joblib'} is not signed with your key (")
+    assert " for this run: " in line
+    assert tree(isolated / "outputs") == before
+    ok(cli("evaluate", str(target), "--trust"))  # the user's own call
+
+
 def test_short_key_file(cli, outputs, isolated, monkeypatch):
     Path("short.key").write_bytes(b"abc")
     monkeypatch.setenv("DIGITCLF_KEY", str(isolated / "short.key"))

@@ -72,3 +72,24 @@ def test_make_way_refuses_a_running_run_and_what_is_not_a_run_folder(tmp_path):
     (tmp_path / "outputs/digits_lbfgs/afile").write_text("x")
     with pytest.raises(RunError, match="afile is a file, not a run folder; move it away or choose another --run-id"):
         make_way(tmp_path / "outputs/digits_lbfgs/afile")
+
+
+def test_creating_a_fixed_run_id_supersedes_a_finished_run_and_refuses_one_in_progress(tmp_path):
+    """RunDir.create decides under the run-id lock, so a process that skipped make_way (or raced it) is safe too."""
+    from digitclf.errors import RunBusyError
+    from digitclf.runs import RunDir
+
+    outputs = tmp_path / "outputs"
+    done = RunDir.create(outputs, "digits_lbfgs", "fixed")
+    done.start(load_config())
+    done.finish("failed")
+    again = RunDir.create(outputs, "digits_lbfgs", "fixed")  # the failed run moves aside
+    (aside,) = (outputs / "digits_lbfgs/.superseded").iterdir()
+    assert RunDir(aside).record().status == "failed" and again.path == done.path
+    again.start(load_config())  # this process: alive, running
+    with pytest.raises(RunBusyError) as caught:
+        RunDir.create(outputs, "digits_lbfgs", "fixed")
+    assert caught.value.exit_code == 1
+    assert str(caught.value) == (f"run digits_lbfgs/fixed is still running (pid {os.getpid()}); wait for it to end, "
+                                 "or choose another --run-id")
+    assert again.record().status == "running" and len(list(aside.parent.iterdir())) == 1
