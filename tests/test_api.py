@@ -58,3 +58,61 @@ def test_load_run_errors_are_the_projects_own():
 
     with pytest.raises(RunNotFoundError, match="no complete run in outputs/"):
         digitclf.load_run()
+
+
+# Zalando's names for Fashion-MNIST's labels 0-9 (github.com/zalandoresearch/fashion-mnist, "Labels")
+FASHION_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                 "Ankle boot"]
+
+
+def tick_labels(ax) -> tuple[list[str], list[str]]:
+    return [t.get_text() for t in ax.get_xticklabels()], [t.get_text() for t in ax.get_yticklabels()]
+
+
+def confusion_axes_drawn(monkeypatch, config: str, *overrides: str, cli=None) -> dict[str, list]:
+    """Train ``config`` in this process, then draw its confusion matrix through the API and evaluate: the
+    Axes every path drew, captured from plots.confusion_matrix (the one function they all call)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from digitclf import plots
+
+    drawn: list = []
+    real = plots.confusion_matrix
+
+    def spy(*args, **kwargs):
+        drawn.append(real(*args, **kwargs))
+        return drawn[-1]
+
+    monkeypatch.setattr(plots, "confusion_matrix", spy)
+    run = digitclf.train(digitclf.load_config(config, list(overrides)))  # no renderer: drawn here
+    out = {"saved": drawn[:]}
+    out["api"] = [run.plot_confusion_matrix(), digitclf.load_run(run.id).plot_confusion_matrix(style="matplotlib")]
+    drawn.clear()
+    result = cli("evaluate", run.id, "--json")
+    assert result.exit_code == 0, result.output
+    out["evaluate"] = drawn[:]
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(),
+                    reason="Debian's dataset-fashion-mnist is not installed")
+def test_fashion_mnist_confusion_matrices_name_the_classes(monkeypatch, cli):
+    """A tiny Fashion-MNIST run (500 training images, the canonical 10,000 test images): the matrix saved with
+    the run, the API's (seaborn and matplotlib) and the one evaluate refreshes all label rows and columns by name."""
+    drawn = confusion_axes_drawn(monkeypatch, "fashion_mnist_lbfgs", "split.train_size=500",
+                                 "model.estimator=knn", "model.params={}", "model.blas_threads=auto", cli=cli)
+    assert [len(axes) for axes in drawn.values()] == [1, 2, 1]
+    for path, axes in drawn.items():
+        for ax in axes:
+            assert tick_labels(ax) == (FASHION_NAMES, FASHION_NAMES), path
+
+
+def test_digits_confusion_matrices_are_labelled_0_to_9(monkeypatch, cli):
+    drawn = confusion_axes_drawn(monkeypatch, "digits_lbfgs", "model.params.max_iter=20", cli=cli)
+    digits = [str(d) for d in range(10)]
+    assert [len(axes) for axes in drawn.values()] == [1, 2, 1]
+    for path, axes in drawn.items():
+        for ax in axes:
+            assert tick_labels(ax) == (digits, digits), path

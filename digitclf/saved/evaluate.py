@@ -49,6 +49,7 @@ def evaluate(run: RunDir, *, dataset: str | None = None, split: str = "test", st
         X = X * np.float32(run_max / data.pixel_max)
         notes.append(f"pixels rescaled from 0-{data.pixel_max:g} to the run's 0-{run_max:g}")
 
+    names = class_names(record.config.dataset.name)
     model, load_notes = load_model_noting(run, trust=trust)
     y_pred = as_trained(model, record, "predict", X)
     labels = np.union1d(saved.labels, np.unique(y_true))
@@ -64,7 +65,7 @@ def evaluate(run: RunDir, *, dataset: str | None = None, split: str = "test", st
         "dataset": {"name": data.name, "source": data.source, "fingerprint": data.fingerprint,
                     "image_shape": list(data.image_shape), "same_as_training": same_data},
         "split": split,
-        "class_names": list(class_names(record.config.dataset.name) or []) or None,
+        "class_names": list(names) if names else None,
         **scores,
         "notes": notes + load_notes,
     }
@@ -81,7 +82,8 @@ def evaluate(run: RunDir, *, dataset: str | None = None, split: str = "test", st
 
         suffix = "" if own_test else f"-{data.name}-{split}"
         result["files"] = [f"evaluation{suffix}.json", f"confusion_matrix{suffix}.png"]
-        ax = plots.confusion_matrix(scores["confusion_matrix"], labels, accuracy=scores["accuracy"],
+        shown = [names[int(label)] for label in labels] if names and labels.max() < len(names) else labels
+        ax = plots.confusion_matrix(scores["confusion_matrix"], shown, accuracy=scores["accuracy"],
                                     style=style, normalize=normalize)
         run.replace_artifact(result["files"][1], plots.png_bytes(ax))
         write_json(run.file(result["files"][0]), result)
