@@ -3,8 +3,10 @@
 Every ```bash block's commands and every ```console block's ``$ `` commands run in order in one
 sandbox (its own outputs/ and data cache, the shipped configs), so later examples see the runs
 of earlier ones, as a reader's do.  A ```console block shows a command's stdout after it; that
-sample must match what the command prints now, with three things allowed to differ: timings
-(numbers with three decimals, rows named *seconds), run ids and dates, and the spacing that aligns columns.
+sample must match what the command prints now, with these allowed to differ: timings (numbers with
+three decimals, rows named *seconds, the numbers in fit progress lines and how many of them there are,
+the iterations a time budget allowed), run ids and dates, and the spacing that aligns columns.  A sample
+of stderr redirects it (``2>&1``, ``>/dev/null``).
 
 What cannot run here is listed in SKIP with the reason; an entry that matches no README line
 fails, so the list cannot go stale.  Placeholders a reader replaces (a run id prefix, RUN_A,
@@ -32,7 +34,12 @@ SKIP = {
     "python3 -m venv .venv": "the quick start's install; .ci/run runs it on a fresh clone",
     "pip install": "installs packages",
     "pytest -q": "the test suite itself",
-    "mnist_": "OpenML MNIST needs the network (tests/test_datasets_openml.py covers the loader offline)",
+    " mnist_": "OpenML MNIST needs the network (tests/test_datasets_openml.py covers the loader offline)",
+    "/mnist_": "as ' mnist_'",
+    "fashion_mnist_lbfgs.yaml --curve": "a full Fashion-MNIST fit, most of a CPU-minute (the 'Watching fits' sample "
+                                        "runs one held to 8 s)",
+    "--time-budget 5": "as 'fashion_mnist_lbfgs.yaml --curve'",
+    "fashion_mnist_fast": "as 'fashion_mnist_lbfgs.yaml --curve' (and its sweep, minutes)",
     "data fetch mnist": "needs the network",
     "--scheduler tcp://": "needs a Dask cluster (tests/sweep/ run a local one)",
     "mlflow server": "starts a server (tests/test_tracking.py runs one)",
@@ -51,6 +58,8 @@ RUN_ID = re.compile(r"\b\d{8}-\d{6}-[0-9a-f]{6}\b")
 RUN_PREFIX = re.compile(r"\b20\d{6}-\d{4,6}\b(?!-[0-9a-f])")
 DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?\b")
 SECONDS = re.compile(r"(?<![\d.])\d+\.\d{3}(?![\d])")
+PROGRESS = re.compile(r"^- fit: iteration \d+/\d+, ")  # a progress line: one every 5 s of fit
+BUDGETED = re.compile(r"after \d+ iteration\(s\) \(status=99\)")  # a fit a time budget stopped
 
 
 @dataclass
@@ -98,9 +107,13 @@ def normalize(lines: list[str]) -> list[str]:
         line = RUN_ID.sub("<run-id>", line)
         line = DATE.sub("<date>", line)
         line = SECONDS.sub("<seconds>", line)
-        if re.match(r"^\*?\s*\w*seconds\b", line):  # a row of timings (compare's fit_seconds): every number varies
+        if re.match(r"^\*?\s*\w*seconds\b", line) or PROGRESS.match(line):  # timings: every number varies
             line = re.sub(r"\d+(\.\d+)?", "<n>", line)
-        out.append(" ".join(line.split()))
+        line = BUDGETED.sub("after <n> iteration(s) (status=99)", line)
+        line = " ".join(line.split())
+        if PROGRESS.match(line.replace("<n>", "0")) and out and out[-1] == line:
+            continue  # how many progress lines a fit prints depends on its speed: one or more
+        out.append(line)
     while out and not out[-1]:
         out.pop()
     return out
@@ -110,7 +123,7 @@ def skipped(command: str) -> str | None:
     for marker, reason in SKIP.items():
         if marker in command:
             return reason
-    if NEEDS_FASHION in command and not Path(NEEDS_FASHION).is_dir():
+    if ("fashion" in command or NEEDS_FASHION in command) and not Path(NEEDS_FASHION).is_dir():
         return "Debian's dataset-fashion-mnist is not installed"
     return None
 
@@ -178,6 +191,11 @@ def make_sandbox(path: Path) -> Path:
         index = int(np.flatnonzero(digits.target == k)[0])
         strip.paste(on_paper(index, 90), (n * 150, 0))
     strip.convert("RGB").save(path / "number.jpg", quality=90)
+    if Path(NEEDS_FASHION).is_dir():  # a reader who used it before: samples show no first-import note
+        from digitclf.config import DatasetConfig
+        from digitclf.datasets import load_dataset
+
+        load_dataset(DatasetConfig(name="fashion-mnist"))
     return path
 
 
@@ -202,5 +220,18 @@ def test_the_check_fails_when_a_sample_output_changes(tmp_path):
     assert check(parse(good), tmp_path) == []
     changed = good.replace("accuracy 0.9511", "accuracy 0.9512")
     assert check(parse(changed), tmp_path)[0].startswith("README line 2: `printf")
+    # a stderr sample: how many progress lines (one or more), their numbers and a budget's iterations may differ
+    shown = ["- fit: x", "- fit: iteration 9/300, val accuracy 0.8140, 5.3s elapsed, ~170s left at most",
+             "- save: after 40 iteration(s) (status=99)"]
+
+    def stderr_sample(*printed: str) -> str:
+        command = "{ " + " ".join(f"echo '{line}' >&2;" for line in printed) + " } 2>&1 >/dev/null"
+        return "```console\n$ " + command + "\n" + "\n".join(shown) + "\n```\n"
+
+    progress = [f"- fit: iteration {k}/300, val accuracy 0.{k}, {k}.1s elapsed, ~{k}s left at most" for k in (12, 31)]
+    assert check(parse(stderr_sample(shown[0], *progress, "- save: after 61 iteration(s) (status=99)")), tmp_path) == []
+    assert check(parse(stderr_sample(shown[0], "- save: after 61 iteration(s) (status=99)")), tmp_path)  # none at all
+    assert check(parse(stderr_sample(shown[0], progress[0], "- save: after 61 iteration(s) (status=1)")), tmp_path)
+    assert check(parse(stderr_sample(shown[0], progress[0].replace("val accuracy", "val acc"), shown[2])), tmp_path)
     failing = "```bash\nfalse\n```\n"
     assert "exited 1" in check(parse(failing), tmp_path)[0]

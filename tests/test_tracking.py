@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -329,7 +330,8 @@ def _digitclf(*args: str, uri: str) -> "subprocess.CompletedProcess":
 
 def _python_without_digitclf(folder: Path) -> Path:
     """A new virtual environment that sees this one's packages (site-packages listed in a .pth) but not digitclf:
-    its editable install is a .pth file, which Python runs only in a site folder, never in one a .pth lists."""
+    its editable install is a .pth file, which Python runs only in a site folder, never in one a .pth lists.
+    The fallback where no package index can be reached."""
     import subprocess
     import sysconfig
 
@@ -337,6 +339,22 @@ def _python_without_digitclf(folder: Path) -> Path:
     (site,) = (folder / "lib").glob("python*/site-packages")
     (site / "this-environment.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     return folder / "bin" / "python"
+
+
+def _python_with_only(requirements: Path, folder: Path) -> tuple[Path, str | None]:
+    """A fresh virtual environment with nothing but ``pip install -r requirements`` (the model's own
+    requirements.txt, as MLflow logged it; pip's cache makes a repeat fast).  When pip cannot install them
+    (no package index reachable), the .pth environment instead, and why."""
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True, timeout=120)
+    python = folder / "bin" / "python"
+    pip = subprocess.run([str(python), "-I", "-m", "pip", "install", "--quiet", "-r", str(requirements)],
+                         capture_output=True, text=True, timeout=1200)
+    if pip.returncode == 0:
+        return python, None
+    why = (pip.stderr.strip().splitlines() or ["(no output)"])[-1]
+    return _python_without_digitclf(folder.with_name(folder.name + "-pth")), why
 
 
 CLEAN_PREDICT = """
@@ -352,8 +370,8 @@ print(json.dumps(out))
 
 
 @pytest.mark.slow
-def test_train_json_through_a_real_server_and_the_model_in_an_environment_without_digitclf(server, tmp_path,
-                                                                                         monkeypatch):
+def test_train_json_through_a_real_server_and_the_model_in_a_fresh_environment_without_digitclf(server, tmp_path,
+                                                                                               monkeypatch):
     import subprocess
 
     from sklearn.datasets import load_digits
@@ -385,7 +403,15 @@ def test_train_json_through_a_real_server_and_the_model_in_an_environment_withou
     assert isinstance(own.steps[1][1], PCA)
     X = load_digits().data.astype(np.uint8)
     np.save(tmp_path / "X.npy", X)
-    python = _python_without_digitclf(tmp_path / "clean")
+    python, why_not_fresh = _python_with_only(Path(mlflow.pyfunc.get_model_dependencies(model_uri)), tmp_path / "clean")
+    if why_not_fresh is None:  # nothing in it but what the model's requirements.txt pulled in
+        installed = subprocess.run([str(python), "-I", "-m", "pip", "list", "--format", "json"], capture_output=True,
+                                   text=True, check=True).stdout
+        names = {row["name"].lower() for row in json.loads(installed)}
+        assert {"scikit-learn", "mlflow-skinny", "pandas", "skops"} <= names and "digitclf" not in names
+    else:
+        warnings.warn(f"the model was loaded in this environment's packages (a .pth), not a fresh one: pip could "
+                      f"not install its requirements.txt: {why_not_fresh}", stacklevel=1)
     clean = subprocess.run([str(python), "-I", "-c", CLEAN_PREDICT, model_uri, str(tmp_path / "X.npy")],
                            cwd=tmp_path, env=_no_proxy_env(MLFLOW_TRACKING_URI=server), capture_output=True,
                            text=True, timeout=300)
