@@ -191,11 +191,6 @@ def make_sandbox(path: Path) -> Path:
         index = int(np.flatnonzero(digits.target == k)[0])
         strip.paste(on_paper(index, 90), (n * 150, 0))
     strip.convert("RGB").save(path / "number.jpg", quality=90)
-    if Path(NEEDS_FASHION).is_dir():  # a reader who used it before: samples show no first-import note
-        from digitclf.config import DatasetConfig
-        from digitclf.datasets import load_dataset
-
-        load_dataset(DatasetConfig(name="fashion-mnist"))
     return path
 
 

@@ -347,10 +347,10 @@ def _python_with_only(requirements: Path, folder: Path) -> tuple[Path, str | Non
     (no package index reachable), the .pth environment instead, and why."""
     import subprocess
 
-    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True, timeout=120)
-    python = folder / "bin" / "python"
-    pip = subprocess.run([str(python), "-I", "-m", "pip", "install", "--quiet", "-r", str(requirements)],
-                         capture_output=True, text=True, timeout=1200)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True, timeout=120)
+    python = folder / "bin" / "python"  # this environment's pip installs into it (--python): no pip copied in
+    pip = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "-r",
+                          str(requirements)], capture_output=True, text=True, timeout=1200)
     if pip.returncode == 0:
         return python, None
     why = (pip.stderr.strip().splitlines() or ["(no output)"])[-1]
@@ -394,7 +394,7 @@ def test_train_json_through_a_real_server_and_the_model_in_a_fresh_environment_w
 
     model_uri = f"runs:/{logged.info.run_id}/model"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
-    requirements = Path(mlflow.pyfunc.get_model_dependencies(model_uri)).read_text().split()
+    requirements = Path(mlflow.pyfunc.get_model_dependencies(model_uri)).read_text().split()  # as MLflow logged it
     from importlib.metadata import version
 
     assert requirements == [f"{dist}=={version(dist)}" for dist in ("mlflow-skinny", "pandas", "scikit-learn",
@@ -403,11 +403,13 @@ def test_train_json_through_a_real_server_and_the_model_in_a_fresh_environment_w
     assert isinstance(own.steps[1][1], PCA)
     X = load_digits().data.astype(np.uint8)
     np.save(tmp_path / "X.npy", X)
-    python, why_not_fresh = _python_with_only(Path(mlflow.pyfunc.get_model_dependencies(model_uri)), tmp_path / "clean")
+    requirements_txt = Path(mlflow.pyfunc.get_model_dependencies(model_uri))
+    python, why_not_fresh = _python_with_only(requirements_txt, tmp_path / "clean")
     if why_not_fresh is None:  # nothing in it but what the model's requirements.txt pulled in
-        installed = subprocess.run([str(python), "-I", "-m", "pip", "list", "--format", "json"], capture_output=True,
-                                   text=True, check=True).stdout
-        names = {row["name"].lower() for row in json.loads(installed)}
+        installed = subprocess.run([str(python), "-I", "-c", "import importlib.metadata as m, json; print(json.dumps("
+                                    "[d.metadata['Name'] for d in m.distributions()]))"],
+                                   capture_output=True, text=True, check=True).stdout
+        names = {name.lower() for name in json.loads(installed)}
         assert {"scikit-learn", "mlflow-skinny", "pandas", "skops"} <= names and "digitclf" not in names
     else:
         warnings.warn(f"the model was loaded in this environment's packages (a .pth), not a fresh one: pip could "
