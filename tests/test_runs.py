@@ -93,3 +93,22 @@ def test_creating_a_fixed_run_id_supersedes_a_finished_run_and_refuses_one_in_pr
     assert str(caught.value) == (f"run digits_lbfgs/fixed is still running (pid {os.getpid()}); wait for it to end, "
                                  "or choose another --run-id")
     assert again.record().status == "running" and len(list(aside.parent.iterdir())) == 1
+
+
+def test_a_run_id_lock_held_too_long_is_one_error_naming_it(tmp_path, monkeypatch):
+    from digitclf import runs
+    from digitclf.errors import RunBusyError
+
+    monkeypatch.setattr(runs, "LOCK_WAIT", 0.2)
+    (tmp_path / "outputs/digits_lbfgs").mkdir(parents=True)
+    held = runs.lock_run_ids(tmp_path / "outputs/digits_lbfgs")  # another open file: flock refuses it like a process
+    try:
+        with pytest.raises(RunBusyError) as caught:
+            runs.RunDir.create(tmp_path / "outputs", "digits_lbfgs", "fixed")
+    finally:
+        held.close()
+    lock = tmp_path / "outputs/digits_lbfgs/.run-ids.lock"
+    assert str(caught.value) == (f"another process has held {lock} for 0.2 s while claiming a run folder there; "
+                                 "try again, or choose another --run-id")
+    assert not (tmp_path / "outputs/digits_lbfgs/fixed").exists()
+    runs.RunDir.create(tmp_path / "outputs", "digits_lbfgs", "fixed").start(load_config())  # free again
