@@ -106,9 +106,9 @@ def normalize(lines: list[str]) -> list[str]:
     for line in lines:
         line = RUN_ID.sub("<run-id>", line)
         line = DATE.sub("<date>", line)
-        line = SECONDS.sub("<seconds>", line)
         if re.match(r"^\*?\s*\w*seconds\b", line) or PROGRESS.match(line):  # timings: every number varies
             line = re.sub(r"\d+(\.\d+)?", "<n>", line)
+        line = SECONDS.sub("<seconds>", line)
         line = BUDGETED.sub("after <n> iteration(s) (status=99)", line)
         line = " ".join(line.split())
         if PROGRESS.match(line.replace("<n>", "0")) and out and out[-1] == line:
@@ -213,6 +213,9 @@ def test_the_check_fails_when_a_sample_output_changes(tmp_path):
     good = "```console\n$ printf 'accuracy  0.9511  (took 0.123 s)\\nrun outputs/x/20261127-221727-3de1ba\\n'\n" \
            "accuracy 0.9511 (took 9.999 s)\nrun outputs/x/20260101-000000-abcdef\n```\n"
     assert check(parse(good), tmp_path) == []
+    # a timings row: any number there, whatever its decimals (0.121 once, 0.1208 another time)
+    timings = "```console\n$ echo '* fit_seconds 0.121 0.07'\n* fit_seconds 0.1208 0.0745\n```\n"
+    assert check(parse(timings), tmp_path) == []
     changed = good.replace("accuracy 0.9511", "accuracy 0.9512")
     assert check(parse(changed), tmp_path)[0].startswith("README line 2: `printf")
     # a stderr sample: how many progress lines (one or more), their numbers and a budget's iterations may differ
