@@ -508,3 +508,16 @@ def test_dataset_input_names_the_source_and_uses_the_fingerprint_as_digest(sourc
     assert (logged.dataset.source_type, json.loads(logged.dataset.source)) == (source_type, where)
     assert [(tag.key, tag.value) for tag in logged.tags] == [
         ("mlflow.data.context", "training (60000 rows) and evaluation (10000 rows)")]
+
+
+@pytest.mark.slow  # two virtual environments
+def test_when_pip_cannot_install_the_requirements_the_clean_environment_is_the_pth_one(tmp_path):
+    """The offline fallback of the fresh environment: this one's packages through a .pth, still without digitclf."""
+    import subprocess
+
+    (tmp_path / "requirements.txt").write_text("this is not a requirement\n")  # pip fails at once, no index asked
+    python, why = _python_with_only(tmp_path / "requirements.txt", tmp_path / "clean")
+    assert why is not None and "this is not a requirement" in why
+    probe = "import importlib.util as u; print(u.find_spec('sklearn') is not None, u.find_spec('digitclf') is None)"
+    done = subprocess.run([str(python), "-I", "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["True", "True"]
