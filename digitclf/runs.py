@@ -484,8 +484,7 @@ def load_model(run: RunDir, *, trust: bool = False) -> Any:
 
     path = run.verify("model.joblib")
     signature = record.signatures["model.joblib"] if "model.joblib" in record.signatures else None
-    if not trust and not signing.verifies(signature, *signing.model_parts(record, "model.joblib",
-                                                                          record.artifacts["model.joblib"])):
+    if not trust and not signing.model_verifies(signature, record, "model.joblib", record.artifacts["model.joblib"]):
         raise RunError(f"{path} is not signed with your key ({signing.key_path()}) for this run: it was saved "
                        "elsewhere, by a digitclf that signed models otherwise, put here from another run, or "
                        "altered, and loading a pickle runs its code; pass --trust if you trust where it came from")

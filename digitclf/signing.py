@@ -84,3 +84,11 @@ def model_parts(record: "RunRecord", name: str, sha256: str) -> tuple[str, ...]:
     ``.superseded/`` still verifies, while a model put into another run (even one of the same id, run
     again) does not."""
     return ("digitclf-model-v2", record.name, record.id, str(record.token), name, sha256)
+
+
+def model_verifies(signature: str | None, record: "RunRecord", name: str, sha256: str) -> bool:
+    """The signature verifies for this run; a run saved before run.json had a token (signed with
+    ``digitclf-model-v1``: run id, file name, content) still verifies, so upgrading never asks for --trust."""
+    if verifies(signature, *model_parts(record, name, sha256)):
+        return True
+    return record.token is None and verifies(signature, "digitclf-model-v1", record.id, name, sha256)

@@ -269,6 +269,26 @@ def test_a_superseded_run_loads_and_evaluates_without_trust(cli):
     assert digitclf.load_run(aside).model.predict(np.zeros((1, 64))).shape == (1,)
 
 
+def test_a_run_signed_before_tokens_still_loads_but_dropping_a_token_does_not(cli):
+    """A run saved by a digitclf whose signatures named only the run id (v1) loads without --trust; removing
+    the token from a newer run.json (to pass as such a run) is refused."""
+    from digitclf import signing
+
+    ok(cli("train", "-q", "-c", DIGITS, *KNN, "--run-id", "old"))
+    ok(cli("train", "-q", "-c", DIGITS, *KNN, "--run-id", "new"))
+    for run_id, resign in (("old", True), ("new", False)):
+        path = Path("outputs/digits_lbfgs") / run_id / "run.json"
+        record = json.loads(path.read_text())
+        del record["token"]
+        if resign:  # what the earlier digitclf wrote
+            record["signatures"]["model.joblib"] = signing.sign(
+                "digitclf-model-v1", run_id, "model.joblib", record["artifacts"]["model.joblib"])
+        path.write_text(json.dumps(record))
+    ok(cli("evaluate", "outputs/digits_lbfgs/old"))
+    line = refused(cli("evaluate", "outputs/digits_lbfgs/new"), 2, "--trust")
+    assert " is not signed with your key (" in line
+
+
 def swap_model(source: Path, target: Path, *, signature: bool) -> None:
     """Put ``source``'s model into ``target`` with a matching sha256 (and ``source``'s signature too)."""
     shutil.copyfile(source / "model.joblib", target / "model.joblib")
