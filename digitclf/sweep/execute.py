@@ -25,6 +25,7 @@ from digitclf.observers import SweepEvents, SweepObserver
 from digitclf.records import PointRow, Selection, SweepSummary
 from digitclf.runs import write_text
 from digitclf.sweep.plan import Point, SweepPlan, load_data
+from digitclf.sweep.search import TrialLink
 from digitclf.sweep.state import DONE_AS, FolderLock, ReleaseOnStart, actions, clear_point, decide, point_state, \
     read_point
 from digitclf.sweep.summary import write_summary
@@ -46,6 +47,7 @@ class PointTask:
     rerun: bool
     retry_failed: bool
     threads: int | dict[str, int] | None  # BLAS/OpenMP cap; per worker address on Dask
+    trial: TrialLink | None = None  # an Optuna trial the fit reports its curve to, to be pruned
     cwd: str | None = None  # local workers run where the sweep was started (loky reuses old workers)
     env: dict[str, str] = field(default_factory=dict)
 
@@ -86,9 +88,10 @@ def run_point(task: PointTask) -> PointRow:
                 worker = max((pool["num_threads"] for pool in threadpool_info()), default=None)
                 cap = cfg.model.blas_threads  # the run's own cap applies to its fit and predict
                 base["blas_threads"] = min(cap, worker) if isinstance(cap, int) and worker else worker  # auto: at most
+                reporter = [task.trial.reporter()] if task.trial is not None else []
                 train(task.checked, outputs=task.outputs, run_id=task.run_id, data=data,
                       record={"sweep": {"id": task.sweep_id, "point": task.values, "index": task.index}},
-                      observers=[ReleaseOnStart(lock)])
+                      observers=[ReleaseOnStart(lock), *reporter])
         except FileExistsError as exc:
             if Path(exc.filename or "") != run_dir:
                 raise
@@ -411,7 +414,8 @@ def _task(plan: SweepPlan, point: Point, rerun: bool, retry_failed: bool, thread
 
     local_context = {"cwd": os.getcwd(), "env": {"DIGITCLF_DATA": str(cache_dir().absolute())}} if local else {}
     return PointTask(point.index, point.values, plan.id, point.checked, point.run_id, point.fingerprint,
-                     plan.outputs, rerun, retry_failed, threads, **local_context)
+                     plan.outputs, rerun, retry_failed, threads, plan.search.trial_link(point.values),
+                     **local_context)
 
 
 # ---------------------------------------------------------------- executors: loky here, Dask on a cluster
