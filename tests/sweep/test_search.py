@@ -219,3 +219,53 @@ sweep:
     final = result.rows[-1]
     assert final.selected and final.scored_on == "test" and final.n_test == len(test_rows)
     assert result.summary().selection.selected_on.startswith("cross-validation of the training part (3 folds")
+
+
+@pytest.mark.slow
+def test_optuna_prunes_trials_as_its_own_pruner_decides_on_their_curves(tmp_path):
+    optuna = pytest.importorskip("optuna")
+    from digitclf.records import read_curve
+    from digitclf.sweep.search import make_pruner
+
+    config = write_search(tmp_path, "optuna", "  trials: 10\n").read_text()
+    config = config.replace("{loguniform: [0.01, 10]}", "{loguniform: [0.0001, 10]}")
+    (tmp_path / "search.yaml").write_text(config)
+    result = run_sweep(plan_sweep(tmp_path / "search.yaml", outputs=tmp_path / "out"))
+    trials, final = result.rows[:-1], result.rows[-1]
+    pruned = [row for row in trials if row.pruned]
+    assert pruned and len(pruned) < len(trials)
+    # Optuna's MedianPruner replayed on the recorded curves, trial after trial (--jobs 1 runs them in order)
+    replay = optuna.create_study(direction="maximize", pruner=make_pruner("median"))
+    for row in trials:
+        curve = read_curve(Path(row.run) / "curve.csv")
+        trial = replay.ask()
+        stopped_at = None
+        for point in curve:
+            trial.report(point.val_accuracy, point.iteration)
+            if trial.should_prune():
+                stopped_at = point.iteration
+                break
+        assert (stopped_at is not None) == row.pruned, row.index
+        metrics = RunDir(Path(row.run)).metrics()
+        if row.pruned:
+            assert stopped_at == curve[-1].iteration == metrics.n_iter  # the fit stopped where the pruner said
+            assert metrics.stopped_early and metrics.stop_reason == "pruned" and row.status == "complete"
+            replay.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            assert metrics.stop_reason is None
+            replay.tell(trial, row.accuracy)
+    study = optuna.load_study(study_name="digitclf", storage=f"sqlite:///{result.plan.folder / 'study.db'}")
+    assert [t.state == optuna.trial.TrialState.PRUNED for t in study.trials] == [row.pruned for row in trials]
+    assert [t.value for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE] == [
+        row.accuracy for row in trials if not row.pruned]
+    # never the winner, even when its accuracy at the stop would rank first
+    assert final.selected and not trials[final.selected_from - 1].pruned
+    summary = json.loads((result.plan.folder / "summary.json").read_text())
+    assert [p["pruned"] for p in summary["points"][:-1]] == [row.pruned for row in trials]
+    # resume: every trial, pruned or not, is reused and the study is unchanged
+    again = run_sweep(plan_sweep(tmp_path / "search.yaml", outputs=tmp_path / "out"))
+    assert [row.action for row in again.rows] == ["reused"] * len(result.rows)
+    assert [row.pruned for row in again.rows] == [row.pruned for row in result.rows]
+    study = optuna.load_study(study_name="digitclf", storage=f"sqlite:///{result.plan.folder / 'study.db'}")
+    assert len(study.trials) == len(trials)
+    assert [t.state == optuna.trial.TrialState.PRUNED for t in study.trials] == [row.pruned for row in trials]
