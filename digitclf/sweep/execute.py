@@ -178,11 +178,14 @@ class SweepResult:
         winner = next(row for row in self.rows if row.index == final.selected_from)
         share = self.plan.validation
         n_test = f"{final.n_test} images" if final.n_test else "its test images"
+        subsample = next(p for p in self.plan.points if p.index == final.index).config.split.train_size
+        trained = f"{subsample} images of the training part (split.train_size)" if subsample else \
+            "the whole training part"
         ranked = (f"cross-validation of the training part ({self.plan.points[0].config.split.n_splits} folds, "
                   "mean accuracy)" if share == "cv" else f"validation: {share:.0%} of the training part")
         return Selection(point=winner.index, values=winner.values, validation_accuracy=winner.accuracy,
                          selected_on=f"{ranked}, carved with the config's seed ({self.plan.search.describe()})",
-                         scored_on=f"test set ({n_test}), once, after training on the whole training part",
+                         scored_on=f"test set ({n_test}), once, after training on {trained}",
                          test_point=final.index, run_id=final.run_id, status=final.status,
                          accuracy=final.accuracy, accuracy_ci95=final.accuracy_ci95)
 
@@ -313,8 +316,10 @@ def _select(plan: SweepPlan, run: _BatchRunner, rows: dict[int, PointRow], event
         return None
     winner = next(p for p in plan.points if p.index == winner_row.index)
     final = plan.selected_point(winner)
+    subsample = final.config.split.train_size
+    trained = f"{subsample} images of the training part" if subsample else "the whole training part"
     events.on_note(f"selected point {winner.index} ({plan.label(winner)}): validation accuracy "
-                   f"{winner_row.accuracy:.4f}; training it on the whole training part, scoring on the test set")
+                   f"{winner_row.accuracy:.4f}; training it on {trained}, scoring on the test set")
     run([final])
     rows[final.index] = rows[final.index].model_copy(update={"selected": True, "selected_from": winner.index})
     return final.index
