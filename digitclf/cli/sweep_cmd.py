@@ -135,7 +135,7 @@ def format_summary(result: "SweepResult") -> str:
                      "-" if row.converged is None else "yes" if row.converged else "no", row.run_id])
     counts = ", ".join(f"{n} {status}" for status, n in result.counts.items())
     pruned = sum(row.pruned for row in result.rows)
-    counts += f" ({pruned} of them pruned: stopped early by the pruner, never selected)" if pruned else ""
+    pruned_text = f"; {pruned} pruned: stopped early by the pruner, never selected" if pruned else ""
     selection = result.selection()
     if selection is not None:
         ci = selection.accuracy_ci95
@@ -146,7 +146,7 @@ def format_summary(result: "SweepResult") -> str:
                      f"          selected on {selection.selected_on};\n          scored on {selection.scored_on}")
     else:
         body_text = ""
-    return table(header, body) + body_text + (f"\nsweep {result.plan.id}: {counts} ({result.ran} ran now)\n"
+    return table(header, body) + body_text + (f"\nsweep {result.plan.id}: {counts} ({result.ran} ran now){pruned_text}\n"
                                   f"summary   {result.plan.folder}/summary.csv, summary.json, tradeoff.png")
 
 
