@@ -262,6 +262,13 @@ def test_optuna_prunes_trials_as_its_own_pruner_decides_on_their_curves(tmp_path
     assert final.selected and not trials[final.selected_from - 1].pruned
     summary = json.loads((result.plan.folder / "summary.json").read_text())
     assert [p["pruned"] for p in summary["points"][:-1]] == [row.pruned for row in trials]
+    from digitclf.cli.sweep_cmd import format_summary
+
+    lines = format_summary(result).splitlines()
+    statuses = {int(line.split()[0].rstrip("*")): line.split()[2] for line in lines[1:len(result.rows) + 1]}
+    assert statuses == {row.index: "pruned" if row.pruned else "complete" for row in result.rows}
+    assert lines[-2] == (f"sweep {result.plan.id}: {len(result.rows)} complete ({len(result.rows)} ran now); "
+                         f"{len(pruned)} pruned: stopped early by the pruner, never selected")
     # resume: every trial, pruned or not, is reused and the study is unchanged
     again = run_sweep(plan_sweep(tmp_path / "search.yaml", outputs=tmp_path / "out"))
     assert [row.action for row in again.rows] == ["reused"] * len(result.rows)
