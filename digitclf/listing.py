@@ -102,7 +102,7 @@ def cell(key: str, value: Any, row: dict[str, Any] | None = None) -> str:
     if value is None:
         return "-"
     if key == "accuracy":
-        if row is not None and row.get("scored_on") == "cross-validation" and row.get("accuracy_ci95"):
+        if row is not None and row["scored_on"] == "cross-validation" and row["accuracy_ci95"]:
             low, high = row["accuracy_ci95"]
             return f"{value:.4f} ± {max(value - low, high - value):.4f}"
         return f"{value:.4f}"
