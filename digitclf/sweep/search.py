@@ -266,7 +266,7 @@ class OptunaSearch(Search):
             raise ConfigError("sweep.search: optuna needs Optuna installed; pip install 'digitclf[optuna]'") from None
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.study = optuna.create_study(study_name=STUDY, storage=self.storage,
+        self.study = optuna.create_study(study_name=STUDY, storage=open_storage(self.storage),
                                          sampler=optuna.samplers.TPESampler(seed=self.seed), direction="maximize",
                                          pruner=make_pruner(self.pruner), load_if_exists=True)
         # a resumed study continues the seeded sequence, not the start of it again (that would repeat trials)
@@ -335,6 +335,7 @@ class OptunaSearch(Search):
 # ---------------------------------------------------------------- pruning, in the worker that runs a trial
 
 STUDY = "digitclf"  # the study's name in study.db
+REPORT_EVERY = 10  # iterations between two reports of a trial's curve (and the pruner's decisions)
 PRUNER_WARMUP_STEPS = 10  # iterations every trial runs before the pruner judges it
 PRUNER_STARTUP_TRIALS = 5  # finished trials before any is pruned
 
@@ -346,6 +347,24 @@ def make_pruner(name: str) -> Any:
     if name == "none":
         return optuna.pruners.NopPruner()
     return optuna.pruners.MedianPruner(n_startup_trials=PRUNER_STARTUP_TRIALS, n_warmup_steps=PRUNER_WARMUP_STEPS)
+
+
+def open_storage(url: str) -> Any:
+    """study.db as Optuna's RDB storage, shared by the sweep's process and its workers: in SQLite's WAL mode
+    with ``synchronous=NORMAL`` (a report is a commit: without them each costs an fsync, ~12 ms here, more
+    than an iteration of a small fit) and waiting up to a minute for another process's write."""
+    import optuna
+    from sqlalchemy import event
+
+    storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+
+    @event.listens_for(storage.engine, "connect")
+    def _pragmas(connection: Any, record: Any) -> None:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+
+    storage.engine.dispose()  # the connections opened to create the tables predate the pragmas
+    return storage
 
 
 @dataclass(frozen=True)
@@ -361,26 +380,34 @@ class TrialLink:
 
 
 class TrialReporter(RunObserver):
-    """A run observer in the worker: reports each iteration's held-out accuracy to the trial through the
-    study's storage (``trial.report``) and stops the fit (``curves.StopFit("pruned")``) when the pruner,
-    which reads every trial's reports from that storage, says so."""
+    """A run observer in the worker: every ``REPORT_EVERY`` iterations it reports the held-out accuracy to
+    the trial in study.db (``trial.report``), and stops the fit (``curves.StopFit("pruned")``) when the
+    pruner says so.
+
+    The pruner judges the trial against the study's finished trials as they were when the fit began: they
+    are read from study.db once, into an in-memory copy of the study where the pruner runs (reading every
+    trial back at each decision would cost more than the fit on small data).
+    """
 
     def __init__(self, link: TrialLink) -> None:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        # a second writer on the SQLite file (the sweep's process asks and tells) waits rather than fails
-        storage = optuna.storages.RDBStorage(link.storage, engine_kwargs={"connect_args": {"timeout": 60}})
-        study = optuna.load_study(study_name=STUDY, storage=storage, pruner=make_pruner(link.pruner))
-        trial_id = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(STUDY),
-                                                                   link.number)
-        self.trial = optuna.trial.Trial(study, trial_id)
+        storage = open_storage(link.storage)
+        study = optuna.load_study(study_name=STUDY, storage=storage)
+        self.trial = optuna.trial.Trial(study, storage.get_trial_id_from_study_id_trial_number(
+            storage.get_study_id_from_name(STUDY), link.number))
+        self.replica = optuna.create_study(direction="maximize", pruner=make_pruner(link.pruner),
+                                           sampler=optuna.samplers.RandomSampler(seed=0))
+        self.replica.add_trials(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+        self.judged = self.replica.ask()
 
     def on_iteration(self, progress: Any) -> None:
         from digitclf.curves import StopFit
 
-        if progress.val_accuracy is None:
+        if progress.val_accuracy is None or progress.iteration % REPORT_EVERY:
             return
         self.trial.report(progress.val_accuracy, progress.iteration)
-        if self.trial.should_prune():
+        self.judged.report(progress.val_accuracy, progress.iteration)
+        if self.judged.should_prune():
             raise StopFit("pruned")

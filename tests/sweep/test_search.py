@@ -225,7 +225,7 @@ sweep:
 def test_optuna_prunes_trials_as_its_own_pruner_decides_on_their_curves(tmp_path):
     optuna = pytest.importorskip("optuna")
     from digitclf.records import read_curve
-    from digitclf.sweep.search import make_pruner
+    from digitclf.sweep.search import REPORT_EVERY, make_pruner
 
     config = write_search(tmp_path, "optuna", "  trials: 10\n").read_text()
     config = config.replace("{loguniform: [0.01, 10]}", "{loguniform: [0.0001, 10]}")
@@ -240,7 +240,7 @@ def test_optuna_prunes_trials_as_its_own_pruner_decides_on_their_curves(tmp_path
         curve = read_curve(Path(row.run) / "curve.csv")
         trial = replay.ask()
         stopped_at = None
-        for point in curve:
+        for point in curve[REPORT_EVERY - 1::REPORT_EVERY]:  # the iterations the fit reported
             trial.report(point.val_accuracy, point.iteration)
             if trial.should_prune():
                 stopped_at = point.iteration
@@ -256,6 +256,9 @@ def test_optuna_prunes_trials_as_its_own_pruner_decides_on_their_curves(tmp_path
             replay.tell(trial, row.accuracy)
     study = optuna.load_study(study_name="digitclf", storage=f"sqlite:///{result.plan.folder / 'study.db'}")
     assert [t.state == optuna.trial.TrialState.PRUNED for t in study.trials] == [row.pruned for row in trials]
+    assert [t.intermediate_values for t in study.trials] == [  # what each fit reported, in study.db
+        {p.iteration: p.val_accuracy for p in read_curve(Path(row.run) / "curve.csv")[REPORT_EVERY - 1::REPORT_EVERY]}
+        for row in trials]
     assert [t.value for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE] == [
         row.accuracy for row in trials if not row.pruned]
     # never the winner, even when its accuracy at the stop would rank first
