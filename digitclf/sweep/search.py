@@ -395,8 +395,11 @@ class TrialReporter(RunObserver):
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         storage = open_storage(link.storage)
         study = optuna.load_study(study_name=STUDY, storage=storage)
-        self.trial = optuna.trial.Trial(study, storage.get_trial_id_from_study_id_trial_number(
-            storage.get_study_id_from_name(STUDY), link.number))
+        trial_id = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(STUDY),
+                                                                   link.number)
+        self.trial = optuna.trial.Trial(study, trial_id)
+        # a trial a stopped sweep had started runs again: the steps it reported then stay as they are
+        self.reported = set(storage.get_trial(trial_id).intermediate_values)
         self.replica = optuna.create_study(direction="maximize", pruner=make_pruner(link.pruner),
                                            sampler=optuna.samplers.RandomSampler(seed=0))
         self.replica.add_trials(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
@@ -407,7 +410,8 @@ class TrialReporter(RunObserver):
 
         if progress.val_accuracy is None or progress.iteration % REPORT_EVERY:
             return
-        self.trial.report(progress.val_accuracy, progress.iteration)
+        if progress.iteration not in self.reported:
+            self.trial.report(progress.val_accuracy, progress.iteration)
         self.judged.report(progress.val_accuracy, progress.iteration)
         if self.judged.should_prune():
             raise StopFit("pruned")

@@ -279,3 +279,40 @@ def test_optuna_prunes_trials_as_its_own_pruner_decides_on_their_curves(tmp_path
     study = optuna.load_study(study_name="digitclf", storage=f"sqlite:///{result.plan.folder / 'study.db'}")
     assert len(study.trials) == len(trials)
     assert [t.state == optuna.trial.TrialState.PRUNED for t in study.trials] == [row.pruned for row in trials]
+
+
+def test_a_trial_reporter_reports_to_study_db_and_stops_where_the_median_pruner_says(tmp_path):
+    optuna = pytest.importorskip("optuna")
+    import warnings
+
+    from digitclf.curves import FitProgress, StopFit
+    from digitclf.sweep.search import REPORT_EVERY, TrialLink, TrialReporter, open_storage
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.create_study(study_name="digitclf", storage=open_storage(url), direction="maximize")
+    for _ in range(5):  # five finished trials whose curve rises: 0.8 at the first reported step, then 0.9
+        trial = study.ask()
+        for step in range(REPORT_EVERY, 101, REPORT_EVERY):
+            trial.report(0.8 if step == REPORT_EVERY else 0.9, step)
+        study.tell(trial, 0.9)
+    resumed = study.ask()  # a trial a stopped sweep had started: it reported the first step already
+    resumed.report(0.85, REPORT_EVERY)
+    reporter = TrialReporter(TrialLink(url, resumed.number, "median"))
+
+    stopped_at = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "step already reported" warning for the step it had
+        for step in range(1, 101):
+            try:
+                reporter.on_iteration(FitProgress(step, 100, 0.0, 0.85))  # above 0.8, below 0.9
+            except StopFit as exc:
+                assert exc.reason == "pruned"
+                stopped_at = step
+                break
+    assert stopped_at == 2 * REPORT_EVERY
+    assert optuna.load_study(study_name="digitclf", storage=url).trials[resumed.number].intermediate_values == {
+        REPORT_EVERY: 0.85, 2 * REPORT_EVERY: 0.85}
+    # Optuna's own pruner on the stored trial agrees
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=10)
+    stored = optuna.load_study(study_name="digitclf", storage=url)
+    assert pruner.prune(stored, stored.trials[resumed.number])
