@@ -303,7 +303,7 @@ class SweepSection(_Strict):
     halving: HalvingSettings | None = None
     pruner: Literal[PRUNERS] = Field(
         "median", description="optuna: stop trials whose held-out accuracy curve (estimators with per-iteration "
-                              "callbacks, e.g. logistic_regression lbfgs; reported every 10 iterations) falls below "
+                              "callbacks, e.g. logistic_regression lbfgs; reported every 10 iterations) stays below "
                               "the median of the finished trials at the same iteration (median: Optuna's "
                               "MedianPruner, after 5 trials and 10 iterations), or none")
 
