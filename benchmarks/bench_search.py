@@ -8,6 +8,7 @@ folder; "total fit time" is the sum of every point's fit_seconds (the selected p
 
     python benchmarks/bench_search.py                       # needs /usr/share/datasets/fashion-mnist
     python benchmarks/bench_search.py --data DIR --jobs 2
+    python benchmarks/bench_search.py --optuna              # also Optuna TPE, pruned (median) and not
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ SPACE = """  trials: 16
 HALVING = "  halving: {resource: split.train_size, min_resources: 1500, max_resources: 48000, factor: 3}\n"
 
 
+EXTRA = {"halving": HALVING, "optuna": "  pruner: median\n", "optuna_unpruned": "  pruner: none\n"}
+
+
 def config(data: Path, search: str) -> str:
     return f"""name: bench_{search}
 dataset: {{name: idx, path: {data}}}
@@ -40,8 +44,8 @@ model: {{estimator: logistic_regression, params: {{max_iter: 30}}, blas_threads:
 output: {{plots: false}}
 seed: 0
 sweep:
-  search: {search}
-{SPACE}{HALVING if search == "halving" else ""}"""
+  search: {search.split("_")[0]}
+{SPACE}{EXTRA.get(search, "")}"""
 
 
 def one_search(search: str, data: Path, folder: Path, jobs: int) -> dict:
@@ -59,27 +63,29 @@ def one_search(search: str, data: Path, folder: Path, jobs: int) -> dict:
     return {"search": search, "wall": wall, "points": len(points),
             "fit": sum(p["fit_seconds"] or 0.0 for p in points),
             "images": sum(p["n_test"] or 0 for p in points), "selection": summary["selection"],
-            "rungs": summary["search"].get("n_candidates")}
+            "rungs": summary["search"].get("n_candidates"), "pruned": sum(p["pruned"] for p in points)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("/usr/share/datasets/fashion-mnist"))
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--optuna", action="store_true", help="also Optuna TPE with and without its median pruner")
     args = parser.parse_args()
+    searches = ["random", "halving", *(["optuna", "optuna_unpruned"] if args.optuna else [])]
     with tempfile.TemporaryDirectory() as tmp:
-        results = [one_search(search, args.data, Path(tmp), args.jobs) for search in ("random", "halving")]
-    random_search, halving = results
+        results = [one_search(search, args.data, Path(tmp), args.jobs) for search in searches]
+    random_search, halving = results[:2]
     low, high = random_search["selection"]["accuracy_ci95"]
     reached = halving["selection"]["accuracy"] >= low
     ratio = halving["fit"] / random_search["fit"]
-    print("| search | points run | total fit s | wall s | selected: validation acc | test acc (95% CI) |")
-    print("|---|---:|---:|---:|---:|---|")
+    print("| search | points run | pruned | total fit s | wall s | selected: validation acc | test acc (95% CI) |")
+    print("|---|---:|---:|---:|---:|---:|---|")
     for r in results:
         s = r["selection"]
         ci = s["accuracy_ci95"]
-        print(f"| {r['search']} | {r['points']} | {r['fit']:.1f} | {r['wall']:.1f} | {s['validation_accuracy']:.4f} "
-              f"| {s['accuracy']:.4f} ({ci[0]:.4f}-{ci[1]:.4f}) |")
+        print(f"| {r['search']} | {r['points']} | {r['pruned']} | {r['fit']:.1f} | {r['wall']:.1f} "
+              f"| {s['validation_accuracy']:.4f} | {s['accuracy']:.4f} ({ci[0]:.4f}-{ci[1]:.4f}) |")
     print(f"\nhalving rungs (candidates): {halving['rungs']}")
     print(f"halving / random total fit time: {ratio:.2f} (target <= 0.5); halving's test accuracy "
           f"{'is' if reached else 'is not'} within random search's 95% CI or above it: "

@@ -301,6 +301,11 @@ class SweepSection(_Strict):
                           "training part (split.n_splits folds); searches: 0.2 unless given; a grid selects only "
                           "when it is given")
     halving: HalvingSettings | None = None
+    pruner: Literal[PRUNERS] = Field(
+        "median", description="optuna: stop trials whose held-out accuracy curve (estimators with per-iteration "
+                              "callbacks, e.g. logistic_regression lbfgs; reported every 10 iterations) stays below "
+                              "the median of the finished trials at the same iteration (median: Optuna's "
+                              "MedianPruner, after 5 trials and 10 iterations), or none")
 
     @field_validator("space", mode="before")
     @classmethod
@@ -357,6 +362,7 @@ class SweepSection(_Strict):
 
 DISTRIBUTIONS = ("choice", "uniform", "loguniform", "int")  # a space: entry is {one of these: [...]}
 SEARCHES = ("grid", "random", "halving", "optuna")
+PRUNERS = ("median", "none")
 
 
 class HalvingSettings(_Strict):

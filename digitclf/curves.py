@@ -50,6 +50,15 @@ class FitProgress:
         return max(0.0, min(left)) if left else None
 
 
+class StopFit(Exception):
+    """Raised by an ``on_iteration`` observer to stop the fit there (a sweep's pruner: reason ``pruned``);
+    the run completes with the model of that iteration, recorded as stopped early for that reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class CurveCallback:
     """A ``sklearn.callback.FitCallback``: scores the held-out slice after every iteration and says when to stop.
 
@@ -108,7 +117,10 @@ class CurveCallback:
         ahead = step if self.iterations > 1 else 0.0
         if stop is None and self.time_budget is not None and elapsed + ahead > self.time_budget:
             stop = "time_budget"
-        self.on_iteration(FitProgress(self.iterations, self.max_iter, elapsed, accuracy, self.time_budget))
+        try:
+            self.on_iteration(FitProgress(self.iterations, self.max_iter, elapsed, accuracy, self.time_budget))
+        except StopFit as exc:
+            stop = stop or exc.reason
         if stop is None:
             return False
         self.stop_reason = stop

@@ -12,7 +12,7 @@ from digitclf.records import STATUSES, SweepSummary, parse_time, read
 from digitclf.runs import DAMAGED, RunDir, is_run_folder, iter_runs, load_split
 
 COLUMNS = ("id", "name", "dataset", "model", "accuracy", "fit_seconds", "converged", "status", "date")
-KEYS = (*COLUMNS, "sweep", "path")
+KEYS = (*COLUMNS, "accuracy_ci95", "scored_on", "sweep", "path")
 NUMERIC = ("accuracy", "fit_seconds")  # right-aligned
 PRUNABLE = ("abandoned", "failed", "interrupted", "damaged")
 SETTLED = 60.0  # seconds: a folder without run.json younger than this may be a run being created right now
@@ -41,6 +41,8 @@ def run_row(run: RunDir) -> dict[str, Any]:
         dataset=record.dataset.name if record.dataset else record.config.dataset.name,
         model=metrics.model_label if metrics else record.model_label,
         accuracy=metrics.accuracy if metrics else record.accuracy,
+        accuracy_ci95=list(metrics.accuracy_ci95) if metrics else None,
+        scored_on=metrics.scored_on if metrics else None,
         fit_seconds=metrics.fit_seconds if metrics else record.fit_seconds,
         converged=metrics.converged if metrics else None,
         date=parse_time(record.started),
@@ -94,11 +96,15 @@ def list_runs(outputs: Path, *, name: str | None = None, status: str | None = No
 # ---------------------------------------------------------------- cells
 
 
-def cell(key: str, value: Any) -> str:
-    """One value as shown in a table."""
+def cell(key: str, value: Any, row: dict[str, Any] | None = None) -> str:
+    """One value as shown in a table; given its ``row``, a cross-validated run's accuracy reads
+    ``mean ± half-width of its 95% CI`` (the wider side when the interval was clipped at 0 or 1)."""
     if value is None:
         return "-"
     if key == "accuracy":
+        if row is not None and row["scored_on"] == "cross-validation" and row["accuracy_ci95"]:
+            low, high = row["accuracy_ci95"]
+            return f"{value:.4f} ± {max(value - low, high - value):.4f}"
         return f"{value:.4f}"
     if key == "fit_seconds":
         return f"{value:.2f}" if value < 100 else f"{value:.0f}"

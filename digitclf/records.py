@@ -197,7 +197,7 @@ class Metrics(Record):
     confusion_matrix: list[list[int]]
     n_validation: int = 0  # training images held out to score every iteration (curve, early stopping)
     stopped_early: bool = False
-    stop_reason: Literal["patience", "time_budget"] | None = None
+    stop_reason: Literal["patience", "time_budget", "pruned"] | None = None
     best_iteration: int | None = None  # the iteration whose model was kept (early stopping), else None
     scored_on: Literal["test", "validation", "cross-validation"] = "test"  # the images the scores count
     cv: CvScores | None = None  # the folds of a cross-validated run (split.kind: kfold)
@@ -332,6 +332,7 @@ class PointRow(Record):
     n_test: int | None = None  # the images scored
     selected: bool = False  # the selected point's run on the test set
     selected_from: int | None = None  # the point it retrains (ranked first on validation data)
+    pruned: bool = False  # an Optuna trial its pruner stopped early: never selected
 
 
 class Selection(Record):

@@ -49,10 +49,11 @@ def render(rows: "Sequence[dict[str, Any]]", fmt: str = "table") -> str:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=list(KEYS), extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
-        writer.writerows({key: cell(key, v) if key == "date" and v else v for key, v in row.items()} for row in rows)
+        writer.writerows({key: cell(key, v) if key == "date" and v else json.dumps(v) if isinstance(v, list) else v
+                          for key, v in row.items()} for row in rows)
         return buffer.getvalue().rstrip("\n")
     headers = [c.replace("_", " ") for c in COLUMNS]
-    cells = [[cell(c, row[c]) for c in COLUMNS] for row in rows]
+    cells = [[cell(c, row[c], row) for c in COLUMNS] for row in rows]
     if fmt == "md":
         rule = "|" + "|".join("---:" if c in NUMERIC else "---" for c in COLUMNS) + "|"
         return "\n".join(["| " + " | ".join(headers) + " |", rule] + ["| " + " | ".join(line) + " |" for line in cells])

@@ -55,8 +55,10 @@ class SweepProgress(SweepObserver):
         from digitclf.sweep import point_label
 
         elapsed = time.perf_counter() - self.started
-        line = f"[{done}/{total}] point {row.index} ({point_label(row.values, self.keys)}): " + row.status
-        if row.status == "complete":
+        line = f"[{done}/{total}] point {row.index} ({point_label(row.values, self.keys)}): " + _status(row)
+        if row.pruned:
+            line += f" at iteration {row.n_iter}, accuracy {row.accuracy:.4f}"
+        elif row.status == "complete":
             line += f", accuracy {row.accuracy:.4f}, fit {row.fit_seconds:.2f}s"
         elif row.status == "failed":
             line += f": {row.error} (traceback: {row.run}/traceback.txt)"
@@ -127,11 +129,13 @@ def format_summary(result: "SweepResult") -> str:
     for row in result.rows:
         ci = row.accuracy_ci95
         body.append([str(row.index) + ("*" if row.selected else ""), *[_value(row.values, k) for k in keys],
-                     row.status + ("" if row.action in ("ran", "pending") else f" ({row.action})"),
+                     _status(row) + ("" if row.action in ("ran", "pending") else f" ({row.action})"),
                      row.scored_on or "-", _num(row.accuracy, ".4f"), f"{ci[0]:.4f}-{ci[1]:.4f}" if ci else "-",
                      _num(row.fit_seconds, ".2f"), _cell(row.n_iter),
                      "-" if row.converged is None else "yes" if row.converged else "no", row.run_id])
     counts = ", ".join(f"{n} {status}" for status, n in result.counts.items())
+    pruned = sum(row.pruned for row in result.rows)
+    pruned_text = f"; {pruned} pruned: stopped early by the pruner, never selected" if pruned else ""
     selection = result.selection()
     if selection is not None:
         ci = selection.accuracy_ci95
@@ -142,8 +146,13 @@ def format_summary(result: "SweepResult") -> str:
                      f"          selected on {selection.selected_on};\n          scored on {selection.scored_on}")
     else:
         body_text = ""
-    return table(header, body) + body_text + (f"\nsweep {result.plan.id}: {counts} ({result.ran} ran now)\n"
+    return table(header, body) + body_text + (f"\nsweep {result.plan.id}: {counts} ({result.ran} ran now){pruned_text}\n"
                                   f"summary   {result.plan.folder}/summary.csv, summary.json, tradeoff.png")
+
+
+def _status(row: "PointRow") -> str:
+    """A point's status; a trial the pruner stopped (complete, never selected) reads ``pruned``."""
+    return "pruned" if row.pruned else row.status
 
 
 def _value(values: dict[str, Any], key: str) -> str:

@@ -130,13 +130,21 @@ def format_iteration(progress: "FitProgress", bar: bool = False) -> str:
 def format_run(metrics: "Metrics", run_path: Path, notes: list[str]) -> str:
     low, high = metrics.accuracy_ci95
     solver = f" solver={metrics.solver}" if metrics.solver else ""
+    cv = metrics.cv
+    if cv is None:
+        data = f"{metrics.n_train:,} train / {metrics.n_test:,} test"
+        accuracy = f"{metrics.accuracy:.4f}  (95% CI {low:.4f}-{high:.4f}, {metrics.n_errors} errors)"
+    else:  # every image is scored by the fold that left it out; the interval is the corrected t-interval
+        repeats = f" x {cv.repeats} repeats" if cv.repeats > 1 else ""
+        data = f"{cv.n_splits}-fold CV{repeats} on {metrics.n_test:,} images ({metrics.n_train:,} train per fold)"
+        accuracy = (f"mean {metrics.accuracy:.4f} ± {max(metrics.accuracy - low, high - metrics.accuracy):.4f} over "
+                    f"{len(cv.fold_accuracy)} folds  (95% CI {low:.4f}-{high:.4f}, {metrics.n_errors} errors out of fold)")
     lines = [
         f"run       {run_path}",
-        f"data      {metrics.dataset}: {metrics.n_train:,} train / {metrics.n_test:,} test, "
-        f"{metrics.n_features} features",
+        f"data      {metrics.dataset}: {data}, {metrics.n_features} features",
         f"model     {metrics.estimator}{solver}  n_iter={metrics.n_iter}  "
         f"converged={'yes' if metrics.converged else 'no'}",
-        f"accuracy  {metrics.accuracy:.4f}  (95% CI {low:.4f}-{high:.4f}, {metrics.n_errors} errors)",
+        f"accuracy  {accuracy}",
         *([format_stop(metrics)] if metrics.stopped_early or metrics.n_validation else []),
         "",
         f"{'phase':<11}{'wall s':>9}{'cpu s':>9}",

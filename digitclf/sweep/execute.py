@@ -25,6 +25,7 @@ from digitclf.observers import SweepEvents, SweepObserver
 from digitclf.records import PointRow, Selection, SweepSummary
 from digitclf.runs import write_text
 from digitclf.sweep.plan import Point, SweepPlan, load_data
+from digitclf.sweep.search import TrialLink
 from digitclf.sweep.state import DONE_AS, FolderLock, ReleaseOnStart, actions, clear_point, decide, point_state, \
     read_point
 from digitclf.sweep.summary import write_summary
@@ -46,6 +47,7 @@ class PointTask:
     rerun: bool
     retry_failed: bool
     threads: int | dict[str, int] | None  # BLAS/OpenMP cap; per worker address on Dask
+    trial: TrialLink | None = None  # an Optuna trial the fit reports its curve to, to be pruned
     cwd: str | None = None  # local workers run where the sweep was started (loky reuses old workers)
     env: dict[str, str] = field(default_factory=dict)
 
@@ -86,9 +88,10 @@ def run_point(task: PointTask) -> PointRow:
                 worker = max((pool["num_threads"] for pool in threadpool_info()), default=None)
                 cap = cfg.model.blas_threads  # the run's own cap applies to its fit and predict
                 base["blas_threads"] = min(cap, worker) if isinstance(cap, int) and worker else worker  # auto: at most
+                reporter = [task.trial.reporter()] if task.trial is not None else []
                 train(task.checked, outputs=task.outputs, run_id=task.run_id, data=data,
                       record={"sweep": {"id": task.sweep_id, "point": task.values, "index": task.index}},
-                      observers=[ReleaseOnStart(lock)])
+                      observers=[ReleaseOnStart(lock), *reporter])
         except FileExistsError as exc:
             if Path(exc.filename or "") != run_dir:
                 raise
@@ -175,11 +178,14 @@ class SweepResult:
         winner = next(row for row in self.rows if row.index == final.selected_from)
         share = self.plan.validation
         n_test = f"{final.n_test} images" if final.n_test else "its test images"
+        subsample = next(p for p in self.plan.points if p.index == final.index).config.split.train_size
+        trained = f"{subsample} images of the training part (split.train_size)" if subsample else \
+            "the whole training part"
         ranked = (f"cross-validation of the training part ({self.plan.points[0].config.split.n_splits} folds, "
                   "mean accuracy)" if share == "cv" else f"validation: {share:.0%} of the training part")
         return Selection(point=winner.index, values=winner.values, validation_accuracy=winner.accuracy,
                          selected_on=f"{ranked}, carved with the config's seed ({self.plan.search.describe()})",
-                         scored_on=f"test set ({n_test}), once, after training on the whole training part",
+                         scored_on=f"test set ({n_test}), once, after training on {trained}",
                          test_point=final.index, run_id=final.run_id, status=final.status,
                          accuracy=final.accuracy, accuracy_ci95=final.accuracy_ci95)
 
@@ -310,8 +316,10 @@ def _select(plan: SweepPlan, run: _BatchRunner, rows: dict[int, PointRow], event
         return None
     winner = next(p for p in plan.points if p.index == winner_row.index)
     final = plan.selected_point(winner)
+    subsample = final.config.split.train_size
+    trained = f"{subsample} images of the training part" if subsample else "the whole training part"
     events.on_note(f"selected point {winner.index} ({plan.label(winner)}): validation accuracy "
-                   f"{winner_row.accuracy:.4f}; training it on the whole training part, scoring on the test set")
+                   f"{winner_row.accuracy:.4f}; training it on {trained}, scoring on the test set")
     run([final])
     rows[final.index] = rows[final.index].model_copy(update={"selected": True, "selected_from": winner.index})
     return final.index
@@ -411,7 +419,8 @@ def _task(plan: SweepPlan, point: Point, rerun: bool, retry_failed: bool, thread
 
     local_context = {"cwd": os.getcwd(), "env": {"DIGITCLF_DATA": str(cache_dir().absolute())}} if local else {}
     return PointTask(point.index, point.values, plan.id, point.checked, point.run_id, point.fingerprint,
-                     plan.outputs, rerun, retry_failed, threads, **local_context)
+                     plan.outputs, rerun, retry_failed, threads, plan.search.trial_link(point.values),
+                     **local_context)
 
 
 # ---------------------------------------------------------------- executors: loky here, Dask on a cluster

@@ -79,6 +79,7 @@ class SweepPlan:
     def add_points(self, batch: list[dict[str, Any]], overrides: tuple[str, ...] = ()) -> list[Point]:
         """Points for a search's next batch (each checked now, before it runs), appended to ``points``."""
         start = len(self.points)
+        overrides = overrides or self.search.point_overrides()
         points = [make_point(self.base, self.source, values, start + n, self.mlflow, overrides)
                   for n, values in enumerate(batch, 1)]
         check_distinct([*self.points, *points])

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from digitclf.errors import ConfigError
+from digitclf.observers import RunObserver
 
 if TYPE_CHECKING:
     from digitclf.config import HalvingSettings
@@ -72,8 +73,8 @@ def expand(grid: dict[str, list[Any]], variants: list[dict[str, Any]]) -> list[d
 
 
 def best_row(rows: list["PointRow"]) -> "PointRow | None":
-    """The complete row with the highest accuracy (the first such point on a tie)."""
-    complete = [row for row in rows if row.status == "complete" and row.accuracy is not None]
+    """The complete row with the highest accuracy (the first such point on a tie); a pruned trial never wins."""
+    complete = [row for row in rows if row.status == "complete" and row.accuracy is not None and not row.pruned]
     return max(complete, key=lambda row: (row.accuracy, -row.index), default=None)
 
 
@@ -101,6 +102,14 @@ class Search:
     def refit_drops(self) -> tuple[str, ...]:
         """Keys the selected point's refit leaves at the base config's value (halving's training-set size)."""
         return ()
+
+    def point_overrides(self) -> tuple[str, ...]:
+        """Settings every point of the search gets (Optuna's pruning needs each trial's curve)."""
+        return ()
+
+    def trial_link(self, values: Values) -> "TrialLink | None":
+        """Where the point's fit reports its curve, to be pruned (None: it is not a trial that can be pruned)."""
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         return {"search": self.name}
@@ -211,7 +220,7 @@ def make_search(section: Any, seed: int, folder: Path | None = None, jobs: int =
                           "(or --trials 16)")
     if section.search == "optuna":
         return OptunaSearch("optuna", [], space=space, trials=section.trials, seed=seed, folder=folder,
-                            batch=max(1, jobs))
+                            batch=max(1, jobs), pruner=section.pruner)
     return Search("random", draw(space, section.trials, seed))
 
 
@@ -229,6 +238,7 @@ class OptunaSearch(Search):
     seed: int = 0
     folder: Path | None = None
     batch: int = 1
+    pruner: str = "median"
     study: Any = None
     open: dict[str, int] = field(default_factory=dict)  # a point's values (JSON) -> its trial number
 
@@ -256,9 +266,9 @@ class OptunaSearch(Search):
             raise ConfigError("sweep.search: optuna needs Optuna installed; pip install 'digitclf[optuna]'") from None
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.study = optuna.create_study(study_name="digitclf", storage=f"sqlite:///{self.folder / 'study.db'}",
+        self.study = optuna.create_study(study_name=STUDY, storage=open_storage(self.storage),
                                          sampler=optuna.samplers.TPESampler(seed=self.seed), direction="maximize",
-                                         load_if_exists=True)
+                                         pruner=make_pruner(self.pruner), load_if_exists=True)
         # a resumed study continues the seeded sequence, not the start of it again (that would repeat trials)
         self.study.sampler = optuna.samplers.TPESampler(seed=self.seed + len(self.study.trials))
 
@@ -291,14 +301,117 @@ class OptunaSearch(Search):
             number = self.open.pop(json.dumps(row.values, sort_keys=True), None)
             if number is None:
                 continue
-            if row.status == "complete" and row.accuracy is not None:
+            if row.status == "complete" and row.pruned:  # its last reported score is the trial's value
+                self.study.tell(number, state=optuna.trial.TrialState.PRUNED)
+            elif row.status == "complete" and row.accuracy is not None:
                 self.study.tell(number, row.accuracy)
             else:
                 self.study.tell(number, state=optuna.trial.TrialState.FAIL)
         return self._ask(self.batch) or None
 
+    @property
+    def storage(self) -> str:
+        return f"sqlite:///{self.folder.absolute() / 'study.db'}"
+
+    def point_overrides(self) -> tuple[str, ...]:
+        return ("output.curve=true",) if self.pruner != "none" else ()
+
+    def trial_link(self, values: Values) -> "TrialLink | None":
+        number = self.open.get(json.dumps(values, sort_keys=True))
+        if number is None or self.pruner == "none":
+            return None
+        return TrialLink(self.storage, number, self.pruner)
+
     def describe(self) -> str:
-        return f"optuna TPE search, {self.trials} trials, {self.batch} at a time, study in {self.folder}/study.db"
+        pruning = "" if self.pruner == "none" else f", {self.pruner} pruner on the curves"
+        return (f"optuna TPE search, {self.trials} trials, {self.batch} at a time{pruning}, "
+                f"study in {self.folder}/study.db")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"search": self.name, "trials": self.trials, "study": str(self.folder / "study.db")}
+        return {"search": self.name, "trials": self.trials, "pruner": self.pruner,
+                "study": str(self.folder / "study.db")}
+
+
+# ---------------------------------------------------------------- pruning, in the worker that runs a trial
+
+STUDY = "digitclf"  # the study's name in study.db
+REPORT_EVERY = 10  # iterations between two reports of a trial's curve (and the pruner's decisions)
+PRUNER_WARMUP_STEPS = 10  # iterations every trial runs before the pruner judges it
+PRUNER_STARTUP_TRIALS = 5  # finished trials before any is pruned
+
+
+def make_pruner(name: str) -> Any:
+    """Optuna's pruner for ``sweep.pruner``: median (MedianPruner after a warm-up) or none."""
+    import optuna
+
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.MedianPruner(n_startup_trials=PRUNER_STARTUP_TRIALS, n_warmup_steps=PRUNER_WARMUP_STEPS)
+
+
+def open_storage(url: str) -> Any:
+    """study.db as Optuna's RDB storage, shared by the sweep's process and its workers: in SQLite's WAL mode
+    with ``synchronous=NORMAL`` (a report is a commit: without them each costs an fsync, ~12 ms here, more
+    than an iteration of a small fit) and waiting up to a minute for another process's write."""
+    import optuna
+    from sqlalchemy import event
+
+    storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+
+    @event.listens_for(storage.engine, "connect")
+    def _pragmas(connection: Any, record: Any) -> None:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+
+    storage.engine.dispose()  # the connections opened to create the tables predate the pragmas
+    return storage
+
+
+@dataclass(frozen=True)
+class TrialLink:
+    """What a worker needs to report a trial's curve (picklable): the study's storage URL and the trial."""
+
+    storage: str
+    number: int
+    pruner: str
+
+    def reporter(self) -> "TrialReporter":
+        return TrialReporter(self)
+
+
+class TrialReporter(RunObserver):
+    """A run observer in the worker: every ``REPORT_EVERY`` iterations it reports the held-out accuracy to
+    the trial in study.db (``trial.report``), and stops the fit (``curves.StopFit("pruned")``) when the
+    pruner says so.
+
+    The pruner judges the trial against the study's finished trials as they were when the fit began: they
+    are read from study.db once, into an in-memory copy of the study where the pruner runs (reading every
+    trial back at each decision would cost more than the fit on small data).
+    """
+
+    def __init__(self, link: TrialLink) -> None:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        storage = open_storage(link.storage)
+        study = optuna.load_study(study_name=STUDY, storage=storage)
+        trial_id = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(STUDY),
+                                                                   link.number)
+        self.trial = optuna.trial.Trial(study, trial_id)
+        # a trial a stopped sweep had started runs again: the steps it reported then stay as they are
+        self.reported = set(storage.get_trial(trial_id).intermediate_values)
+        self.replica = optuna.create_study(direction="maximize", pruner=make_pruner(link.pruner),
+                                           sampler=optuna.samplers.RandomSampler(seed=0))
+        self.replica.add_trials(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+        self.judged = self.replica.ask()
+
+    def on_iteration(self, progress: Any) -> None:
+        from digitclf.curves import StopFit
+
+        if progress.val_accuracy is None or progress.iteration % REPORT_EVERY:
+            return
+        if progress.iteration not in self.reported:
+            self.trial.report(progress.val_accuracy, progress.iteration)
+        self.judged.report(progress.val_accuracy, progress.iteration)
+        if self.judged.should_prune():
+            raise StopFit("pruned")

@@ -116,7 +116,7 @@ def read_point(run_dir: Path, **fields: Any) -> PointRow:
     row: dict[str, Any] = {"run": str(run_dir), "status": point_state(run_dir)}
     if row["status"] == "complete":
         metrics = RunDir(run_dir).metrics()
-        row.update({key: getattr(metrics, key) for key in RESULTS})
+        row.update({key: getattr(metrics, key) for key in RESULTS}, pruned=metrics.stop_reason == "pruned")
     elif row["status"] in ("failed", "interrupted"):
         row["error"] = RunDir(run_dir).record().error
     return PointRow.model_validate({**row, **fields})

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from digitclf.sweep.execute import SweepResult
 
 CSV_RESULTS = ("status", "action", "scored_on", "accuracy", "accuracy_ci95_low", "accuracy_ci95_high", "fit_seconds",
-               "n_iter", "converged", "selected", "run_id", "run", "error")
+               "n_iter", "converged", "selected", "pruned", "run_id", "run", "error")
 
 
 def write_summary(result: "SweepResult") -> dict[str, Path]:
@@ -28,7 +28,8 @@ def write_summary(result: "SweepResult") -> dict[str, Path]:
 
     points = [{**row.model_dump(include={"index", "accuracy", "accuracy_ci95", "fit_seconds"}),
                "label": f"{row.index}: {point_label(row.values, result.plan.keys)}"}
-              for row in result.rows if row.status == "complete" and row.fit_seconds is not None and not row.selected]
+              for row in result.rows if row.status == "complete" and row.fit_seconds is not None and not row.selected
+              and not row.pruned]  # a pruned trial's accuracy is its model's when it was stopped
     scored = "" if not result.plan.selects else " (accuracy on the validation split)"
     save(tradeoff(points, title=f"sweep {result.plan.id}{scored}"), folder / "tradeoff.png")
     return {"json": folder / "summary.json", "csv": folder / "summary.csv", "png": folder / "tradeoff.png"}
@@ -44,7 +45,7 @@ def summary_csv(result: "SweepResult") -> str:
         low, high = row.accuracy_ci95 or (None, None)
         cells = [row.index, *[_csv_value(row.values[k]) if k in row.values else None for k in keys], row.status,
                  row.action, row.scored_on, row.accuracy, low, high, row.fit_seconds, row.n_iter, row.converged,
-                 row.selected, row.run_id, row.run, row.error]
+                 row.selected, row.pruned, row.run_id, row.run, row.error]
         writer.writerow(["" if c is None else c for c in cells])
     return buffer.getvalue()
 

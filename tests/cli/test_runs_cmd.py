@@ -65,3 +65,28 @@ def test_prune_deletes_only_dead_runs(saved, cli):
                                                                                   alive.id}
     again = cli("runs", "--prune", "--yes")
     assert again.exit_code == 0 and again.stdout == "" and "nothing to prune" in again.stderr
+
+
+def test_a_cross_validated_run_lists_its_mean_and_95_ci(isolated, cli):
+    from scipy import stats
+    import numpy as np
+
+    for args in (["split.kind=kfold", "split.n_splits=4", "name=cv_run"], ["name=plain_run"]):
+        sets = [part for arg in [*args, "output.plots=false"] for part in ("--set", arg)]
+        assert cli("train", "-q", *sets).exit_code == 0
+    rows = {row["name"]: row for row in json.loads(cli("runs", "--format", "json").stdout)}
+    cv_id, plain_id = rows["cv_run"]["id"], rows["plain_run"]["id"]
+    metrics = json.loads((Path("outputs/cv_run") / cv_id / "metrics.json").read_text())
+    folds = np.array(metrics["cv"]["fold_accuracy"])
+    ratio = metrics["cv"]["fold_n_test"][0] / metrics["cv"]["fold_n_train"][0]
+    half = stats.t.ppf(0.975, len(folds) - 1) * np.sqrt((1 / len(folds) + ratio) * folds.var(ddof=1))
+    # JSON keeps numbers: the mean, the interval, and what the scores count
+    assert rows["cv_run"]["accuracy"] == folds.mean() and rows["cv_run"]["scored_on"] == "cross-validation"
+    assert np.allclose(rows["cv_run"]["accuracy_ci95"], [folds.mean() - half, folds.mean() + half], atol=1e-12)
+    assert rows["plain_run"]["scored_on"] == "test"
+    table = {line.split()[0]: line for line in cli("runs").stdout.splitlines()[1:]}
+    assert f" {folds.mean():.4f} ± {half:.4f} " in table[cv_id]
+    plain = json.loads((Path("outputs/plain_run") / plain_id / "metrics.json").read_text())
+    assert table[plain_id].split()[4] == f"{plain['accuracy']:.4f}" and "±" not in table[plain_id]
+    csv_rows = {r["id"]: r for r in csv.DictReader(io.StringIO(cli("runs", "--format", "csv").stdout))}
+    assert json.loads(csv_rows[cv_id]["accuracy_ci95"]) == rows["cv_run"]["accuracy_ci95"]

@@ -79,7 +79,7 @@ def test_bad_sweep_section_names_the_key(cli, tmp_path):
     result = cli("sweep", "--config", str(config))
     assert result.exit_code == 2
     assert stderr_lines(result) == [f"Error: {config}: sweep.grids: unknown key 'grids' (did you mean 'grid'?); "
-                                    "allowed keys: grid, variants, search, trials, space, validation, halving"]
+                                    "allowed keys: grid, variants, search, trials, space, validation, halving, pruner"]
 
 
 def test_an_invalid_point_stops_the_sweep_before_any_runs(cli):

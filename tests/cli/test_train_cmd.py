@@ -255,3 +255,25 @@ def test_real_fashion_mnist_fast_config(cli):
     assert 0.83 < metrics["accuracy"] < 0.86
     with Image.open(only_run() / "misclassified.png") as image:  # 25 of them: 5 x 5, each 2 in, as for digits
         assert image.size == (round(5 * 2.6 * 100), round((5 * 2.55 + 0.15) * 100))
+
+
+def test_a_kfold_run_says_folds_not_train_and_test(cli):
+    from scipy import stats
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import KFold
+
+    result = cli("train", "-c", "digits_lbfgs", "--set", "split.kind=kfold", "--set", "split.n_splits=4",
+                 "--set", "output.plots=false")
+    assert result.exit_code == 0, result.output
+    X, y = load_digits(return_X_y=True)
+    n_train = len(next(KFold(4).split(X))[0])
+    metrics = json.loads((only_run() / "metrics.json").read_text())
+    folds = np.array(metrics["cv"]["fold_accuracy"])
+    half = stats.t.ppf(0.975, 3) * np.sqrt((1 / 4 + (len(y) - n_train) / n_train) * folds.var(ddof=1))
+    mean = folds.mean()
+    split = np.load(only_run() / "split.npz")  # the out-of-fold predictions of every image
+    n_errors = int(np.sum(split["y_pred"] != y[split["test_index"]]))
+    lines = result.stdout.splitlines()
+    assert lines[1] == f"data      digits: 4-fold CV on {len(y):,} images ({n_train:,} train per fold), 64 features"
+    assert lines[3] == (f"accuracy  mean {mean:.4f} ± {half:.4f} over 4 folds  (95% CI {mean - half:.4f}-"
+                        f"{mean + half:.4f}, {n_errors} errors out of fold)")

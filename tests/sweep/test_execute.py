@@ -104,7 +104,7 @@ def test_summary_document_keeps_its_keys():
     assert document["search"] == {"search": "grid"} and document["selection"] is None  # a grid selects nothing
     assert [list(p) for p in document["points"]] == [[
         "index", "values", "status", "action", "accuracy", "accuracy_ci95", "fit_seconds", "n_iter", "converged",
-        "run_id", "run", "error", "worker", "scored_on", "n_test", "selected", "selected_from"]] * 2
+        "run_id", "run", "error", "worker", "scored_on", "n_test", "selected", "selected_from", "pruned"]] * 2
     assert {p["scored_on"] for p in document["points"]} == {"test"}
     assert result.rows[0].loaded_data in (True, False) and result.rows[0].blas_threads >= 1  # internal, not saved
     assert json.loads((result.plan.folder / "summary.json").read_text()) == json.loads(json.dumps(document))

@@ -219,3 +219,100 @@ sweep:
     final = result.rows[-1]
     assert final.selected and final.scored_on == "test" and final.n_test == len(test_rows)
     assert result.summary().selection.selected_on.startswith("cross-validation of the training part (3 folds")
+
+
+@pytest.mark.slow
+def test_optuna_prunes_trials_as_its_own_pruner_decides_on_their_curves(tmp_path):
+    optuna = pytest.importorskip("optuna")
+    from digitclf.records import read_curve
+    from digitclf.sweep.search import REPORT_EVERY, make_pruner
+
+    config = write_search(tmp_path, "optuna", "  trials: 10\n").read_text()
+    config = config.replace("{loguniform: [0.01, 10]}", "{loguniform: [0.0001, 10]}")
+    (tmp_path / "search.yaml").write_text(config)
+    result = run_sweep(plan_sweep(tmp_path / "search.yaml", outputs=tmp_path / "out"))
+    trials, final = result.rows[:-1], result.rows[-1]
+    pruned = [row for row in trials if row.pruned]
+    assert pruned and len(pruned) < len(trials)
+    # Optuna's MedianPruner replayed on the recorded curves, trial after trial (--jobs 1 runs them in order)
+    replay = optuna.create_study(direction="maximize", pruner=make_pruner("median"))
+    for row in trials:
+        curve = read_curve(Path(row.run) / "curve.csv")
+        trial = replay.ask()
+        stopped_at = None
+        for point in curve[REPORT_EVERY - 1::REPORT_EVERY]:  # the iterations the fit reported
+            trial.report(point.val_accuracy, point.iteration)
+            if trial.should_prune():
+                stopped_at = point.iteration
+                break
+        assert (stopped_at is not None) == row.pruned, row.index
+        metrics = RunDir(Path(row.run)).metrics()
+        if row.pruned:
+            assert stopped_at == curve[-1].iteration == metrics.n_iter  # the fit stopped where the pruner said
+            assert metrics.stopped_early and metrics.stop_reason == "pruned" and row.status == "complete"
+            replay.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            assert metrics.stop_reason is None
+            replay.tell(trial, row.accuracy)
+    study = optuna.load_study(study_name="digitclf", storage=f"sqlite:///{result.plan.folder / 'study.db'}")
+    assert [t.state == optuna.trial.TrialState.PRUNED for t in study.trials] == [row.pruned for row in trials]
+    assert [t.intermediate_values for t in study.trials] == [  # what each fit reported, in study.db
+        {p.iteration: p.val_accuracy for p in read_curve(Path(row.run) / "curve.csv")[REPORT_EVERY - 1::REPORT_EVERY]}
+        for row in trials]
+    assert [t.value for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE] == [
+        row.accuracy for row in trials if not row.pruned]
+    # never the winner, even when its accuracy at the stop would rank first
+    assert final.selected and not trials[final.selected_from - 1].pruned
+    summary = json.loads((result.plan.folder / "summary.json").read_text())
+    assert [p["pruned"] for p in summary["points"][:-1]] == [row.pruned for row in trials]
+    from digitclf.cli.sweep_cmd import format_summary
+
+    lines = format_summary(result).splitlines()
+    statuses = {int(line.split()[0].rstrip("*")): line.split()[2] for line in lines[1:len(result.rows) + 1]}
+    assert statuses == {row.index: "pruned" if row.pruned else "complete" for row in result.rows}
+    assert lines[-2] == (f"sweep {result.plan.id}: {len(result.rows)} complete ({len(result.rows)} ran now); "
+                         f"{len(pruned)} pruned: stopped early by the pruner, never selected")
+    # resume: every trial, pruned or not, is reused and the study is unchanged
+    again = run_sweep(plan_sweep(tmp_path / "search.yaml", outputs=tmp_path / "out"))
+    assert [row.action for row in again.rows] == ["reused"] * len(result.rows)
+    assert [row.pruned for row in again.rows] == [row.pruned for row in result.rows]
+    study = optuna.load_study(study_name="digitclf", storage=f"sqlite:///{result.plan.folder / 'study.db'}")
+    assert len(study.trials) == len(trials)
+    assert [t.state == optuna.trial.TrialState.PRUNED for t in study.trials] == [row.pruned for row in trials]
+
+
+def test_a_trial_reporter_reports_to_study_db_and_stops_where_the_median_pruner_says(tmp_path):
+    optuna = pytest.importorskip("optuna")
+    import warnings
+
+    from digitclf.curves import FitProgress, StopFit
+    from digitclf.sweep.search import REPORT_EVERY, TrialLink, TrialReporter, open_storage
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.create_study(study_name="digitclf", storage=open_storage(url), direction="maximize")
+    for _ in range(5):  # five finished trials whose curve rises: 0.8 at the first reported step, then 0.9
+        trial = study.ask()
+        for step in range(REPORT_EVERY, 101, REPORT_EVERY):
+            trial.report(0.8 if step == REPORT_EVERY else 0.9, step)
+        study.tell(trial, 0.9)
+    resumed = study.ask()  # a trial a stopped sweep had started: it reported the first step already
+    resumed.report(0.85, REPORT_EVERY)
+    reporter = TrialReporter(TrialLink(url, resumed.number, "median"))
+
+    stopped_at = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "step already reported" warning for the step it had
+        for step in range(1, 101):
+            try:
+                reporter.on_iteration(FitProgress(step, 100, 0.0, 0.85))  # above 0.8, below 0.9
+            except StopFit as exc:
+                assert exc.reason == "pruned"
+                stopped_at = step
+                break
+    assert stopped_at == 2 * REPORT_EVERY
+    assert optuna.load_study(study_name="digitclf", storage=url).trials[resumed.number].intermediate_values == {
+        REPORT_EVERY: 0.85, 2 * REPORT_EVERY: 0.85}
+    # Optuna's own pruner on the stored trial agrees
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=10)
+    stored = optuna.load_study(study_name="digitclf", storage=url)
+    assert pruner.prune(stored, stored.trials[resumed.number])
