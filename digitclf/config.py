@@ -268,7 +268,8 @@ class RunConfig(_Strict):
         """A stable hash of the resolved config (without where outputs go; an unset or auto blas_threads, and
         keys that came later at their defaults, are left out, so digests from before those keys still match)."""
         data = self.to_dict()
-        data.pop("output", None)
+        if data.pop("output")["curve"] is True:  # a curve holds a validation slice out of the fit's rows
+            data["curve"] = True
         if data["model"]["blas_threads"] in (None, "auto"):
             del data["model"]["blas_threads"]
         for key in ("early_stopping", "time_budget"):  # unset: digests from before these keys still match

@@ -217,7 +217,8 @@ def drop_split_search_defaults(data: dict) -> None:
 
 def digest_by_hand(data: dict) -> str:
     data = json.loads(json.dumps(data))  # a deep copy
-    data.pop("output")
+    if data.pop("output").get("curve") is True:
+        data["curve"] = True
     if data["model"].get("blas_threads") in (None, "auto"):
         data["model"].pop("blas_threads", None)
     for key in ("early_stopping", "time_budget"):
@@ -256,6 +257,14 @@ def test_digests_from_before_blas_threads_are_unchanged():
     assert load_config(None).resolved().digest() == "8c5219e7d4987e57"
     shipped_then = load_config("fashion_mnist_lbfgs", ["model.blas_threads=null"])
     assert shipped_then.resolved().digest() == "c6a48fe19ca0b558"
+
+
+def test_a_curve_is_part_of_a_runs_identity_because_it_holds_rows_out_of_the_fit():
+    cfg = load_config("digits_lbfgs")
+    assert load_config("digits_lbfgs", ["output.curve=false"]).digest() == cfg.digest()
+    curved = load_config("digits_lbfgs", ["output.curve=true"])
+    assert curved.digest() != cfg.digest()
+    assert curved.digest() == digest_by_hand(curved.to_dict())
 
 
 def test_digest_ignores_output_but_not_the_model():

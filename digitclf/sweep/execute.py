@@ -20,7 +20,7 @@ import yaml
 
 from digitclf.checks import CheckedConfig
 from digitclf.choices import BACKENDS
-from digitclf.errors import ConfigError, DigitclfError, suggest
+from digitclf.errors import ConfigError, DigitclfError, RunBusyError, suggest
 from digitclf.observers import SweepEvents, SweepObserver
 from digitclf.records import PointRow, Selection, SweepSummary
 from digitclf.runs import write_text
@@ -96,6 +96,8 @@ def run_point(task: PointTask) -> PointRow:
             if Path(exc.filename or "") != run_dir:
                 raise
             return read_point(run_dir, **base, action="busy")  # claimed by a process that ignores the lock
+        except RunBusyError:  # a `train --run-id` of this point's id is running there
+            return read_point(run_dir, **base, action="busy")
         except Exception as exc:  # noqa: BLE001 - train recorded it as failed in the run folder
             error = f"{type(exc).__name__}: {exc}"
         finally:

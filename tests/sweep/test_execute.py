@@ -108,3 +108,23 @@ def test_summary_document_keeps_its_keys():
     assert {p["scored_on"] for p in document["points"]} == {"test"}
     assert result.rows[0].loaded_data in (True, False) and result.rows[0].blas_threads >= 1  # internal, not saved
     assert json.loads((result.plan.folder / "summary.json").read_text()) == json.loads(json.dumps(document))
+
+
+def test_a_train_run_id_claiming_a_point_first_leaves_it_busy_not_failed(monkeypatch):
+    """A ``train --run-id`` of a point's id that claims the folder between the sweep's look and its run: the
+    point is busy (the other process's run is left alone), not a failure."""
+    from digitclf.config import load_config
+    from digitclf.runs import RunDir
+    from digitclf import runner
+
+    real_train = runner.train
+
+    def claimed_first(checked, *, outputs, run_id, **kwargs):
+        other = RunDir.create(outputs, checked.config.name, run_id)
+        other.start(load_config(None, ["name=held_by_train_run_id"]))  # pid: this (alive) process
+        return real_train(checked, outputs=outputs, run_id=run_id, **kwargs)
+
+    monkeypatch.setattr(runner, "train", claimed_first)  # the worker imports it when a point runs
+    result = run_sweep(plan_sweep(DIGITS, ["model.params.C=0.1"], ["output.plots=false"]), jobs=1)
+    assert [(r.status, r.action) for r in result.rows] == [("running", "busy")]
+    assert RunDir(Path(result.rows[0].run)).record().config.name == "held_by_train_run_id"
