@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from digitclf.records import CvScores, Metrics
+from digitclf.threads import blas_threads, fit_blas_threads
 
 if TYPE_CHECKING:
     from digitclf.config import RunConfig
@@ -70,7 +71,8 @@ def execute(cfg: "RunConfig", run: "RunDir", events: Any, data: "Dataset", timer
                             f"{cfg.split.jobs} at a time"), refused("model.params"):
         # the data set goes to loky workers memory-mapped (joblib does that for large arrays), not copied per fold
         outcomes = Parallel(n_jobs=cfg.split.jobs)(
-            delayed(_fold)(pipeline, data.X, data.y, train_rows, test_rows) for train_rows, test_rows in folds)
+            delayed(_fold)(pipeline, data.X, data.y, train_rows, test_rows, cfg.model.blas_threads)
+            for train_rows, test_rows in folds)
     fold_scores = [o.accuracy for o in outcomes]
     fold_seconds = [o.fit_seconds for o in outcomes]
     n_iters = [o.n_iter for o in outcomes]
@@ -92,7 +94,9 @@ def execute(cfg: "RunConfig", run: "RunDir", events: Any, data: "Dataset", timer
     with timer.phase("refit"), refused("model.params"), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         final = Pipeline([*steps, ("clf", estimator)])
-        final.fit(data.X[rows], y)
+        cap = fit_blas_threads(cfg.model.blas_threads, len(rows) * int(data.X.shape[1]))
+        with blas_threads(cap):
+            final.fit(data.X[rows], y)
     warning_lines = sorted({*warning_lines, *(f"{w.category.__name__}: {str(w.message).splitlines()[0]}"
                                               for w in caught)})
     for line in warning_lines:
@@ -111,7 +115,7 @@ def execute(cfg: "RunConfig", run: "RunDir", events: Any, data: "Dataset", timer
     events.on_phase("save")
     artifacts.save(_Saved(run, cfg, **fields), data.X[rows], rows, data.class_names)
     run.finish("complete", notes=notes, warnings=warning_lines, one_vs_rest=description["one_vs_rest"],
-               fit_seconds=result_metrics.fit_seconds, accuracy=result_metrics.accuracy)
+               fit_seconds=result_metrics.fit_seconds, accuracy=result_metrics.accuracy, blas_threads=cap)
     return fields
 
 
@@ -126,21 +130,24 @@ class _FoldOutcome:
     proba: np.ndarray | None
 
 
-def _fold(pipeline: Any, X: np.ndarray, y: np.ndarray, train_rows: np.ndarray, test_rows: np.ndarray) -> _FoldOutcome:
-    """Fit a fresh copy of ``pipeline`` on one fold's training rows and score its test rows (in a worker)."""
+def _fold(pipeline: Any, X: np.ndarray, y: np.ndarray, train_rows: np.ndarray, test_rows: np.ndarray,
+          threads: Any) -> _FoldOutcome:
+    """Fit a fresh copy of ``pipeline`` on one fold's training rows and score its test rows (in a worker), under
+    the ``model.blas_threads`` policy (``threads``) within the worker's share of the cores."""
     from sklearn.base import clone
     from sklearn.exceptions import ConvergenceWarning
 
     from digitclf import models
 
     model = clone(pipeline)
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, \
+            blas_threads(fit_blas_threads(threads, len(train_rows) * int(X.shape[1]))):
         warnings.simplefilter("always")
         start = time.perf_counter()
         model.fit(X[train_rows], y[train_rows])
         seconds = time.perf_counter() - start
-    predicted = model.predict(X[test_rows])
-    proba = model.predict_proba(X[test_rows]).astype(np.float32) if hasattr(model, "predict_proba") else None
+        predicted = model.predict(X[test_rows])
+        proba = model.predict_proba(X[test_rows]).astype(np.float32) if hasattr(model, "predict_proba") else None
     lines = [f"{w.category.__name__}: {str(w.message).splitlines()[0]}" for w in caught]
     return _FoldOutcome(float(np.mean(predicted == y[test_rows])), seconds, models.n_iter(model[-1]),
                         not any(issubclass(w.category, ConvergenceWarning) for w in caught), lines, predicted, proba)

@@ -75,3 +75,37 @@ def test_compare_uses_the_corrected_t_test_for_runs_on_the_same_folds(tmp_path):
     assert same["method"].startswith("corrected resampled t-test") and same["p_value"] == expected["p_value"]
     assert same["why"] == "both runs are cross-validated on the same folds"
     assert differ["skipped"].startswith("a cross-validated run is compared with the corrected t-test")
+
+
+SEEN: list = []  # BLAS threads each spy call saw (a module global: the fold clones its pipeline)
+
+
+def _threads_seen(X):
+    from digitclf.threads import current_blas_threads
+
+    SEEN.append(current_blas_threads())
+    return X
+
+
+def test_folds_and_the_refit_fit_under_the_blas_thread_policy(tmp_path):
+    """A small problem fits each fold and the refit with one BLAS thread (``blas_threads: auto``), as a
+    plain run does: two threads on 1,797 digits cost 10-100x on a busy 2-core machine."""
+    from threadpoolctl import threadpool_limits
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from digitclf import cv
+    from digitclf.runs import RunDir
+
+    X, y = np.random.default_rng(0).random((60, 8)), np.arange(60) % 3
+    SEEN.clear()
+    pipeline = Pipeline([("spy", FunctionTransformer(_threads_seen)),
+                         ("clf", LogisticRegression(max_iter=5))])
+    with threadpool_limits(limits=2, user_api="blas"):
+        cv._fold(pipeline, X, y, np.arange(40), np.arange(40, 60), "auto")
+        cv._fold(pipeline, X, y, np.arange(40), np.arange(40, 60), None)  # null: the library's own
+    assert SEEN == [1] * 3 + [2] * 3  # fit, predict, predict_proba under the cap; then the library's own two
+    cfg = load_config("digits_lbfgs", ["split.kind=kfold", "split.n_splits=3", "output.plots=false"])
+    result = train(cfg, outputs=tmp_path)
+    assert RunDir(result.run.path).record().blas_threads == 1
