@@ -216,7 +216,9 @@ def test_digest_takes_early_stopping_and_time_budget_only_when_set():
     stopping = load_config("digits_lbfgs", ["model.early_stopping={}"])
     budget = load_config("digits_lbfgs", ["model.time_budget=5"])
     assert len({plain.digest(), stopping.digest(), budget.digest()}) == 3
-    assert load_config("digits_lbfgs", ["output.curve=true"]).digest() == plain.digest()  # outputs are not in it
+    assert load_config("digits_lbfgs", ["output.curve=false"]).digest() == plain.digest()  # outputs are not in it
+    # ... but a curve is: its validation slice is held out of the fit, so the model differs
+    assert load_config("digits_lbfgs", ["output.curve=true"]).digest() != plain.digest()
 
 
 def test_an_estimator_without_iterations_gets_an_elapsed_ticker(capsys):
