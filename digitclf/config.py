@@ -176,7 +176,7 @@ class ModelConfig(_Strict):
     estimator: str = "logistic_regression"
     params: dict[str, Any] = Field(default_factory=dict)
     blas_threads: ThreadCount | Literal["auto"] | None = Field(
-        "auto", description="BLAS threads while the classifier fits and predicts: a count (at most that many), "
+        "auto", description="BLAS threads while the preprocessing and the classifier fit and predict: a count (at most that many), "
                             "auto (default: one below 2**27 cells of fitted data, where more threads only cost "
                             "time; else every core a sweep worker has) or null (the BLAS library's own, one per core)")
     early_stopping: EarlyStoppingConfig | None = Field(

@@ -161,7 +161,10 @@ def _execute(cfg: RunConfig, run: RunDir, events: RunObserver, data: "Dataset | 
     watch = curves.watch(cfg, estimator, events)  # a validation slice from the training split, never the test set
     X_train, y_train = watch.carve(X_train, y_train)
     steps = models.build_preprocessor(cfg.preprocess, data.pixel_max, cfg.seed)
-    with timer.phase("preprocess"), _refused_by_sklearn("preprocess"):
+    # preprocessing under the same policy, from the raw data's size: a two-thread PCA on a busy machine took
+    # 1.1-5.9 s against 0.53-0.63 s with one thread (benchmarks/RESULTS.md)
+    pre_cap = fit_blas_threads(cfg.model.blas_threads, int(X_train.size))
+    with timer.phase("preprocess"), _refused_by_sklearn("preprocess"), blas_threads(pre_cap):
         for _, step in steps:
             X_train = models.fit_transform(step, X_train)
         watch.transform(steps)
@@ -178,7 +181,7 @@ def _execute(cfg: RunConfig, run: RunDir, events: RunObserver, data: "Dataset | 
             capped(cap, lambda: watch.fit(estimator, X_train, y_train))()
     n_features = int(X_train.shape[1])
     del X_train
-    with timer.phase("preprocess"), _refused_by_sklearn("preprocess"):  # the test set only now: one float copy at a time
+    with timer.phase("preprocess"), _refused_by_sklearn("preprocess"), blas_threads(pre_cap):  # the test set only now
         for _, step in steps:
             X_test = step.transform(X_test)
     with timer.phase("predict"), _refused_by_sklearn("model.params"):
