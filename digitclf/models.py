@@ -286,6 +286,31 @@ def fit_transform(step: Any, X: Any, chunk: int = 4096) -> Any:
     return out
 
 
+def fit_transform_steps(steps: list[tuple[str, Any]], X: Any, chunk: int = 4096) -> Any:
+    """Each step's ``fit_transform`` in turn, with one pair worked through without its middle array: a
+    float32 or scale step on a memory-mapped input, then a PCA.  The PCA is fitted on the float copy,
+    the copy is freed, and row chunks converted afresh from the mapped pixels (the same values) are
+    transformed: the float copy (188 MB for Fashion-MNIST) and the PCA's output are never resident
+    together (benchmarks/RESULTS.md, "Peak RSS").
+    """
+    from sklearn.decomposition import PCA
+
+    i = 0
+    while i < len(steps):
+        step, after = steps[i][1], steps[i + 1][1] if i + 1 < len(steps) else None
+        converts, factor = float_conversion(step)
+        if converts and isinstance(X, np.memmap) and isinstance(after, PCA) and X.shape[0] > chunk:
+            step.fit(X)
+            after.fit(_float32(X, factor))  # the float copy lives for the fit only
+            out = np.empty((X.shape[0], after.n_components_), dtype=np.float32)
+            for start in range(0, X.shape[0], chunk):
+                out[start:start + chunk] = after.transform(_float32(X[start:start + chunk], factor))
+            X, i = out, i + 2
+        else:
+            X, i = fit_transform(step, X, chunk), i + 1
+    return X
+
+
 def n_iter(estimator: Any) -> int | None:
     """The solver's iteration count (the maximum over one-vs-rest fits), or None."""
     inner = getattr(estimator, "estimators_", None)

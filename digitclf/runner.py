@@ -165,8 +165,7 @@ def _execute(cfg: RunConfig, run: RunDir, events: RunObserver, data: "Dataset | 
     # 1.1-5.9 s against 0.53-0.63 s with one thread (benchmarks/RESULTS.md)
     pre_cap = fit_blas_threads(cfg.model.blas_threads, int(X_train.size))
     with timer.phase("preprocess"), _refused_by_sklearn("preprocess"), blas_threads(pre_cap):
-        for _, step in steps:
-            X_train = models.fit_transform(step, X_train)
+        X_train = models.fit_transform_steps(steps, X_train)
         watch.transform(steps)
     description = models.describe_estimator(estimator)
     solver = f" (solver={description['solver']})" if description["solver"] else ""
