@@ -177,8 +177,9 @@ class ModelConfig(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     blas_threads: ThreadCount | Literal["auto"] | None = Field(
         "auto", description="BLAS threads while the preprocessing and the classifier fit and predict: a count (at "
-                            "most that many), auto (default: one below 2**27 cells of fitted data, where more threads only cost "
-                            "time; else every core a sweep worker has) or null (the BLAS library's own, one per core)")
+                            "most that many), auto (default: one below 2**27 cells of training data, where more "
+                            "threads only cost time; else every core a sweep worker has) or null (the BLAS "
+                            "library's own, one per core)")
     early_stopping: EarlyStoppingConfig | None = Field(
         None, description="stop when the held-out accuracy stops improving; the best iteration's model is kept")
     time_budget: float | None = Field(

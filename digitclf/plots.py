@@ -261,7 +261,7 @@ def serve(style: str = "seaborn") -> None:
     # its import time: this process only draws, so it goes without (seaborn falls back by itself)
     sys.modules.setdefault("scipy", None)  # type: ignore[arg-type]
     warm_up(style)
-    confusion_matrix_png([[1]], [0], style=style)  # a first figure loads the fonts and the text machinery: not on the run's time
+    confusion_matrix_png([[1]], [0], style=style)  # a first figure loads fonts and text machinery before the run's
     source, sink = sys.stdin.buffer, sys.stdout.buffer
     while True:
         try:
