@@ -185,6 +185,10 @@ class ModelConfig(_Strict):
     time_budget: float | None = Field(
         None, gt=0.0, le=1e7, description="seconds: the fit stops at the last iteration that fits in the budget "
                                           "(estimators with per-iteration callbacks)")
+    accelerator: Literal["sklearnex"] | None = Field(
+        None, description="sklearnex: fit with scikit-learn-intelex's version of the classifier (logistic_regression; "
+                          "pip install 'digitclf[intelex]'); nothing in scikit-learn is patched and the saved model "
+                          "is scikit-learn's own. Default: plain scikit-learn")
 
 
 class MlflowConfig(_Strict):
@@ -272,7 +276,7 @@ class RunConfig(_Strict):
         data.pop("output", None)
         if data["model"]["blas_threads"] in (None, "auto"):
             del data["model"]["blas_threads"]
-        for key in ("early_stopping", "time_budget"):  # unset: digests from before these keys still match
+        for key in ("early_stopping", "time_budget", "accelerator"):  # unset: digests from before these keys still match
             if data["model"][key] is None:
                 del data["model"][key]
         for key, default in SPLIT_KEYS_SINCE_SEARCH.items():  # likewise the split's keys that came with searches

@@ -84,6 +84,38 @@ def build_estimator(model: "ModelConfig", seed: int, n_classes: int) -> tuple[An
     return estimator, notes
 
 
+# Estimators whose fit scikit-learn-intelex (``model.accelerator: sklearnex``) may do: its class of the same name
+# subclasses scikit-learn's, and the fitted state is public attributes only (coef_, intercept_, classes_, n_iter_),
+# so the fitted values carry over to scikit-learn's own estimator.
+ACCELERATED = {"LogisticRegression": "sklearnex.linear_model"}
+
+
+def accelerated_class(estimator: Any) -> type | None:
+    """scikit-learn-intelex's version of the estimator's class, or None where digitclf does not use one."""
+    module = ACCELERATED.get(type(estimator).__name__)
+    if module is None or not type(estimator).__module__.startswith("sklearn."):
+        return None
+    return getattr(importlib.import_module(module), type(estimator).__name__)
+
+
+def fit_accelerated(estimator: Any, X: Any, y: Any, threads: int | None) -> Any:
+    """Fit ``estimator`` with scikit-learn-intelex: its class fits a copy (same parameters; ``threads``, the
+    run's BLAS thread count, as oneDAL's ``n_jobs``), then the fitted attributes are set on ``estimator``.
+
+    Nothing in scikit-learn is patched, before, during or after, and the model a run saves is scikit-learn's
+    own class: it loads and predicts where scikit-learn-intelex is not installed.
+    """
+    cls = accelerated_class(estimator)
+    params = estimator.get_params(deep=False)
+    if threads is not None and "n_jobs" in params:
+        params["n_jobs"] = threads
+    fitted = cls(**params).fit(X, y)
+    for key, value in vars(fitted).items():
+        if key.endswith("_") and not key.startswith("_"):
+            setattr(estimator, key, value)
+    return estimator
+
+
 # ---------------------------------------------------------------- preprocessing
 #
 # The float32 and scale steps are FunctionTransformers over numpy functions, not digitclf's: a

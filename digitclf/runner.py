@@ -173,7 +173,11 @@ def _execute(cfg: RunConfig, run: RunDir, events: RunObserver, data: "Dataset | 
     with timer.phase("fit", f"{description['class']}{solver} on {len(y_train):,} images"), \
             _refused_by_sklearn("model.params"), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        capped(cap, lambda: watch.fit(estimator, X_train, y_train))()
+        if cfg.model.accelerator:  # in this thread: sklearnex sets oneDAL's threads (n_jobs) only in the main thread
+            with blas_threads(cap):
+                models.fit_accelerated(estimator, X_train, y_train, cap)
+        else:
+            capped(cap, lambda: watch.fit(estimator, X_train, y_train))()
     n_features = int(X_train.shape[1])
     del X_train
     with timer.phase("preprocess"), _refused_by_sklearn("preprocess"), blas_threads(pre_cap):  # the test set only now
@@ -216,6 +220,14 @@ def _execute(cfg: RunConfig, run: RunDir, events: RunObserver, data: "Dataset | 
     watch.save(run, estimator)
     artifacts.save(result, data.X[test_rows], test_rows, data.class_names, renderer)
     run.finish("complete", notes=notes, warnings=warning_lines, one_vs_rest=description["one_vs_rest"],
-               fit_seconds=result_metrics.fit_seconds, accuracy=result_metrics.accuracy, blas_threads=cap)
+               fit_seconds=result_metrics.fit_seconds, accuracy=result_metrics.accuracy, blas_threads=cap,
+               **({"accelerator": _accelerator(cfg)} if cfg.model.accelerator else {}))
     return result
 
+
+def _accelerator(cfg: RunConfig) -> dict[str, str]:
+    """run.json's ``accelerator``: what fitted the model (the saved model is scikit-learn's own class)."""
+    from importlib.metadata import version
+
+    return {"name": cfg.model.accelerator or "", "package": "scikit-learn-intelex",
+            "version": version("scikit-learn-intelex"), "scope": "fit"}
