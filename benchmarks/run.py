@@ -40,7 +40,8 @@ from typing import Any, Callable
 REPO = Path(__file__).resolve().parent.parent
 SEED_SCRIPT = REPO / "benchmarks" / "seed_script.py"
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
-WORKLOADS = ("startup", "quickstart", "blas", "digits", "fashion", "bypath", "peer", "lever", "cache", "mnist")
+WORKLOADS = ("startup", "quickstart", "blas", "digits", "fashion", "bypath", "peer", "lever", "accel", "cache",
+             "mnist")
 BUSY_PROCESSES = 2  # the synthetic background load: this many `while 1: pass` processes
 NOTES_MARKER = "<!-- Everything below this line is hand-written; benchmarks/run.py keeps it. -->"
 
@@ -317,16 +318,38 @@ def build_workloads(names: list[str], tmp: Path, setup: dict[str, Any]) -> list[
                 plan.append(skip("lever", "scikit-learn-intelex as a lever for the fast config's fit",
                                  fashion_missing or "scikit-learn-intelex is not installed"))
                 continue
-            plan.append(Workload(
+            plan += idle_and_loaded(Workload(
                 "lever", "scikit-learn-intelex as a lever: the fast config's fit (150 whitened components, "
-                         "lbfgs, 30 iterations, 1 BLAS thread)",
+                         "lbfgs, 30 iterations, one thread each)",
                 [probe_variant("scikit-learn LogisticRegression", "fast-fit", "sklearn"),
                  probe_variant("sklearnex LogisticRegression", "fast-fit", "sklearnex")],
                 [Target("sklearnex fit <= 0.8x scikit-learn's (worth an optional extra)",
                         "sklearnex LogisticRegression", "fit s", 0.8)],
                 env=private, extra_keys=("fit s", "test accuracy"),
                 note="In one process each: the data loaded and PCA-whitened first (not timed), then the fit "
-                     "alone; sklearnex's estimator imported directly, so its patching covers the fit only."))
+                     "alone, on one thread: OpenBLAS capped by threadpoolctl, oneDAL by n_jobs=1 (threadpoolctl "
+                     "does not reach oneDAL's TBB threads); sklearnex's estimator imported directly, nothing "
+                     "patched."))
+        elif name == "accel":
+            if fashion_missing or find_spec("sklearnex") is None:
+                plan.append(skip("accel", "model.accelerator: sklearnex end to end",
+                                 fashion_missing or "scikit-learn-intelex is not installed"))
+                continue
+            variants = [(f"digitclf train {config}{label}", config, extra)
+                        for config in ("fashion_mnist_lbfgs.yaml", "fashion_mnist_fast.yaml")
+                        for label, extra in (("", ()), (", model.accelerator=sklearnex", ("model.accelerator=sklearnex",)))]
+            for i in (0, 2):
+                (plain, config, _), (accel, _, extra) = variants[i], variants[i + 1]
+                plan += idle_and_loaded(Workload(
+                    "accel", f"`model.accelerator: sklearnex` against plain scikit-learn: {config}",
+                    [train_variant(plain, config, outputs), train_variant(accel, config, outputs, *extra)],
+                    [Target(f"{config}: whole run with sklearnex <= 0.9x, accuracy within 0.2 points", accel, "wall",
+                            0.9, SAME_SETTINGS_ACCURACY),
+                     Target(f"{config}: fit with sklearnex <= 0.8x (the fit phase includes importing sklearnex)",
+                            accel, "fit s", 0.8)],
+                    env=private, extra_keys=("n_iter", "fit s", "phases s"),
+                    note="Both fit with one thread (the config's blas_threads: 1, passed to oneDAL as n_jobs). "
+                         "The saved model is scikit-learn's class in both."))
         elif name == "fashion":
             if fashion_missing:
                 plan.append(skip("fashion", "Seed workload on Fashion-MNIST", fashion_missing))
@@ -423,7 +446,7 @@ def setup(tmp: Path, names: list[str]) -> dict[str, Any]:
     if "mnist" in names and datasets.cache_manifest("mnist") is not None:
         facts["mnist_idx"] = str(export_idx(datasets.cache_load("mnist"), tmp / "mnist-idx"))
     os.environ["DIGITCLF_DATA"] = str(tmp / "cache")
-    if {"fashion", "cache", "lever"} & set(names) and FASHION_DIR.is_dir():
+    if {"fashion", "cache", "lever", "accel"} & set(names) and FASHION_DIR.is_dir():
         datasets.import_to_cache("fashion-mnist", FASHION_DIR)
     facts["lbfgs_preprocess"] = load_config(str(REPO / "configs" / "fashion_mnist_lbfgs.yaml"), []).to_dict()[
         "preprocess"]
@@ -481,19 +504,22 @@ def probe(kind: str, args: list[str]) -> None:
         from threadpoolctl import threadpool_limits
 
         from digitclf.config import load_config
-        from digitclf.models import build_preprocessor, fit_transform
+        from digitclf.models import build_preprocessor, fit_transform_steps
 
         cfg = load_config(str(REPO / "configs" / "fashion_mnist_fast.yaml"), [])
         data = datasets.cache_load("fashion-mnist")
-        X_train, X_test = data.X[: data.n_train], data.X[data.n_train:]
-        for _, step in build_preprocessor(cfg.preprocess, data.pixel_max, cfg.seed):
-            X_train = fit_transform(step, X_train)
+        steps = build_preprocessor(cfg.preprocess, data.pixel_max, cfg.seed)
+        X_train, X_test = fit_transform_steps(steps, data.X[: data.n_train]), data.X[data.n_train:]
+        for _, step in steps:
             X_test = step.transform(X_test)
         if args[0] == "sklearnex":
             from sklearnex.linear_model import LogisticRegression
+
+            model = LogisticRegression(**cfg.model.params, random_state=cfg.seed, n_jobs=1)
         else:
             from sklearn.linear_model import LogisticRegression
-        model = LogisticRegression(**cfg.model.params, random_state=cfg.seed)
+
+            model = LogisticRegression(**cfg.model.params, random_state=cfg.seed)
         with threadpool_limits(1, user_api="blas"):
             start = time.perf_counter()
             model.fit(X_train, data.y[: data.n_train])

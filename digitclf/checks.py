@@ -78,6 +78,20 @@ def check_estimator(model: ModelConfig) -> None:
     from digitclf import stopping
 
     stopping.check(model, estimator)
+    if model.accelerator is not None:
+        check_accelerator(model, estimator)
+
+
+def check_accelerator(model: ModelConfig, estimator: object) -> None:
+    """``model.accelerator: sklearnex`` only where digitclf fits that way: a plain fit of a supported estimator."""
+    name = type(estimator).__name__
+    if name not in models.ACCELERATED:
+        raise ConfigError(f"model.accelerator: digitclf fits only {', '.join(models.ACCELERATED)} with sklearnex, "
+                          f"not {name}; use estimator logistic_regression or remove model.accelerator")
+    for key in ("early_stopping", "time_budget"):
+        if getattr(model, key) is not None:
+            raise ConfigError(f"model.accelerator: sklearnex's fit reports no iterations, so model.{key} cannot "
+                              f"work with it; remove one of the two")
 
 
 def _check_constraints(owner: str, key: str, value: object, constraints: list) -> None:
@@ -104,5 +118,12 @@ def check_packages(config: RunConfig) -> None:
     if config.output.model_format == "skops" and find_spec("skops") is None:
         raise ConfigError("output.model_format: skops needs the skops package; "
                           "pip install 'digitclf[skops]' or use model_format: joblib")
+    if config.model.accelerator == "sklearnex" and find_spec("sklearnex") is None:
+        raise ConfigError("model.accelerator: sklearnex needs scikit-learn-intelex, which is not installed; "
+                          "pip install 'digitclf[intelex]' or remove model.accelerator")
+    if config.model.accelerator is not None and (config.output.curve or config.split.kind == "kfold"
+                                                 or config.split.cv):
+        raise ConfigError("model.accelerator: sklearnex fits only a plain train/test run (no output.curve, "
+                          "no cross-validation); remove model.accelerator or those settings")
     if config.output.mlflow is not None and find_spec("mlflow") is None:
         raise ConfigError("output.mlflow: logging to MLflow needs it installed; pip install 'digitclf[mlflow]'")

@@ -176,14 +176,19 @@ class ModelConfig(_Strict):
     estimator: str = "logistic_regression"
     params: dict[str, Any] = Field(default_factory=dict)
     blas_threads: ThreadCount | Literal["auto"] | None = Field(
-        "auto", description="BLAS threads while the classifier fits and predicts: a count (at most that many), "
-                            "auto (default: one below 2**27 cells of fitted data, where more threads only cost "
-                            "time; else every core a sweep worker has) or null (the BLAS library's own, one per core)")
+        "auto", description="BLAS threads while the preprocessing and the classifier fit and predict: a count (at "
+                            "most that many), auto (default: one below 2**27 cells of training data, where more "
+                            "threads only cost time; else every core a sweep worker has) or null (the BLAS "
+                            "library's own, one per core)")
     early_stopping: EarlyStoppingConfig | None = Field(
         None, description="stop when the held-out accuracy stops improving; the best iteration's model is kept")
     time_budget: float | None = Field(
         None, gt=0.0, le=1e7, description="seconds: the fit stops at the last iteration that fits in the budget "
                                           "(estimators with per-iteration callbacks)")
+    accelerator: Literal["sklearnex"] | None = Field(
+        None, description="sklearnex: fit with scikit-learn-intelex's version of the classifier (logistic_regression; "
+                          "pip install 'digitclf[intelex]'); nothing in scikit-learn is patched and the saved model "
+                          "is scikit-learn's own. Default: plain scikit-learn")
 
 
 class MlflowConfig(_Strict):
@@ -272,7 +277,7 @@ class RunConfig(_Strict):
             data["curve"] = True
         if data["model"]["blas_threads"] in (None, "auto"):
             del data["model"]["blas_threads"]
-        for key in ("early_stopping", "time_budget"):  # unset: digests from before these keys still match
+        for key in ("early_stopping", "time_budget", "accelerator"):  # unset: digests from before these keys still match
             if data["model"][key] is None:
                 del data["model"][key]
         for key, default in SPLIT_KEYS_SINCE_SEARCH.items():  # likewise the split's keys that came with searches

@@ -84,6 +84,38 @@ def build_estimator(model: "ModelConfig", seed: int, n_classes: int) -> tuple[An
     return estimator, notes
 
 
+# Estimators whose fit scikit-learn-intelex (``model.accelerator: sklearnex``) may do: its class of the same name
+# subclasses scikit-learn's, and the fitted state is public attributes only (coef_, intercept_, classes_, n_iter_),
+# so the fitted values carry over to scikit-learn's own estimator.
+ACCELERATED = {"LogisticRegression": "sklearnex.linear_model"}
+
+
+def accelerated_class(estimator: Any) -> type | None:
+    """scikit-learn-intelex's version of the estimator's class, or None where digitclf does not use one."""
+    module = ACCELERATED.get(type(estimator).__name__)
+    if module is None or not type(estimator).__module__.startswith("sklearn."):
+        return None
+    return getattr(importlib.import_module(module), type(estimator).__name__)
+
+
+def fit_accelerated(estimator: Any, X: Any, y: Any, threads: int | None) -> Any:
+    """Fit ``estimator`` with scikit-learn-intelex: its class fits a copy (same parameters; ``threads``, the
+    run's BLAS thread count, as oneDAL's ``n_jobs``), then the fitted attributes are set on ``estimator``.
+
+    Nothing in scikit-learn is patched, before, during or after, and the model a run saves is scikit-learn's
+    own class: it loads and predicts where scikit-learn-intelex is not installed.
+    """
+    cls = accelerated_class(estimator)
+    params = estimator.get_params(deep=False)
+    if threads is not None and "n_jobs" in params:
+        params["n_jobs"] = threads
+    fitted = cls(**params).fit(X, y)
+    for key, value in vars(fitted).items():
+        if key.endswith("_") and not key.startswith("_"):
+            setattr(estimator, key, value)
+    return estimator
+
+
 # ---------------------------------------------------------------- preprocessing
 #
 # The float32 and scale steps are FunctionTransformers over numpy functions, not digitclf's: a
@@ -252,6 +284,31 @@ def fit_transform(step: Any, X: Any, chunk: int = 4096) -> Any:
     for start in range(0, X.shape[0], chunk):
         out[start:start + chunk] = step.transform(X[start:start + chunk])
     return out
+
+
+def fit_transform_steps(steps: list[tuple[str, Any]], X: Any, chunk: int = 4096) -> Any:
+    """Each step's ``fit_transform`` in turn, with one pair worked through without its middle array: a
+    float32 or scale step on a memory-mapped input, then a PCA.  The PCA is fitted on the float copy,
+    the copy is freed, and row chunks converted afresh from the mapped pixels (the same values) are
+    transformed: the float copy (188 MB for Fashion-MNIST) and the PCA's output are never resident
+    together (benchmarks/RESULTS.md, "Peak RSS").
+    """
+    from sklearn.decomposition import PCA
+
+    i = 0
+    while i < len(steps):
+        step, after = steps[i][1], steps[i + 1][1] if i + 1 < len(steps) else None
+        converts, factor = float_conversion(step)
+        if converts and isinstance(X, np.memmap) and isinstance(after, PCA) and X.shape[0] > chunk:
+            step.fit(X)
+            after.fit(_float32(X, factor))  # the float copy lives for the fit only
+            out = np.empty((X.shape[0], after.n_components_), dtype=np.float32)
+            for start in range(0, X.shape[0], chunk):
+                out[start:start + chunk] = after.transform(_float32(X[start:start + chunk], factor))
+            X, i = out, i + 2
+        else:
+            X, i = fit_transform(step, X, chunk), i + 1
+    return X
 
 
 def n_iter(estimator: Any) -> int | None:

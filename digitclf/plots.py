@@ -261,6 +261,7 @@ def serve(style: str = "seaborn") -> None:
     # its import time: this process only draws, so it goes without (seaborn falls back by itself)
     sys.modules.setdefault("scipy", None)  # type: ignore[arg-type]
     warm_up(style)
+    confusion_matrix_png([[1]], [0], style=style)  # a first figure loads fonts and text machinery before the run's
     source, sink = sys.stdin.buffer, sys.stdout.buffer
     while True:
         try:
@@ -282,16 +283,15 @@ class Renderer:
     the fit in the main process, on the core that a one-thread fit leaves idle.  ``draw`` sends
     a batch and returns a function that waits for its PNGs; if the process cannot start or
     fails, the batch is drawn in the calling process instead (same functions, same bytes).
-    ``Renderer(process=False)`` always draws in the calling process, and so does a renderer started
-    when no core is idle (``threads.has_idle_core``): on a busy machine a second process only adds
-    the CPU time of its own imports to a run that competes for the same cores.
+    ``Renderer(process=False)`` always draws in the calling process, and so does a renderer in a
+    process limited to one core (``threads.can_overlap``), where the two would only take turns.
     """
 
     def __init__(self, style: str = "seaborn", *, process: bool = True) -> None:
-        from digitclf.threads import has_idle_core
+        from digitclf.threads import can_overlap
 
         self._proc: Any = None
-        if not process or not has_idle_core():
+        if not process or not can_overlap():
             return
         import os
         import subprocess

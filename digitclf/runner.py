@@ -23,7 +23,7 @@ from digitclf.errors import ConfigError, DatasetError, DigitclfError
 from digitclf.observers import RunEvents, RunObserver
 from digitclf.records import Metrics
 from digitclf.runs import RunDir, write_text
-from digitclf.threads import capped, fit_blas_threads, sigterm_as_interrupt
+from digitclf.threads import blas_threads, capped, fit_blas_threads, sigterm_as_interrupt
 
 if TYPE_CHECKING:
     from digitclf.datasets import Dataset
@@ -161,9 +161,11 @@ def _execute(cfg: RunConfig, run: RunDir, events: RunObserver, data: "Dataset | 
     watch = curves.watch(cfg, estimator, events)  # a validation slice from the training split, never the test set
     X_train, y_train = watch.carve(X_train, y_train)
     steps = models.build_preprocessor(cfg.preprocess, data.pixel_max, cfg.seed)
-    with timer.phase("preprocess"), _refused_by_sklearn("preprocess"):
-        for _, step in steps:
-            X_train = models.fit_transform(step, X_train)
+    # preprocessing under the same policy, from the raw data's size: a two-thread PCA on a busy machine took
+    # 1.1-5.9 s against 0.53-0.63 s with one thread (benchmarks/RESULTS.md)
+    pre_cap = fit_blas_threads(cfg.model.blas_threads, int(X_train.size))
+    with timer.phase("preprocess"), _refused_by_sklearn("preprocess"), blas_threads(pre_cap):
+        X_train = models.fit_transform_steps(steps, X_train)
         watch.transform(steps)
     description = models.describe_estimator(estimator)
     solver = f" (solver={description['solver']})" if description["solver"] else ""
@@ -171,10 +173,14 @@ def _execute(cfg: RunConfig, run: RunDir, events: RunObserver, data: "Dataset | 
     with timer.phase("fit", f"{description['class']}{solver} on {len(y_train):,} images"), \
             _refused_by_sklearn("model.params"), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        capped(cap, lambda: watch.fit(estimator, X_train, y_train))()
+        if cfg.model.accelerator:  # in this thread: sklearnex sets oneDAL's threads (n_jobs) only in the main thread
+            with blas_threads(cap):
+                models.fit_accelerated(estimator, X_train, y_train, cap)
+        else:
+            capped(cap, lambda: watch.fit(estimator, X_train, y_train))()
     n_features = int(X_train.shape[1])
     del X_train
-    with timer.phase("preprocess"), _refused_by_sklearn("preprocess"):  # the test set only now: one float copy at a time
+    with timer.phase("preprocess"), _refused_by_sklearn("preprocess"), blas_threads(pre_cap):  # the test set only now
         for _, step in steps:
             X_test = step.transform(X_test)
     with timer.phase("predict"), _refused_by_sklearn("model.params"):
@@ -214,5 +220,14 @@ def _execute(cfg: RunConfig, run: RunDir, events: RunObserver, data: "Dataset | 
     watch.save(run, estimator)
     artifacts.save(result, data.X[test_rows], test_rows, data.class_names, renderer)
     run.finish("complete", notes=notes, warnings=warning_lines, one_vs_rest=description["one_vs_rest"],
-               fit_seconds=result_metrics.fit_seconds, accuracy=result_metrics.accuracy, blas_threads=cap)
+               fit_seconds=result_metrics.fit_seconds, accuracy=result_metrics.accuracy, blas_threads=cap,
+               **({"accelerator": _accelerator(cfg)} if cfg.model.accelerator else {}))
     return result
+
+
+def _accelerator(cfg: RunConfig) -> dict[str, str]:
+    """run.json's ``accelerator``: what fitted the model (the saved model is scikit-learn's own class)."""
+    from importlib.metadata import version
+
+    return {"name": cfg.model.accelerator or "", "package": "scikit-learn-intelex",
+            "version": version("scikit-learn-intelex"), "scope": "fit"}

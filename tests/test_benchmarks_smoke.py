@@ -77,5 +77,5 @@ def test_unknown_workload_is_a_usage_error(tmp_path):
     proc = subprocess.run([sys.executable, str(RUNNER), "--workloads", "digitz", "--out", str(tmp_path / "r.md")],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
-    assert "unknown workload digitz; choose from startup, quickstart, blas, digits, fashion, bypath, peer, lever, cache, mnist" in proc.stderr
+    assert "unknown workload digitz; choose from startup, quickstart, blas, digits, fashion, bypath, peer, lever, accel, cache, mnist" in proc.stderr
     assert not (tmp_path / "r.md").exists()

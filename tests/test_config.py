@@ -84,7 +84,7 @@ def test_malformed_override(override):
 
 @pytest.mark.parametrize("text,expected", [
     ("model: {estimator: logistic_regression, parms: {C: 1}}\n",
-     "c.yaml: model.parms: unknown key 'parms' (did you mean 'params'?); allowed keys: estimator, params, blas_threads, early_stopping, time_budget"),
+     "c.yaml: model.parms: unknown key 'parms' (did you mean 'params'?); allowed keys: estimator, params, blas_threads, early_stopping, time_budget, accelerator"),
     ("datset: {name: digits}\n",
      "c.yaml: datset: unknown key 'datset' (did you mean 'dataset'?); allowed keys: "
      "name, dataset, split, preprocess, model, output, seed"),
@@ -111,7 +111,7 @@ def test_malformed_override(override):
      "c.yaml: name: '../escape' is not a safe run name; use letters, digits, '.', '_' or '-' "
      "(at most 64, starting with a letter or digit)"),
     ("model: [1, 2]\n",
-     "c.yaml: model: must be a mapping with keys estimator, params, blas_threads, early_stopping, time_budget; "
+     "c.yaml: model: must be a mapping with keys estimator, params, blas_threads, early_stopping, time_budget, accelerator; "
      "got [1, 2]"),
 ])
 def test_schema_errors_name_key_value_and_fix(tmp_path, text, expected):
@@ -221,7 +221,7 @@ def digest_by_hand(data: dict) -> str:
         data["curve"] = True
     if data["model"].get("blas_threads") in (None, "auto"):
         data["model"].pop("blas_threads", None)
-    for key in ("early_stopping", "time_budget"):
+    for key in ("early_stopping", "time_budget", "accelerator"):
         if data["model"].get(key) is None:
             data["model"].pop(key, None)
     drop_split_search_defaults(data)
@@ -233,7 +233,7 @@ def test_digest_leaves_out_an_unset_blas_threads():
     assert cfg.model.blas_threads == "auto"  # the default
     assert cfg.digest() == load_config("digits_lbfgs", ["model.blas_threads=null"]).digest()
     legacy = cfg.to_dict()
-    for key in ("blas_threads", "early_stopping", "time_budget"):
+    for key in ("blas_threads", "early_stopping", "time_budget", "accelerator"):
         del legacy["model"][key]  # what to_dict() gave before the keys existed
     assert "blas_threads" not in json.dumps(legacy)
     assert cfg.digest() == digest_by_hand(legacy)
@@ -244,7 +244,7 @@ def test_digest_leaves_out_an_unset_blas_threads():
     assert capped.digest() == digest_by_hand(capped.to_dict())
     by_hand = capped.to_dict()
     by_hand.pop("output")
-    del by_hand["model"]["early_stopping"], by_hand["model"]["time_budget"]
+    del by_hand["model"]["early_stopping"], by_hand["model"]["time_budget"], by_hand["model"]["accelerator"]
     drop_split_search_defaults(by_hand)
     assert capped.digest() == hashlib.sha256(json.dumps(by_hand, sort_keys=True).encode()).hexdigest()[:16]
     assert load_config("digits_lbfgs", ["model.blas_threads=2"]).digest() != capped.digest()

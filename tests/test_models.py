@@ -187,3 +187,21 @@ def test_portable_replaces_digitclfs_old_functions_with_numpys_and_predicts_the_
     np.testing.assert_array_equal(new.predict_proba(X), old.predict_proba(X))
     already = Pipeline([("float32", models.STEPS["float32"].build(None, 16.0, 0)), ("clf", old[2])])
     assert models.portable(already) is already and models.portable(old[2]) is old[2]
+
+
+@pytest.mark.parametrize("scale", [False, True])
+def test_float_then_pca_on_a_memmap_equals_scikit_learns_pipeline(mapped_pixels, scale):
+    """The fused pair (PCA fitted on the float copy, then chunks converted afresh) computes what the
+    steps compute one after the other on the array in memory."""
+    from sklearn.base import clone
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import Pipeline
+
+    X, original = mapped_pixels(10001, 40)  # 3 chunks, the last short
+    first = models._scale_step(None, 255.0, 0) if scale else models._float32_step(None, 255.0, 0)
+    steps = [("float32", first), ("pca", PCA(n_components=12, whiten=True, random_state=0))]
+    expected = Pipeline([(name, clone(step)) for name, step in steps]).fit_transform(original)
+    out = models.fit_transform_steps(steps, X, chunk=4096)
+    assert type(out) is np.ndarray and out.dtype == np.float32 and out.flags.c_contiguous and out.shape == (10001, 12)
+    np.testing.assert_allclose(out, expected, atol=1e-4)
+    np.testing.assert_allclose(Pipeline(steps).transform(original[:5]), expected[:5], atol=1e-4)  # as saved
