@@ -176,7 +176,11 @@ def plan_sweep(config: str | Path | None = None, grid: list[str] | tuple[str, ..
     from digitclf.sweep.search import make_search
 
     base, section, source = read_sweep_config(config)
-    config_mod.apply_overrides(base, overrides)
+    on_sweep = [text for text in overrides if config_mod.parse_override(text)[0][0] == "sweep"]
+    config_mod.apply_overrides(base, [text for text in overrides if text not in on_sweep])
+    if on_sweep:  # --set sweep.KEY=VALUE sets the sweep section, not each point
+        section = _validated_section(config_mod.apply_overrides({"sweep": section.model_dump(mode="json")},
+                                                                on_sweep)["sweep"], source)
     sweep_grid = {str(key): values for key, values in section.grid.items()}
     for text in grid:
         key, values = parse_grid_option(text)
@@ -189,11 +193,7 @@ def plan_sweep(config: str | Path | None = None, grid: list[str] | tuple[str, ..
         updates["search"] = search
     if trials is not None:
         updates["trials"] = trials
-    try:
-        section = SweepSection.model_validate({**section.model_dump(), **updates})
-    except ValidationError as exc:
-        raise ConfigError(config_mod.describe_validation_error(exc, source, root=SweepSection,
-                                                               prefix="sweep.")) from None
+    section = _validated_section({**section.model_dump(), **updates}, source)
     if section.search == "grid" and not sweep_grid and not section.variants:
         raise ConfigError("nothing to sweep: give --grid KEY=v1,v2 (repeatable) or a sweep: section with "
                           "grid: or variants: in the config (see configs/sweep_digits.yaml); or --search random "
@@ -216,6 +216,14 @@ def plan_sweep(config: str | Path | None = None, grid: list[str] | tuple[str, ..
 
 
 DEFAULT_VALIDATION = 0.2
+
+
+def _validated_section(data: Any, source: str) -> SweepSection:
+    try:
+        return SweepSection.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(config_mod.describe_validation_error(exc, source, root=SweepSection,
+                                                               prefix="sweep.")) from None
 
 
 def make_point(base: dict[str, Any], source: str, values: dict[str, Any], index: int, mlflow: bool = False,

@@ -91,3 +91,13 @@ def test_mlflow_option_sets_default_mlflow_settings_on_every_point():
     plan = plan_sweep(DIGITS, ["model.params.C=0.1,1"], mlflow=True)
     assert all(p.config.output.mlflow is not None for p in plan.points)
     assert [p.run_id for p in plan.points] == [p.run_id for p in plan_sweep(DIGITS, ["model.params.C=0.1,1"]).points]
+
+
+def test_set_sweep_keys_set_the_sweep_section_not_the_points():
+    plan = plan_sweep("configs/search_digits.yaml", (), ["sweep.trials=3", "model.params.max_iter=50"])
+    assert len(plan.points) == 3  # the config says 16
+    assert {p.config.model.params["max_iter"] for p in plan.points} == {50}
+    with pytest.raises(ConfigError) as caught:
+        plan_sweep("configs/search_digits.yaml", (), ["sweep.pruner=bogus"])
+    assert str(caught.value) == ("configs/search_digits.yaml: sweep.pruner: input should be 'median' or 'none', "
+                                 "got 'bogus'")
