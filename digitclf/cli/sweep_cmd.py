@@ -161,6 +161,9 @@ def _value(values: dict[str, Any], key: str) -> str:
 
 
 def _cell(value: Any) -> str:
+    """A swept value in the table: a drawn float to 6 significant digits (summary.json keeps it exact)."""
+    if isinstance(value, float):
+        return format(value, ".6g")
     return "-" if value is None else value if isinstance(value, str) else repr(value)
 
 

@@ -332,3 +332,15 @@ def test_json_on_ctrl_c_prints_the_summary_of_what_finished(cli, monkeypatch):
     assert printed == summary() and printed["interrupted"] is True
     assert [(r["status"], r["action"]) for r in printed["points"]] == [("complete", "ran"), ("missing", "pending"),
                                                                        ("missing", "pending")]
+
+
+def test_the_table_shows_drawn_floats_to_six_digits_and_summary_json_keeps_them_exact(cli):
+    result = cli("sweep", "--config", "configs/search_digits.yaml", *NO_PLOTS, "--trials", "2",
+                 "--set", "model.params.max_iter=20")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(next(Path("outputs/sweeps").glob("search_digits-*/summary.json")).read_text())
+    for point in summary["points"]:
+        c = point["values"]["model.params.C"]
+        row = next(line for line in result.stdout.splitlines() if line.split()[:1] == [str(point["index"])]
+                   or line.split()[:1] == [f"{point['index']}*"])
+        assert row.split()[1] == format(c, ".6g") and format(c, ".6g") != repr(c)
