@@ -144,6 +144,28 @@ def prune(rows: Iterable[dict[str, Any]], outputs: Path) -> list[Path]:
             continue  # no run.json yet: possibly a run being created this very moment
         shutil.rmtree(path)
         deleted.append(path)
-        if path.parent != outputs and not any(path.parent.iterdir()):
-            path.parent.rmdir()
+        if path.parent != outputs:
+            _remove_if_empty(path.parent)
     return deleted
+
+
+def _remove_if_empty(folder: Path) -> None:
+    """Remove a run name's folder once its last run is pruned; its run-id lock file goes too, unless a
+    process holds it (that process is claiming a run folder there right now)."""
+    from digitclf.errors import RunBusyError
+    from digitclf.runs import RUN_IDS_LOCK, lock_run_ids
+
+    if {p.name for p in folder.iterdir()} - {RUN_IDS_LOCK}:
+        return
+    try:
+        claim = lock_run_ids(folder, wait=0) if (folder / RUN_IDS_LOCK).exists() else None
+    except RunBusyError:
+        return
+    try:
+        (folder / RUN_IDS_LOCK).unlink(missing_ok=True)
+        folder.rmdir()
+    except OSError:
+        pass  # a run came meanwhile: the folder stays
+    finally:
+        if claim is not None:
+            claim.close()

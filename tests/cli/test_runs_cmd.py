@@ -8,7 +8,7 @@ import json
 import os
 from pathlib import Path
 
-from digitclf.runs import iter_runs
+from digitclf.runs import RunDir, iter_runs
 from helpers import make_unfinished, one_error_line, run_of
 
 
@@ -65,6 +65,26 @@ def test_prune_deletes_only_dead_runs(saved, cli):
                                                                                   alive.id}
     again = cli("runs", "--prune", "--yes")
     assert again.exit_code == 0 and again.stdout == "" and "nothing to prune" in again.stderr
+
+
+def test_prune_removes_a_run_names_folder_with_its_last_run_and_its_run_id_lock(isolated, cli):
+    assert cli("train", "-q", "--set", "output.plots=false", "--set", "name=once", "--run-id", "x").exit_code == 0
+    run = RunDir(Path("outputs/once/x"))
+    assert (run.path.parent / ".run-ids.lock").exists()
+    run.update(status="failed")
+    assert cli("runs", "--prune", "--yes").stdout == f"deleted {run.path.resolve()}\n"
+    assert not Path("outputs/once").exists()
+    # a process claiming a run id there right now (holding the lock) keeps the folder and its lock
+    from digitclf.runs import lock_run_ids
+
+    assert cli("train", "-q", "--set", "output.plots=false", "--set", "name=once", "--run-id", "x").exit_code == 0
+    run.update(status="failed")
+    claim = lock_run_ids(Path("outputs/once"))
+    try:
+        assert cli("runs", "--prune", "--yes").stdout == f"deleted {run.path.resolve()}\n"
+    finally:
+        claim.close()
+    assert [p.name for p in Path("outputs/once").iterdir()] == [".run-ids.lock"]
 
 
 def test_a_cross_validated_run_lists_its_mean_and_95_ci(isolated, cli):
