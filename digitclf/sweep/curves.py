@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from digitclf.config import RunConfig
     from digitclf.sweep.execute import SweepResult
 
-CURVE_OVERRIDE = "output.curve=true"  # what --curves sets on every point (outputs are not in a point's digest)
+CURVE_OVERRIDE = "output.curve=true"  # what --curves sets on every point (in its identity: a slice is held out)
 
 
 @dataclass
