@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 
 def kind(path: str | Path) -> str:
@@ -113,3 +114,27 @@ def check_outputs(outputs: str | Path) -> None:
             raise DigitclfError(f"outputs folder {path} cannot be a folder{where}: {candidate} is {article(found)}; "
                                 "give a folder with --outputs or output.dir (it is created if missing)")
         return
+
+
+def open_lock_file(path: str | Path) -> Any:
+    """Open (creating it) a lock file digitclf keeps beside runs, for flock.
+
+    Never follows a link (a planted ``.run-ids.lock -> elsewhere`` would create or hold a file there) and never
+    waits on a FIFO; anything but a regular file is a RunError naming it.
+    """
+    from digitclf.errors import RunError
+
+    path = Path(path)
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | \
+        getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError:
+        fd = None
+    if fd is not None and not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        fd = None
+    if fd is None:
+        what = "a link" if os.path.islink(path) else article(kind(path))
+        raise RunError(f"{path} is {what}, not the lock file digitclf keeps there; remove it and run again")
+    return os.fdopen(fd, "r+b", buffering=0)

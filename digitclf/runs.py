@@ -270,7 +270,10 @@ def lock_run_ids(folder: Path, wait: float | None = None) -> Any:
         import fcntl
     except ImportError:  # not POSIX: the exclusive mkdir still keeps two runs out of one folder
         return None
-    handle = open(Path(folder) / RUN_IDS_LOCK, "a")
+    from digitclf.paths import open_lock_file
+
+    lock = Path(folder) / RUN_IDS_LOCK
+    handle = open_lock_file(lock)
     wait = LOCK_WAIT if wait is None else wait  # seconds (LOCK_WAIT read now: tests shorten it)
     deadline = time.monotonic() + wait
     while True:
@@ -280,7 +283,7 @@ def lock_run_ids(folder: Path, wait: float | None = None) -> Any:
         except BlockingIOError:
             if time.monotonic() > deadline:
                 handle.close()
-                raise RunBusyError(f"another process has held {handle.name} for {wait:g} s while claiming a run "
+                raise RunBusyError(f"another process has held {lock} for {wait:g} s while claiming a run "
                                    "folder there; try again, or choose another --run-id") from None
             time.sleep(0.005)
 

@@ -289,6 +289,30 @@ def test_a_run_signed_before_tokens_still_loads_but_dropping_a_token_does_not(cl
     assert " is not signed with your key (" in line
 
 
+def _plant(path: Path, what: str, victim: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    {"FIFO": lambda: os.mkfifo(path), "folder": path.mkdir, "link": lambda: path.symlink_to(victim)}[what]()
+
+
+@pytest.mark.parametrize("what", ["FIFO", "link", "folder"])
+@pytest.mark.parametrize("lock, args", [(".run-ids.lock", ["train", "--run-id", "x"]),
+                                        (".sweep.lock", ["sweep", "--grid", "model.params.n_neighbors=1,2"])],
+                         ids=["train-run-id", "sweep"])
+def test_a_planted_lock_file_is_one_error_and_never_followed_or_waited_on(isolated, what, lock, args):
+    """A FIFO where the lock file goes would block open() forever, a link would create or lock a file
+    elsewhere: each is one Error line naming it, and nothing is written."""
+    planted, victim = Path("outputs/digits_lbfgs") / lock, isolated / "victim"
+    _plant(planted, what, victim)
+    before = tree(isolated)
+    done = subprocess.run([sys.executable, "-m", "digitclf", *args, "-c", DIGITS, "-q", *KNN],
+                          capture_output=True, text=True, timeout=120)  # a blocked open() fails here
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.splitlines() == [f"Error: {os.path.abspath(planted) if lock == '.sweep.lock' else planted} "
+                                        f"is a {what}, not the lock file digitclf keeps there; "
+                                        "remove it and run again"]
+    assert not os.path.lexists(victim) and tree(isolated) == before
+
+
 def swap_model(source: Path, target: Path, *, signature: bool) -> None:
     """Put ``source``'s model into ``target`` with a matching sha256 (and ``source``'s signature too)."""
     shutil.copyfile(source / "model.joblib", target / "model.joblib")

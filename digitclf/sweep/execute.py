@@ -26,8 +26,8 @@ from digitclf.records import PointRow, Selection, SweepSummary
 from digitclf.runs import write_text
 from digitclf.sweep.plan import Point, SweepPlan, load_data
 from digitclf.sweep.search import TrialLink
-from digitclf.sweep.state import DONE_AS, FolderLock, ReleaseOnStart, actions, clear_point, decide, point_state, \
-    read_point
+from digitclf.sweep.state import DONE_AS, FolderLock, ReleaseOnStart, actions, check_lock_files, clear_point, \
+    decide, point_state, read_point
 from digitclf.sweep.summary import write_summary
 
 # ---------------------------------------------------------------- one point, in a worker
@@ -230,6 +230,7 @@ def run_sweep(plan: SweepPlan, *, jobs: int = 1, backend: str = "loky", schedule
 
     check_options(jobs, backend, scheduler)
     check_outputs(plan.outputs)
+    check_lock_files({plan.run_dir(p).parent for p in plan.points})  # before the sweep folder is written
     events = SweepEvents(observers)
     rows: dict[int, PointRow] = {}
     result = SweepResult(plan, [])

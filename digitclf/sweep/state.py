@@ -85,7 +85,9 @@ class FolderLock:
         self.handle: Any = None
 
     def acquire(self) -> "FolderLock":
-        self.handle = open(self.path, "a")
+        from digitclf.paths import open_lock_file
+
+        self.handle = open_lock_file(self.path)
         try:
             import fcntl
         except ImportError:  # not POSIX: the exclusive mkdir in RunDir.create still prevents double runs
@@ -97,6 +99,17 @@ class FolderLock:
         if self.handle is not None:  # closing the file drops the flock
             self.handle.close()
             self.handle = None
+
+
+def check_lock_files(folders: "set[Path]") -> None:
+    """The lock files already in these run-name folders are regular files (else one RunError naming it)."""
+    from digitclf.paths import open_lock_file
+    from digitclf.runs import RUN_IDS_LOCK
+
+    for folder in sorted(folders):
+        for name in (LOCK_FILE, RUN_IDS_LOCK):
+            if os.path.lexists(folder / name):
+                open_lock_file(folder / name).close()
 
 
 class ReleaseOnStart(RunObserver):
