@@ -12,12 +12,13 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from digitclf.errors import ConfigError
+from digitclf.errors import ConfigError, RunError
 from digitclf.observers import RunObserver
 
 if TYPE_CHECKING:
@@ -264,11 +265,25 @@ class OptunaSearch(Search):
             import optuna
         except ImportError:
             raise ConfigError("sweep.search: optuna needs Optuna installed; pip install 'digitclf[optuna]'") from None
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from digitclf.paths import article, kind
+
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.study = optuna.create_study(study_name=STUDY, storage=open_storage(self.storage),
-                                         sampler=optuna.samplers.TPESampler(seed=self.seed), direction="maximize",
-                                         pruner=make_pruner(self.pruner), load_if_exists=True)
+        db = self.folder / "study.db"
+        fresh = "move it away to start the search afresh (finished runs of the same values are reused)"
+        if os.path.lexists(db) and (db.is_symlink() or kind(db) != "file"):
+            raise RunError(f"{db} is {'a link' if db.is_symlink() else article(kind(db))}, not an Optuna study; "
+                           f"{fresh}")
+        try:
+            self.study = optuna.create_study(study_name=STUDY, storage=open_storage(self.storage),
+                                             sampler=optuna.samplers.TPESampler(seed=self.seed),
+                                             direction="maximize", pruner=make_pruner(self.pruner),
+                                             load_if_exists=True)
+        except SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            raise RunError(f"{db} is damaged or not an Optuna study ({reason}); {fresh}") from None
         # a resumed study continues the seeded sequence, not the start of it again (that would repeat trials)
         self.study.sampler = optuna.samplers.TPESampler(seed=self.seed + len(self.study.trials))
 

@@ -316,3 +316,31 @@ def test_a_trial_reporter_reports_to_study_db_and_stops_where_the_median_pruner_
     pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=10)
     stored = optuna.load_study(study_name="digitclf", storage=url)
     assert pruner.prune(stored, stored.trials[resumed.number])
+
+
+@pytest.mark.slow
+def test_a_damaged_study_is_one_error_and_moving_it_away_starts_afresh_reusing_runs(tmp_path):
+    import os
+
+    from digitclf.errors import RunError
+
+    pytest.importorskip("optuna")
+    config = write_search(tmp_path, "optuna", "  trials: 2\n")
+    first = run_sweep(plan_sweep(config, outputs=tmp_path / "out"))
+    db = first.plan.folder / "study.db"
+    for extra in ("-wal", "-shm"):
+        Path(f"{db}{extra}").unlink(missing_ok=True)
+    fresh = "move it away to start the search afresh (finished runs of the same values are reused)"
+    db.write_bytes(b"not sqlite at all" * 100)
+    with pytest.raises(RunError) as caught:
+        plan_sweep(config, outputs=tmp_path / "out")
+    assert str(caught.value) == f"{db} is damaged or not an Optuna study (file is not a database); {fresh}"
+    db.unlink()
+    os.mkfifo(db)
+    with pytest.raises(RunError) as caught:
+        plan_sweep(config, outputs=tmp_path / "out")
+    assert str(caught.value) == f"{db} is a FIFO, not an Optuna study; {fresh}"
+    db.unlink()
+    again = run_sweep(plan_sweep(config, outputs=tmp_path / "out"))
+    assert [row.action for row in again.rows[:2]] == ["reused", "reused"]
+    assert [row.run for row in again.rows[:2]] == [row.run for row in first.rows[:2]]
