@@ -277,24 +277,46 @@ class OptunaSearch(Search):
             raise RunError(f"{db} is {'a link' if db.is_symlink() else article(kind(db))}, not an Optuna study; "
                            f"{fresh}")
         try:
-            self.study = optuna.create_study(study_name=STUDY, storage=open_storage(self.storage),
-                                             sampler=optuna.samplers.TPESampler(seed=self.seed),
-                                             direction="maximize", pruner=make_pruner(self.pruner),
-                                             load_if_exists=True)
+            with self._locked():  # two sweeps creating one study at once collide in Optuna's schema set-up
+                self.study = optuna.create_study(study_name=STUDY, storage=open_storage(self.storage),
+                                                 sampler=optuna.samplers.TPESampler(seed=self.seed),
+                                                 direction="maximize", pruner=make_pruner(self.pruner),
+                                                 load_if_exists=True)
         except SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
             raise RunError(f"{db} is damaged or not an Optuna study ({reason}); {fresh}") from None
         # a resumed study continues the seeded sequence, not the start of it again (that would repeat trials)
         self.study.sampler = optuna.samplers.TPESampler(seed=self.seed + len(self.study.trials))
 
+    def _locked(self) -> Any:
+        """An flock on the sweep folder's ``.study.lock``: one process at a time creates the study or asks
+        for trials (so two sweeps of one study never ask for more than ``trials`` between them)."""
+        import contextlib
+
+        from digitclf.paths import open_lock_file
+
+        @contextlib.contextmanager
+        def held() -> Any:
+            try:
+                import fcntl
+            except ImportError:  # not POSIX: one sweep per study at a time is then the user's to keep
+                yield
+                return
+            with open_lock_file(self.folder / ".study.lock") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                yield
+
+        return held()
+
     def _ask(self, n: int) -> list[Values]:
         out = []
         distributions = self._distributions()
-        for _ in range(max(0, min(n, self.trials - len(self.study.trials)))):
-            trial = self.study.ask(distributions)
-            values = self._values(trial.params)
-            self.open[json.dumps(values, sort_keys=True)] = trial.number
-            out.append(values)
+        with self._locked():
+            for _ in range(max(0, min(n, self.trials - len(self.study.trials)))):
+                trial = self.study.ask(distributions)
+                values = self._values(trial.params)
+                self.open[json.dumps(values, sort_keys=True)] = trial.number
+                out.append(values)
         return out
 
     def first(self) -> list[Values]:

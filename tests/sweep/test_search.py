@@ -344,3 +344,24 @@ def test_a_damaged_study_is_one_error_and_moving_it_away_starts_afresh_reusing_r
     again = run_sweep(plan_sweep(config, outputs=tmp_path / "out"))
     assert [row.action for row in again.rows[:2]] == ["reused", "reused"]
     assert [row.run for row in again.rows[:2]] == [row.run for row in first.rows[:2]]
+
+
+@pytest.mark.slow
+def test_two_optuna_sweeps_of_one_study_at_once_both_finish_and_ask_for_trials_only(tmp_path):
+    """Started together, they used to collide creating the study (one failed on Optuna's schema set-up); now
+    both finish and the study holds exactly ``trials`` trials."""
+    import subprocess
+    import sys
+
+    optuna = pytest.importorskip("optuna")
+    config = write_search(tmp_path, "optuna", "  trials: 6\n")
+    for attempt in range(2):
+        out = tmp_path / f"out{attempt}"
+        command = [sys.executable, "-m", "digitclf", "sweep", "-c", str(config), "-o", str(out), "-q"]
+        both = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for _ in range(2)]
+        outcomes = [(p.wait(timeout=300), p.stderr.read()) for p in both]
+        assert [code for code, _ in outcomes] == [0, 0], outcomes
+        (db,) = (out / "sweeps").glob("*/study.db")
+        study = optuna.load_study(study_name="digitclf", storage=f"sqlite:///{db}")
+        assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 6
