@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 import typer
 from typer.core import TyperGroup
@@ -37,11 +38,13 @@ def _plain_flags(command: Any, ctx: Any = None) -> None:
 class DigitclfGroup(TyperGroup):
     """Runs commands with click's standalone mode off, so every failure is shown our way."""
 
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        with _pipe_closed_quietly():  # --help and --version print while the context is made
+            return super().make_context(*args, **kwargs)
+
     def invoke(self, ctx: Any) -> Any:
-        try:
+        with _pipe_closed_quietly():
             return super().invoke(ctx)
-        except BrokenPipeError:  # before click turns it into a bare exit 1
-            _stdout_gone()
 
     def main(self, args: Optional[Sequence[str]] = None, prog_name: Optional[str] = None,
              complete_var: Optional[str] = None, standalone_mode: bool = True, **extra: Any) -> Any:
@@ -95,6 +98,19 @@ def _root_flag(args: Sequence[str], flag: str) -> bool:
         if not arg.startswith("-"):
             return False
     return False
+
+
+@contextlib.contextmanager
+def _pipe_closed_quietly() -> Iterator[None]:
+    """A closed stdout is exit 141, before click (exit 1) or rich (help's SystemExit(1)) turn it into an error."""
+    try:
+        yield
+    except BrokenPipeError:
+        _stdout_gone()
+    except SystemExit as exc:
+        if isinstance(exc.__context__, BrokenPipeError):  # rich's Console.on_broken_pipe
+            _stdout_gone()
+        raise
 
 
 def _stdout_gone() -> None:

@@ -207,6 +207,7 @@ def train(
     """
     from digitclf.checks import preflight
     from digitclf.config import load_config
+    from digitclf.imports import import_sklearn
     from digitclf.plots import Renderer
     from digitclf.runner import train as run_train
 
@@ -220,6 +221,7 @@ def train(
         check_run_id(run_id)
     # the plots' process starts first: its matplotlib import overlaps preflight's scikit-learn import
     with Renderer(process=cfg.output.plots) as renderer:
+        import_sklearn()
         checked = preflight(cfg)  # every config error before any data or folder
         if run_id is not None:
             from digitclf.runs import make_way
