@@ -237,7 +237,9 @@ class RunDir:
         return path
 
     def metrics(self) -> Metrics:
-        """metrics.json, parsed (a RunError when missing or damaged)."""
+        """metrics.json, parsed (a RunError when missing, damaged, or not the file recorded in run.json)."""
+        if METRICS_FILE in self.record().artifacts:  # recorded once the run finished: a swapped file is refused
+            self.verify(METRICS_FILE)
         return read(Metrics, self.file(METRICS_FILE), RunError,
                     missing=f"{self.file(METRICS_FILE)} is missing; the run is incomplete", owner="the run")
 
@@ -431,6 +433,9 @@ def resolve_run(ref: str | Path | None, outputs: Path = Path("outputs"), *, comp
         run = matches[0]
     if complete:
         status = run.status()
+        if status == "running":
+            raise RunBusyError(f"run {run.name}/{run.id} is still running (pid {run.record().pid}); it has no "
+                               "results yet: wait for it to end, then run this again")
         if status != "complete":
             raise RunError(f"run {run.id} is {status}, not complete; it has no usable results "
                            "(train it again, or prune it with 'digitclf runs --prune')")

@@ -36,6 +36,7 @@ def evaluate(run: RunDir, *, dataset: str | None = None, split: str = "test", st
     if split not in SPLITS:
         raise ConfigError(f"--split: {split!r} is not one of {', '.join(SPLITS)}")
     record = run.record()
+    recorded = run.metrics()  # a damaged or swapped metrics.json is refused here, not compared against
     saved = load_split(run)
     data, same_data = _load_data(run, record, dataset, progress)
     rows = _rows(data, saved, record, same_data, split)
@@ -54,13 +55,12 @@ def evaluate(run: RunDir, *, dataset: str | None = None, split: str = "test", st
     y_pred = as_trained(model, record, "predict", X)
     labels = np.union1d(saved.labels, np.unique(y_true))
     scores = metrics_mod.score(y_true, y_pred, labels)
-    recorded = _metrics_or_none(run)
     result: dict[str, Any] = {
         "schema": 1,
         "run_id": run.id,
         "name": run.name,
         "run_path": str(run.path),
-        "model": recorded.model_label if recorded else record.model_label,
+        "model": recorded.model_label,
         "evaluated": now(),
         "dataset": {"name": data.name, "source": data.source, "fingerprint": data.fingerprint,
                     "image_shape": list(data.image_shape), "same_as_training": same_data},
@@ -74,8 +74,8 @@ def evaluate(run: RunDir, *, dataset: str | None = None, split: str = "test", st
     result["curve"] = curve_summary(run)  # what the fit saw on its validation slice (None: no curve recorded)
     own_test = same_data and split == "test"
     if own_test:
-        result["recorded_accuracy"] = recorded.accuracy if recorded else None
-        result["matches_recorded"] = recorded is not None and recorded.accuracy == scores["accuracy"]
+        result["recorded_accuracy"] = recorded.accuracy
+        result["matches_recorded"] = recorded.accuracy == scores["accuracy"]
         result["changed_predictions"] = int(np.sum(y_pred != saved.y_pred))
     if save:
         from digitclf import plots
@@ -138,13 +138,6 @@ def _rows(data: "Dataset", saved: SavedSplit, record: RunRecord, same_data: bool
     else:
         test = np.asarray(split_indices(data, _run_split(record))[1])
     return {"test": test, "train": np.setdiff1d(np.arange(n), test), "all": np.arange(n)}[split]
-
-
-def _metrics_or_none(run: RunDir) -> Any:
-    try:
-        return run.metrics()
-    except RunError:
-        return None
 
 
 def _run_split(record: RunRecord) -> "SplitConfig":
