@@ -1,0 +1,165 @@
+"""Hostile and careless inputs to the commands that read saved runs (predict, evaluate, plot-errors, compare,
+report): each case broke the contract once (a wrong answer, a silent overwrite, a misleading Error line).
+
+Every check is on the exact Error line and exit code, or on decoded files."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from helpers import one_error_line
+
+
+def _digit_picture(size: int = 200, ink: int = 0, paper: int = 255) -> np.ndarray:
+    """A thick '7' drawn on paper, as a uint8-range float array (independent of digitclf)."""
+    image = Image.new("L", (size, size), paper)
+    draw = ImageDraw.Draw(image)
+    s = size / 200
+    draw.line([(50 * s, 40 * s), (150 * s, 40 * s), (90 * s, 170 * s)], fill=ink, width=round(18 * s))
+    return np.asarray(image, dtype=np.float64)
+
+
+def run_path(saved, run_id: str) -> Path:
+    return next(Path("outputs").glob(f"*/{run_id}"))
+
+
+# ---------------------------------------------------------------- predict: image files
+
+
+def test_16_bit_png_keeps_its_gray_levels(tmp_path):
+    """A 16-bit grayscale scan (ink 20000, paper 60000 of 65535) was clipped at 255 by Pillow's
+    convert('L'): every pixel white, 'no digit found'. It is read at its depth, scaled to 0-255."""
+    from digitclf.images import read_gray
+
+    picture = _digit_picture()
+    deep = (picture / 255 * 40000 + 20000).astype(np.uint16)
+    Image.fromarray(deep).save(tmp_path / "scan16.png")
+    assert Image.open(tmp_path / "scan16.png").mode == "I;16"
+    np.testing.assert_allclose(read_gray(tmp_path / "scan16.png"), deep / 257, atol=1e-9)
+
+
+def test_predict_reads_a_16_bit_png(cli, saved, tmp_path):
+    picture = _digit_picture()
+    Image.fromarray((picture / 255 * 40000 + 20000).astype(np.uint16)).save("scan16.png")
+    Image.fromarray(picture.astype(np.uint8)).save("scan8.png")
+    r16 = cli("predict", saved.lbfgs, "scan16.png", "--json")
+    r8 = cli("predict", saved.lbfgs, "scan8.png", "--json")
+    assert r16.exit_code == 0, r16.stderr
+    # the same picture at two depths: the same digit found, the same answer
+    p16, p8 = json.loads(r16.stdout)["predictions"][0], json.loads(r8.stdout)["predictions"][0]
+    assert p16["box"] == p8["box"] and p16["label"] == p8["label"]
+
+
+@pytest.mark.parametrize("fmt,name", [("GIF", "anim.gif"), ("PNG", "anim.png")])
+def test_animation_refused(cli, saved, fmt, name):
+    """An animated GIF or PNG was answered from its first frame without a word: which frame holds the digit?"""
+    frames = [Image.fromarray(_digit_picture(ink=v).astype(np.uint8)) for v in (0, 60, 120)]
+    frames[0].save(name, format=fmt, save_all=True, append_images=frames[1:])
+    result = cli("predict", saved.lbfgs, name)
+    assert result.exit_code == 2
+    assert one_error_line(result) == (f"Error: {name} is an animation of 3 frames; save the frame with the digit "
+                                      "as a PNG or JPEG file")
+
+
+def test_single_frame_gif_still_read(cli, saved):
+    Image.fromarray(_digit_picture().astype(np.uint8)).save("one.gif")
+    result = cli("predict", saved.lbfgs, "one.gif", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["predictions"][0]["label"] in range(10)
+
+
+def _png_header_only(path: Path, width: int, height: int) -> None:
+    """A PNG that claims width x height pixels (a decompression bomb's header; the pixels never come)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                     + chunk(b"IEND", b""))
+
+
+def test_decompression_bomb_named_as_too_large(cli, saved):
+    """A 20000x20000 PNG was 'cannot read bomb.png as an image (...); give a PNG or JPEG file' - it is one."""
+    _png_header_only(Path("bomb.png"), 20000, 20000)
+    result = cli("predict", saved.lbfgs, "bomb.png")
+    assert result.exit_code == 2
+    bound = 2 * Image.MAX_IMAGE_PIXELS
+    assert one_error_line(result) == (f"Error: bomb.png has more than {bound:,} pixels (Pillow's bound against "
+                                      "decompression bombs), more than digitclf reads (50,000,000); scale it down "
+                                      "or crop it to the digit")
+
+
+# ---------------------------------------------------------------- saved runs: damaged, swapped, running
+
+
+def test_swapped_metrics_json_refused(cli, saved):
+    """metrics.json copied from another run was shown as this run's by compare and report, and evaluate said
+    the accuracy was DIFFERENT from train time; its sha256 is in run.json, so it is refused by name."""
+    run, other = run_path(saved, saved.lbfgs), run_path(saved, saved.c10)
+    shutil.copy(other / "metrics.json", run / "metrics.json")
+    expected = (f"Error: {run}/metrics.json does not match the sha256 recorded when it was saved; refusing to "
+                "load an altered file (a model file can run code). Re-train or restore the original.")
+    for args in (("evaluate", saved.lbfgs), ("compare", saved.lbfgs, saved.c10),
+                 ("report", saved.lbfgs, "--out", "r.html")):
+        result = cli(*args)
+        assert (result.exit_code, one_error_line(result)) == (2, expected), args
+    assert not Path("r.html").exists()
+    listed = json.loads(cli("runs", "--format", "json").stdout)
+    assert {row["id"]: row["status"] for row in listed}[saved.lbfgs] == "damaged"
+
+
+def test_truncated_metrics_json_refused_by_evaluate(cli, saved):
+    """evaluate went on without its record (exit 0, no comparison with train time) on a truncated metrics.json."""
+    run = run_path(saved, saved.lbfgs)
+    before = (run / "evaluation.json").exists()
+    (run / "metrics.json").write_bytes((run / "metrics.json").read_bytes()[:100])
+    result = cli("evaluate", saved.lbfgs)
+    assert result.exit_code == 2
+    assert one_error_line(result).startswith(f"Error: {run}/metrics.json does not match the sha256 recorded")
+    assert (run / "evaluation.json").exists() == before
+
+
+@pytest.mark.parametrize("command", [("evaluate",), ("plot-errors", "--out", "e.png"), ("predict", "x.png"),
+                                     ("report", "--out", "r.html")])
+def test_running_run_says_wait(cli, saved, command):
+    """A run still training was 'running, not complete; ... prune it with digitclf runs --prune' (exit 2):
+    pruning does not remove a running run. Now: wait for it (exit 1, as train --run-id says)."""
+    run = run_path(saved, saved.c10)
+    record = json.loads((run / "run.json").read_text())
+    record.update(status="running", pid=os.getpid(), host=socket.gethostname(), finished=None)
+    (run / "run.json").write_text(json.dumps(record))
+    Image.fromarray(_digit_picture().astype(np.uint8)).save("x.png")
+    name, *rest = command
+    result = cli(name, saved.c10, *rest)
+    assert result.exit_code == 1
+    assert one_error_line(result) == (f"Error: run digits_c10/{saved.c10} is still running (pid {os.getpid()}); "
+                                      "it has no results yet: wait for it to end, then run this again")
+
+
+# ---------------------------------------------------------------- output files
+
+
+def test_plot_errors_never_overwrites_a_users_png(cli, saved):
+    """--out onto a photo of the user's (any PNG passed) replaced it with the grid, without a word."""
+    Image.fromarray(_digit_picture().astype(np.uint8)).save("holiday.png")
+    before = Path("holiday.png").read_bytes()
+    result = cli("plot-errors", saved.lbfgs, "--out", "holiday.png")
+    assert result.exit_code == 2
+    assert one_error_line(result) == ("Error: holiday.png exists and is not a PNG digitclf wrote; choose another "
+                                      "--out or move it away")
+    assert Path("holiday.png").read_bytes() == before
+    # its own grid, drawn earlier, is still replaced
+    assert cli("plot-errors", saved.lbfgs, "--out", "grid.png").exit_code == 0
+    first = Path("grid.png").read_bytes()
+    assert cli("plot-errors", saved.lbfgs, "--out", "grid.png", "--n", "3").exit_code == 0
+    assert Path("grid.png").read_bytes() != first
