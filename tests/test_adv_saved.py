@@ -163,3 +163,49 @@ def test_plot_errors_never_overwrites_a_users_png(cli, saved):
     first = Path("grid.png").read_bytes()
     assert cli("plot-errors", saved.lbfgs, "--out", "grid.png", "--n", "3").exit_code == 0
     assert Path("grid.png").read_bytes() != first
+
+
+def test_dash_file_name_error_says_how_to_name_it(cli, saved):
+    """'predict -7.png' was 'No such option: -7' and nothing more; the file is named, and how to pass it."""
+    Image.fromarray(_digit_picture().astype(np.uint8)).save("-7.png")
+    result = cli("predict", saved.lbfgs, "-7.png", prog_name="digitclf")
+    assert result.exit_code == 2
+    assert one_error_line(result) == ("Error: No such option: -7 (see 'digitclf predict --help'); '-7.png' is a "
+                                      "file: put file names that start with '-' after '--', or write ./-7.png")
+    for way in (("--", "-7.png"), ("./-7.png",)):
+        answered = cli("predict", "--json", saved.lbfgs, *way)
+        assert answered.exit_code == 0, answered.stderr
+        assert json.loads(answered.stdout)["predictions"][0]["file"].endswith("-7.png")
+
+
+# ---------------------------------------------------------------- predict --explain
+
+
+def test_explain_never_overwrites_a_users_file(cli, saved):
+    """--explain seen/ replaced seen/<image>.explain.png whatever it was; now only a picture digitclf drew."""
+    Image.fromarray(_digit_picture().astype(np.uint8)).save("seven.png")
+    Path("seen").mkdir()
+    Path("seen/seven.explain.png").write_bytes(b"my notes")
+    result = cli("predict", saved.lbfgs, "seven.png", "--explain", "seen")
+    assert result.exit_code == 2
+    assert one_error_line(result) == ("Error: --explain: seen/seven.explain.png is another file, not a picture "
+                                      "digitclf drew; move it away or give another --explain folder")
+    assert Path("seen/seven.explain.png").read_bytes() == b"my notes"
+    Path("seen/seven.explain.png").unlink()
+    for _ in range(2):  # its own picture is replaced by the next run
+        assert cli("predict", saved.lbfgs, "seven.png", "--explain", "seen").exit_code == 0
+        with Image.open("seen/seven.explain.png") as picture:
+            assert picture.format == "PNG" and picture.info["Software"] == "digitclf"
+
+
+def test_explain_not_into_a_run_folder(cli, saved):
+    """--explain inside a run folder added files beside what train saved (checked by sha256)."""
+    Image.fromarray(_digit_picture().astype(np.uint8)).save("seven.png")
+    run = run_path(saved, saved.lbfgs)
+    before = sorted(p.name for p in run.iterdir())
+    result = cli("predict", saved.lbfgs, "seven.png", "--explain", str(run / "seen"))
+    assert result.exit_code == 2
+    assert one_error_line(result) == (f"Error: --explain {str(run / 'seen')!r} is inside the run folder "
+                                      f"{run.resolve()}, which holds only what the run saved; give a folder "
+                                      "somewhere else")
+    assert sorted(p.name for p in run.iterdir()) == before

@@ -20,6 +20,8 @@ from digitclf.runs import RunDir, as_trained, load_model_noting, load_split
 
 LOW_CONFIDENCE = 0.5  # a top probability under this is flagged low_confidence
 UNSURE = "unsure"
+EXPLAIN_SUFFIX = ".explain.png"
+EXPLAIN_MARK = b"Software\x00digitclf"  # the tEXt chunk digitclf.explain.save writes
 
 
 def _not_digits(names: Sequence[str] | None, classes: np.ndarray, dataset: str) -> str | None:
@@ -50,6 +52,8 @@ def predict_images(run: RunDir, paths: Sequence[str | Path], top: int = 3, *, tr
     files = images.collect(paths)
     folder = _explain_folder(explain)
     explain_names = _explain_names(files)
+    for name in explain_names if folder is not None else ():  # before any work: never over someone's file
+        _check_explain_target(folder / name)
     found: list[tuple[Any, Any]] = []  # (picture, extraction), or (None, the error) for a file refused
     for file in files:
         try:
@@ -117,11 +121,37 @@ def _row(file: Path, digits: list[dict[str, Any]], multi: bool) -> dict[str, Any
 def _explain_folder(explain: str | Path | None) -> Path | None:
     if explain is None:
         return None
+    from digitclf.paths import article, kind, run_folder_of
+
     folder = Path(explain).expanduser()
-    if folder.exists() and not folder.is_dir():
+    found = kind(folder)
+    if found == "file":
         raise InputError(f"--explain {str(explain)!r} is a file; give a folder for the pictures")
+    if found not in ("missing", "folder"):
+        raise InputError(f"--explain {str(explain)!r} is {article(found)}; give a folder for the pictures")
+    run = run_folder_of(folder / EXPLAIN_SUFFIX)
+    if run is not None:
+        raise InputError(f"--explain {str(explain)!r} is inside the run folder {run}, which holds only what the "
+                         "run saved; give a folder somewhere else")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def _check_explain_target(path: Path) -> None:
+    """``path`` is free, or a picture an earlier ``--explain`` drew (it carries ``Software: digitclf``)."""
+    from digitclf.paths import article, kind
+
+    found = kind(path)
+    if found == "missing":
+        return
+    head = b""
+    if found == "file":
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    if EXPLAIN_MARK not in head:
+        what = "another file" if found == "file" else article(found)
+        raise InputError(f"--explain: {path} is {what}, not a picture digitclf drew; move it away or give "
+                         "another --explain folder")
 
 
 def _explain_names(files: Sequence[Path]) -> list[str]:
@@ -130,7 +160,7 @@ def _explain_names(files: Sequence[Path]) -> list[str]:
     names = []
     for file in files:
         seen[file.stem] = seen.get(file.stem, 0) + 1
-        names.append(f"{file.stem}{'' if seen[file.stem] == 1 else '-' + str(seen[file.stem])}.explain.png")
+        names.append(f"{file.stem}{'' if seen[file.stem] == 1 else '-' + str(seen[file.stem])}{EXPLAIN_SUFFIX}")
     return names
 
 
