@@ -209,3 +209,41 @@ def test_explain_not_into_a_run_folder(cli, saved):
                                       f"{run.resolve()}, which holds only what the run saved; give a folder "
                                       "somewhere else")
     assert sorted(p.name for p in run.iterdir()) == before
+
+
+# ---------------------------------------------------------------- run.json that does not fit its own model
+
+
+def _edit_dataset(run: Path, **changes) -> None:
+    record = json.loads((run / "run.json").read_text())
+    record["dataset"].update(changes)
+    (run / "run.json").write_text(json.dumps(record))
+
+
+@pytest.mark.parametrize("changes,why", [
+    ({"image_shape": [28, 28]}, "dataset.image_shape 28x28 and pixel_max 16 do not describe images of 64 pixels"),
+    ({"image_shape": [100000, 100000]},
+     "dataset.image_shape 100000x100000 and pixel_max 16 do not describe images of 64 pixels"),
+    ({"pixel_max": 0}, "dataset.image_shape 8x8 and pixel_max 0 do not describe images of 64 pixels"),
+    ({"image_shape": [28, 28], "n_features": 784}, "its images are 28x28 but the model takes 64 pixels"),
+], ids=["shape", "huge-shape", "pixel-max", "shape-and-features"])
+def test_predict_refuses_a_record_that_does_not_fit_the_model(cli, saved, changes, why):
+    """run.json's image shape is not signed: edited, predict crashed with 'unexpected ValueError: X has 784
+    features' (or built 10^10-pixel frames, or fed all-zero pixels for pixel_max 0)."""
+    Image.fromarray(_digit_picture().astype(np.uint8)).save("seven.png")
+    run = run_path(saved, saved.lbfgs)
+    _edit_dataset(run, **changes)
+    result = cli("predict", saved.lbfgs, "seven.png")
+    assert result.exit_code == 2
+    assert one_error_line(result) == f"Error: {run}/run.json: {why}; the run is damaged, train it again"
+
+
+def test_evaluate_refuses_a_pixel_range_of_zero(cli, saved):
+    """pixel_max 0 made evaluate scale every test image to zeros and report that accuracy (exit 0)."""
+    run = run_path(saved, saved.lbfgs)
+    _edit_dataset(run, pixel_max=0)
+    result = cli("evaluate", saved.lbfgs)
+    assert result.exit_code == 2
+    assert one_error_line(result) == (f"Error: {run}/run.json: dataset.pixel_max is 0, not a pixel range; the run "
+                                      "is damaged, train it again")
+    assert not (run / "evaluation.json").exists()

@@ -46,6 +46,9 @@ def evaluate(run: RunDir, *, dataset: str | None = None, split: str = "test", st
                        "the run or the data set is damaged")
     notes: list[str] = []
     run_max = record.dataset.pixel_max if record.dataset else data.pixel_max
+    if not (np.isfinite(run_max) and run_max > 0):
+        raise RunError(f"{run.path}/run.json: dataset.pixel_max is {run_max:g}, not a pixel range; the run is damaged, "
+                       "train it again")
     if data.pixel_max != run_max:
         X = X * np.float32(run_max / data.pixel_max)
         notes.append(f"pixels rescaled from 0-{data.pixel_max:g} to the run's 0-{run_max:g}")

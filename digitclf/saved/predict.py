@@ -15,8 +15,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from digitclf.errors import InputError
-from digitclf.runs import RunDir, as_trained, load_model_noting, load_split
+from digitclf.errors import InputError, RunError
+from digitclf.runs import RUN_FILE, RunDir, as_trained, load_model_noting, load_split
 
 LOW_CONFIDENCE = 0.5  # a top probability under this is flagged low_confidence
 UNSURE = "unsure"
@@ -47,8 +47,7 @@ def predict_images(run: RunDir, paths: Sequence[str | Path], top: int = 3, *, tr
     from digitclf.datasets import class_names
 
     record = run.record()
-    shape = tuple(record.dataset.image_shape) if record.dataset else load_split(run).image_shape
-    pixel_max = record.dataset.pixel_max if record.dataset else 255.0
+    shape, pixel_max = _frame(run, record)
     files = images.collect(paths)
     folder = _explain_folder(explain)
     explain_names = _explain_names(files)
@@ -64,6 +63,10 @@ def predict_images(run: RunDir, paths: Sequence[str | Path], top: int = 3, *, tr
     if all(gray is None for gray, _ in found):
         raise found[0][1]  # nothing to answer: the first file's problem is the one Error line
     model, notes = load_model_noting(run, trust=trust)
+    expects = getattr(model, "n_features_in_", None)
+    if expects is not None and int(expects) != shape[0] * shape[1]:
+        raise RunError(f"{run.path}/{RUN_FILE}: its images are {shape[0]}x{shape[1]} but the model takes {expects} "
+                       "pixels; the run is damaged, train it again")
     names = class_names(record.config.dataset.name)
     classes = np.asarray(model.classes_)
     has_proba = hasattr(model, "predict_proba")
@@ -107,6 +110,20 @@ def predict_images(run: RunDir, paths: Sequence[str | Path], top: int = 3, *, tr
     return {"run_id": run.id, "name": run.name, "image_shape": list(shape), "pixel_max": pixel_max,
             "ranked_by": kind, "multi": multi, "min_confidence": min_confidence, "warnings": warnings,
             "predictions": rows, "notes": notes}
+
+
+def _frame(run: RunDir, record: Any) -> tuple[tuple[int, int], float]:
+    """The training frame (image shape) and pixel range a picture is put into, as run.json records them."""
+    import math
+
+    if record.dataset is None:
+        return load_split(run).image_shape, 255.0
+    info = record.dataset
+    shape, pixel_max = (int(info.image_shape[0]), int(info.image_shape[1])), float(info.pixel_max)
+    if min(shape) < 1 or shape[0] * shape[1] != info.n_features or not (math.isfinite(pixel_max) and pixel_max > 0):
+        raise RunError(f"{run.path}/{RUN_FILE}: dataset.image_shape {shape[0]}x{shape[1]} and pixel_max {pixel_max:g} "
+                       f"do not describe images of {info.n_features} pixels; the run is damaged, train it again")
+    return shape, pixel_max
 
 
 def _row(file: Path, digits: list[dict[str, Any]], multi: bool) -> dict[str, Any]:
