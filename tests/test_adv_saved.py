@@ -247,3 +247,41 @@ def test_evaluate_refuses_a_pixel_range_of_zero(cli, saved):
     assert one_error_line(result) == (f"Error: {run}/run.json: dataset.pixel_max is 0, not a pixel range; the run "
                                       "is damaged, train it again")
     assert not (run / "evaluation.json").exists()
+
+
+# ---------------------------------------------------------------- evaluate --dataset
+
+
+def _keras_npz(path: Path, offset: int = 0) -> None:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    X, y = digits.images.astype(np.uint8), digits.target + offset
+    np.savez(path, x_train=X[:1000], y_train=y[:1000], x_test=X[1000:], y_test=y[1000:])
+
+
+def test_two_npz_sets_keep_their_own_evaluations(cli, saved):
+    """Every .npz set is named 'npz': evaluating b.npz replaced a.npz's evaluation-npz-test.json and its plot."""
+    from digitclf.datasets import dataset_config, load_dataset
+
+    _keras_npz(Path("a.npz"))
+    _keras_npz(Path("b.npz"), offset=10)
+    results = [json.loads(cli("evaluate", saved.lbfgs, "--dataset", name, "--json").stdout) for name in ("a.npz", "b.npz")]
+    run = run_path(saved, saved.lbfgs)
+    for name, result in zip(("a.npz", "b.npz"), results):
+        fingerprint = load_dataset(dataset_config(name)).fingerprint.removeprefix("sha256:")
+        assert result["files"] == [f"evaluation-npz-{fingerprint[:8]}-test.json",
+                                   f"confusion_matrix-npz-{fingerprint[:8]}-test.png"]
+        assert json.loads((run / result["files"][0]).read_text())["accuracy"] == result["accuracy"]
+    assert results[0]["files"] != results[1]["files"]
+
+
+def test_labels_the_model_never_saw_are_noted(cli, saved):
+    """A set whose classes are coded 10-19 scored 0.0000 without a word on why."""
+    _keras_npz(Path("b.npz"), offset=10)
+    result = cli("evaluate", saved.lbfgs, "--dataset", "b.npz", "--json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    note = ("10 label(s) of the data set (10, 11, 12, 13, 14, ...) are not classes of this model, so it gets none "
+            "of their images right")
+    assert data["accuracy"] == 0.0 and note in data["notes"] and f"note: {note}" in result.stderr.splitlines()

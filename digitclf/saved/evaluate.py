@@ -27,7 +27,8 @@ def evaluate(run: RunDir, *, dataset: str | None = None, split: str = "test", st
     ``dataset`` (a name or a path) scores it on another data set with the same image shape, and
     ``split`` picks that set's ``test`` part (canonical, or the run's split rule), ``train`` or ``all``.
     Writes ``evaluation.json`` and refreshes ``confusion_matrix.png`` (``evaluation-<data>-<split>.json``
-    and ``confusion_matrix-<data>-<split>.png`` for anything but the run's own test split).
+    and ``confusion_matrix-<data>-<split>.png`` for anything but the run's own test split; ``<data>`` of a
+    set given by path ends with its fingerprint's first 8 digits).
     ``trust`` loads a pickled model that is not signed with this user's key (``digitclf.signing``).
     """
     from digitclf import metrics as metrics_mod
@@ -56,6 +57,11 @@ def evaluate(run: RunDir, *, dataset: str | None = None, split: str = "test", st
     names = class_names(record.config.dataset.name)
     model, load_notes = load_model_noting(run, trust=trust)
     y_pred = as_trained(model, record, "predict", X)
+    unknown = np.setdiff1d(np.unique(y_true), np.asarray(getattr(model, "classes_", np.unique(y_true))))
+    if unknown.size:  # another set's coding of its classes (labels 10-19, letters): say why accuracy is so low
+        shown = ", ".join(map(str, unknown[:5].tolist())) + (", ..." if unknown.size > 5 else "")
+        notes.append(f"{unknown.size} label(s) of the data set ({shown}) are not classes of this model, so it "
+                     "gets none of their images right")
     labels = np.union1d(saved.labels, np.unique(y_true))
     scores = metrics_mod.score(y_true, y_pred, labels)
     result: dict[str, Any] = {
@@ -83,7 +89,7 @@ def evaluate(run: RunDir, *, dataset: str | None = None, split: str = "test", st
     if save:
         from digitclf import plots
 
-        suffix = "" if own_test else f"-{data.name}-{split}"
+        suffix = "" if own_test else f"-{_data_tag(data)}-{split}"
         result["files"] = [f"evaluation{suffix}.json", f"confusion_matrix{suffix}.png"]
         shown = [names[int(label)] for label in labels] if names and labels.max() < len(names) else labels
         ax = plots.confusion_matrix(scores["confusion_matrix"], shown, accuracy=scores["accuracy"],
@@ -91,6 +97,14 @@ def evaluate(run: RunDir, *, dataset: str | None = None, split: str = "test", st
         run.replace_artifact(result["files"][1], plots.png_bytes(ax))
         write_json(run.file(result["files"][0]), result)
     return result
+
+
+def _data_tag(data: "Dataset") -> str:
+    """``<data>`` in the file names: the set's name, and for a set given by path (every one is ``idx`` or ``npz``)
+    its fingerprint's first 8 digits, so evaluating two folders never replaces one's files with the other's."""
+    if not data.source.startswith("path:"):
+        return data.name
+    return f"{data.name}-{data.fingerprint.rpartition(':')[2][:8]}"
 
 
 def _recorded_dataset(record: RunRecord) -> "DatasetConfig":
