@@ -285,3 +285,47 @@ def test_labels_the_model_never_saw_are_noted(cli, saved):
     note = ("10 label(s) of the data set (10, 11, 12, 13, 14, ...) are not classes of this model, so it gets none "
             "of their images right")
     assert data["accuracy"] == 0.0 and note in data["notes"] and f"note: {note}" in result.stderr.splitlines()
+
+
+# ---------------------------------------------------------------- the Python API behind the commands
+
+
+def test_library_calls_check_their_options(saved):
+    """The CLI checks its options; the same functions called from Python took anything: top=0 was an
+    IndexError, a path as a str was read letter by letter, n=0 drew 'No misclassified images' for a run with
+    mistakes, a misspelt normalize was drawn as 'normalized over bogus'."""
+    from digitclf import report
+    from digitclf.errors import ConfigError
+    from digitclf.runs import resolve_run
+    from digitclf.saved.evaluate import evaluate
+    from digitclf.saved.grids import error_grid
+    from digitclf.saved.predict import predict_images
+
+    run = resolve_run(saved.lbfgs)
+    Image.fromarray(_digit_picture().astype(np.uint8)).save("seven.png")
+    assert predict_images(run, "seven.png")["predictions"][0]["file"] == "seven.png"
+    cases = [
+        (lambda: predict_images(run, ["seven.png"], top=0), "top: 0; give how many classes to rank, at least 1"),
+        (lambda: predict_images(run, ["seven.png"], min_confidence=2),
+         "--min-confidence: 2 is not a probability; give a number from 0 to 1"),
+        (lambda: error_grid(run, n=0), "--n: 0 images; give a whole number of at least 1"),
+        (lambda: error_grid(run, cols=0), "--cols: 0 images per row; give a whole number of at least 1"),
+        (lambda: evaluate(run, normalize="bogus"), "--normalize: 'bogus' is not one of true, pred, all"),
+        (lambda: evaluate(run, style="bogus"), "--style: 'bogus' is not one of seaborn, matplotlib"),
+        (lambda: report.build([run], errors=-1), "--errors: -1; give how many mistakes to show per run, 0 or more"),
+    ]
+    for call, message in cases:
+        with pytest.raises(ConfigError) as raised:
+            call()
+        assert str(raised.value) == message
+    assert not (run_path(saved, saved.lbfgs) / "evaluation.json").exists()
+
+
+def test_report_errors_zero_draws_no_grid(cli, saved):
+    """--errors 0 drew a grid titled 'No misclassified images' for a run with mistakes; now no grid at all."""
+    result = cli("report", saved.lbfgs, "--errors", "0", "--out", "r.html")
+    assert result.exit_code == 0, result.stderr
+    page = Path("r.html").read_text()
+    assert "Misclassified test images" not in page and page.count("<figure>") == 2  # scatter and confusion matrix
+    assert cli("report", saved.lbfgs, "--errors", "3", "--out", "r.html").exit_code == 0
+    assert "Misclassified test images (up to 3" in Path("r.html").read_text()

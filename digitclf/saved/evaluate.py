@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from digitclf.choices import SPLITS
+from digitclf.choices import NORMALIZE, SPLITS, STYLES
 from digitclf.errors import ConfigError, RunError
 from digitclf.records import RunRecord, SavedSplit, now
 from digitclf.runs import RunDir, as_trained, load_model_noting, load_split, write_json
@@ -34,8 +34,10 @@ def evaluate(run: RunDir, *, dataset: str | None = None, split: str = "test", st
     from digitclf import metrics as metrics_mod
     from digitclf.datasets import class_names
 
-    if split not in SPLITS:
-        raise ConfigError(f"--split: {split!r} is not one of {', '.join(SPLITS)}")
+    for option, value, allowed in (("--split", split, SPLITS), ("--style", style, STYLES),
+                                   ("--normalize", normalize, (None, *NORMALIZE))):
+        if value not in allowed:
+            raise ConfigError(f"{option}: {value!r} is not one of {', '.join(a for a in allowed if a)}")
     record = run.record()
     recorded = run.metrics()  # a damaged or swapped metrics.json is refused here, not compared against
     saved = load_split(run)

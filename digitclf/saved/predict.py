@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from digitclf.errors import InputError, RunError
+from digitclf.errors import ConfigError, InputError, RunError
 from digitclf.runs import RUN_FILE, RunDir, as_trained, load_model_noting, load_split
 
 LOW_CONFIDENCE = 0.5  # a top probability under this is flagged low_confidence
@@ -46,6 +46,12 @@ def predict_images(run: RunDir, paths: Sequence[str | Path], top: int = 3, *, tr
     from digitclf import extract, images
     from digitclf.datasets import class_names
 
+    if isinstance(paths, (str, Path)):  # one file or folder, not a sequence of one-letter names
+        paths = [paths]
+    if not isinstance(top, int) or top < 1:
+        raise ConfigError(f"top: {top!r}; give how many classes to rank, at least 1")
+    if min_confidence is not None and not 0 <= min_confidence <= 1:
+        raise ConfigError(f"--min-confidence: {min_confidence!r} is not a probability; give a number from 0 to 1")
     record = run.record()
     shape, pixel_max = _frame(run, record)
     files = images.collect(paths)
