@@ -47,17 +47,32 @@ def collect(paths: Sequence[str | Path]) -> list[Path]:
     return files
 
 
-def read_gray(path: str | Path, work: int = WORK) -> np.ndarray:
+def read_gray(path: str | Path, work: int = WORK, notes: list[str] | None = None) -> np.ndarray:
     """A PNG/JPEG as float grayscale 0-255 (EXIF rotation applied, transparency flattened onto white),
-    reduced to about ``work`` pixels on its long side when it is at least twice that."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    reduced to about ``work`` pixels on its long side when it is at least twice that.
 
+    What Pillow warns about while reading (corrupt EXIF data: the rotation may be wrong) is appended to
+    ``notes`` as one line naming the file, never printed as a Python warning."""
     import warnings
 
+    from PIL import Image
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            return _read_gray(path, work)
+        finally:  # the size bound says its own line; deprecations are digitclf's business, not the user's
+            quiet = (DeprecationWarning, Image.DecompressionBombWarning)
+            said = {f"{path}: {' '.join(str(w.message).split())}" for w in caught if not issubclass(w.category, quiet)}
+            if notes is not None:
+                notes += sorted(said - set(notes))
+
+
+def _read_gray(path: str | Path, work: int) -> np.ndarray:
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the bound below says it in one line
-            image = Image.open(path)
+        image = Image.open(path)  # over Pillow's bomb bound: DecompressionBombError below; over half of it, a warning
         with image:
             frames = getattr(image, "n_frames", 1)
             if frames > 1 and image.format in ANIMATED:  # which frame holds the digit? (a phone's MPO JPEG: the first)

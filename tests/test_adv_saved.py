@@ -329,3 +329,19 @@ def test_report_errors_zero_draws_no_grid(cli, saved):
     assert "Misclassified test images" not in page and page.count("<figure>") == 2  # scatter and confusion matrix
     assert cli("report", saved.lbfgs, "--errors", "3", "--out", "r.html").exit_code == 0
     assert "Misclassified test images (up to 3" in Path("r.html").read_text()
+
+
+def test_corrupt_exif_is_a_note_not_a_python_warning(cli, saved):
+    """A JPEG whose EXIF block is damaged printed Pillow's two-line 'TiffImagePlugin.py:982: UserWarning: Corrupt
+    EXIF data...' on stderr; it is one note naming the file (and still answered)."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(_digit_picture().astype(np.uint8)).convert("RGB").save("photo.jpg", exif=exif)
+    data = Path("photo.jpg").read_bytes()
+    at = data.find(b"Exif")
+    Path("photo.jpg").write_bytes(data[:at + 10] + b"\xff" * 20 + data[at + 30:])
+    result = cli("predict", saved.lbfgs, "photo.jpg", "--json")
+    assert result.exit_code == 0, result.stderr
+    notes = json.loads(result.stdout)["notes"]
+    assert [n for n in notes if n.startswith("photo.jpg: Corrupt EXIF data")] == notes[:1]
+    assert "Warning" not in result.stderr and f"note: {notes[0]}" in result.stderr.splitlines()

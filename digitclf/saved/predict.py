@@ -60,9 +60,10 @@ def predict_images(run: RunDir, paths: Sequence[str | Path], top: int = 3, *, tr
     for name in explain_names if folder is not None else ():  # before any work: never over someone's file
         _check_explain_target(folder / name)
     found: list[tuple[Any, Any]] = []  # (picture, extraction), or (None, the error) for a file refused
+    read_notes: list[str] = []  # what Pillow warned about a file (corrupt EXIF data: its rotation may be wrong)
     for file in files:
         try:
-            gray = images.read_gray(file)
+            gray = images.read_gray(file, notes=read_notes)
             found.append((gray, extract.extract(gray, shape, multi=multi, skew=deskew, source=str(file))))
         except InputError as refused:
             found.append((None, refused))
@@ -115,7 +116,7 @@ def predict_images(run: RunDir, paths: Sequence[str | Path], top: int = 3, *, tr
                                                digits, kind))
     return {"run_id": run.id, "name": run.name, "image_shape": list(shape), "pixel_max": pixel_max,
             "ranked_by": kind, "multi": multi, "min_confidence": min_confidence, "warnings": warnings,
-            "predictions": rows, "notes": notes}
+            "predictions": rows, "notes": read_notes + notes}
 
 
 def _frame(run: RunDir, record: Any) -> tuple[tuple[int, int], float]:
