@@ -486,7 +486,7 @@ def load_model(run: RunDir, *, trust: bool = False) -> Any:
         if untrusted:
             raise RunError(f"{path} contains types digitclf does not trust ({', '.join(sorted(untrusted))}); "
                            "refusing to load it")
-        return sio.load(path, trusted=sorted(SKOPS_TRUSTED))
+        return _loaded(path, lambda: sio.load(path, trusted=sorted(SKOPS_TRUSTED)))
     import joblib
 
     from digitclf import signing
@@ -497,7 +497,22 @@ def load_model(run: RunDir, *, trust: bool = False) -> Any:
         raise RunError(f"{path} is not signed with your key ({signing.key_path()}) for this run: it was saved "
                        "elsewhere, by a digitclf that signed models otherwise, put here from another run, or "
                        "altered, and loading a pickle runs its code; pass --trust if you trust where it came from")
-    return joblib.load(path)
+    return _loaded(path, lambda: joblib.load(path))
+
+
+def _loaded(path: Path, load: Callable[[], Any]) -> Any:
+    """The fitted classifier ``load`` reads from ``path``; a file that does not load as one is a RunError."""
+    try:
+        model = load()
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a damaged pickle fails in many ways (EOFError, KeyError, ...)
+        raise RunError(f"{path} cannot be loaded ({type(exc).__name__}: {exc}); the run is damaged, "
+                       "train it again") from None
+    if not (hasattr(model, "predict") and hasattr(model, "classes_")):
+        raise RunError(f"{path} holds a {type(model).__name__}, not a fitted classifier; the run is damaged, "
+                       "train it again")
+    return model
 
 
 def load_model_noting(run: RunDir, *, trust: bool = False) -> tuple[Any, list[str]]:

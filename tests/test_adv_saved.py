@@ -345,3 +345,50 @@ def test_corrupt_exif_is_a_note_not_a_python_warning(cli, saved):
     notes = json.loads(result.stdout)["notes"]
     assert [n for n in notes if n.startswith("photo.jpg: Corrupt EXIF data")] == notes[:1]
     assert "Warning" not in result.stderr and f"note: {notes[0]}" in result.stderr.splitlines()
+
+
+# ---------------------------------------------------------------- a model file that is not the run's model
+
+
+def _replace_model(run: Path, content: bytes) -> None:
+    import hashlib
+
+    (run / "model.joblib").write_bytes(content)
+    record = json.loads((run / "run.json").read_text())
+    record["artifacts"]["model.joblib"] = hashlib.sha256(content).hexdigest()  # as whoever damaged it would
+    (run / "run.json").write_text(json.dumps(record))
+
+
+@pytest.mark.parametrize("command", ["evaluate", "predict"])
+def test_trusted_model_that_does_not_load(cli, saved, command):
+    """With --trust, a truncated pickle was 'unexpected UnpicklingError: pickle exhausted before end of frame
+    (rerun with --debug ...)' and a pickled dict 'unexpected AttributeError: 'dict' object has no attribute ...'."""
+    import io
+
+    import joblib
+
+    run = run_path(saved, saved.lbfgs)
+    Image.fromarray(_digit_picture().astype(np.uint8)).save("seven.png")
+    args = (command, saved.lbfgs, *(["seven.png"] if command == "predict" else []), "--trust")
+    _replace_model(run, (run / "model.joblib").read_bytes()[:500])
+    result = cli(*args)
+    assert result.exit_code == 2
+    assert one_error_line(result) == (f"Error: {run}/model.joblib cannot be loaded (UnpicklingError: pickle "
+                                      "exhausted before end of frame); the run is damaged, train it again")
+    buffer = io.BytesIO()
+    joblib.dump({"a": 1}, buffer)
+    _replace_model(run, buffer.getvalue())
+    result = cli(*args)
+    assert result.exit_code == 2
+    assert one_error_line(result) == (f"Error: {run}/model.joblib holds a dict, not a fitted classifier; the run is "
+                                      "damaged, train it again")
+
+
+def test_trusted_model_of_another_shape(cli, saved):
+    """A 28x28 run's model put into an 8x8 run: 'unexpected ValueError: X has 64 features, but ... expecting 784'."""
+    run, other = run_path(saved, saved.lbfgs), run_path(saved, saved.idx)
+    _replace_model(run, (other / "model.joblib").read_bytes())
+    result = cli("evaluate", saved.lbfgs, "--trust")
+    assert result.exit_code == 2
+    assert one_error_line(result) == (f"Error: {run}: its model takes 784 pixels but its images have 64; the run is "
+                                      "damaged, train it again")

@@ -58,6 +58,10 @@ def evaluate(run: RunDir, *, dataset: str | None = None, split: str = "test", st
 
     names = class_names(record.config.dataset.name)
     model, load_notes = load_model_noting(run, trust=trust)
+    expects = getattr(model, "n_features_in_", None)
+    if expects is not None and int(expects) != X.shape[1]:
+        raise RunError(f"{run.path}: its model takes {expects} pixels but its images have {X.shape[1]}; the run "
+                       "is damaged, train it again")
     y_pred = as_trained(model, record, "predict", X)
     unknown = np.setdiff1d(np.unique(y_true), np.asarray(getattr(model, "classes_", np.unique(y_true))))
     if unknown.size:  # another set's coding of its classes (labels 10-19, letters): say why accuracy is so low
