@@ -40,6 +40,9 @@ def collect(paths: Sequence[str | Path]) -> list[Path]:
             files += found
         elif path.is_file():
             files.append(path)
+        elif any(c in str(given) for c in "*?["):  # the shell passes a pattern that matched nothing as it is
+            raise InputError(f"no file matches {str(given)!r}; check the pattern, or give PNG/JPEG files or a "
+                             "folder of them")
         else:
             raise InputError(f"image {str(given)!r} does not exist; give PNG/JPEG files or a folder of them")
     if not files:

@@ -392,3 +392,13 @@ def test_trusted_model_of_another_shape(cli, saved):
     assert result.exit_code == 2
     assert one_error_line(result) == (f"Error: {run}: its model takes 784 pixels but its images have 64; the run is "
                                       "damaged, train it again")
+
+
+def test_a_pattern_that_matched_nothing(cli, saved):
+    """'predict photos/*.png' with no such file reached digitclf as the literal pattern: 'image
+    'photos/*.png' does not exist', as if a file had that name."""
+    Path("photos").mkdir()
+    result = cli("predict", saved.lbfgs, "photos/*.png")
+    assert result.exit_code == 2
+    assert one_error_line(result) == ("Error: no file matches 'photos/*.png'; check the pattern, or give PNG/JPEG "
+                                      "files or a folder of them")
