@@ -47,7 +47,10 @@ __all__ = ["DAMAGED", "RUN_FILE", "STATUSES", "RunDir", "resolve_run", "iter_run
 def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
     """Call ``write(fh)`` on a temp file in the same folder, fsync it, then rename it over ``path``."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:  # name the file the user asked for, not the temp file it would have been written as
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     try:
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; artifacts are ordinary files
         with os.fdopen(fd, mode) as fh:

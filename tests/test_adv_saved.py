@@ -402,3 +402,23 @@ def test_a_pattern_that_matched_nothing(cli, saved):
     assert result.exit_code == 2
     assert one_error_line(result) == ("Error: no file matches 'photos/*.png'; check the pattern, or give PNG/JPEG "
                                       "files or a folder of them")
+
+
+def test_read_only_folder_names_the_file_asked_for(cli, saved, monkeypatch):
+    """Writing into a read-only folder (simulated: tests run as root) named digitclf's temp file
+    ('.x.png.4ued3nv2.tmp'), not the --out the user gave."""
+    import errno
+    import tempfile
+
+    def read_only(prefix="", suffix="", dir=None):
+        raise OSError(errno.EROFS, "Read-only file system", os.path.join(dir, f"{prefix}4ued3nv2{suffix}"))
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    Path("ro").mkdir()
+    for args, out in ((("plot-errors", saved.lbfgs, "--out", "ro/x.png"), "ro/x.png"),
+                      (("report", saved.lbfgs, "--out", "ro/x.html"), "ro/x.html")):
+        result = cli(*args)
+        assert result.exit_code == 1
+        assert one_error_line(result) == (f"Error: Read-only file system ({out}); check the path, permissions and "
+                                          "free disk space")
+    assert list(Path("ro").iterdir()) == []
