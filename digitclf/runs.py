@@ -197,9 +197,19 @@ class RunDir:
         return path
 
     def replace_artifact(self, name: str, content: bytes) -> None:
-        """Write a file into the run folder atomically and record its new sha256 in run.json at once."""
-        self.add_artifact(name, lambda fh: fh.write(content))
-        self.update(artifacts={**self.record().artifacts, name: self.written[name]})
+        """Write a file into the run folder atomically and record its new sha256 in run.json at once.
+
+        Under an flock on the run folder itself: two ``evaluate`` of one run at once each read run.json,
+        add their file and write it back, and without the lock one lost the other's record."""
+        import fcntl
+
+        fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self.add_artifact(name, lambda fh: fh.write(content))
+            self.update(artifacts={**self.record().artifacts, name: self.written[name]})
+        finally:
+            os.close(fd)  # releases the lock
 
     def finish(self, status: str, **fields: Any) -> None:
         from digitclf import signing

@@ -422,3 +422,37 @@ def test_read_only_folder_names_the_file_asked_for(cli, saved, monkeypatch):
         assert one_error_line(result) == (f"Error: Read-only file system ({out}); check the path, permissions and "
                                           "free disk space")
     assert list(Path("ro").iterdir()) == []
+
+
+# ---------------------------------------------------------------- concurrent evaluate of one run
+
+
+def _record_files(path: str, k: int, count: int) -> None:
+    from digitclf.runs import RunDir
+
+    run = RunDir(Path(path))
+    for i in range(count):
+        run.replace_artifact(f"confusion_matrix-set{k}-{i}.png", f"{k}-{i}".encode() * 100)
+        run.replace_artifact("confusion_matrix.png", f"{k}-{i}".encode() * 1000)
+
+
+def test_concurrent_evaluations_keep_every_record(saved):
+    """Four evaluate processes of one run at once (real processes): each read run.json, added its file's sha256
+    and wrote it back, so most records were lost (83 of 120 in a try by hand); the run folder is locked while recording."""
+    import hashlib
+    import multiprocessing
+
+    run = run_path(saved, saved.lbfgs)
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_record_files, args=(str(run), k, 15)) for k in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+    assert [worker.exitcode for worker in workers] == [0, 0, 0, 0]
+    artifacts = json.loads((run / "run.json").read_text())["artifacts"]
+    for k in range(4):
+        for i in range(15):
+            name = f"confusion_matrix-set{k}-{i}.png"
+            assert artifacts[name] == hashlib.sha256((run / name).read_bytes()).hexdigest()
+    assert artifacts["confusion_matrix.png"] == hashlib.sha256((run / "confusion_matrix.png").read_bytes()).hexdigest()
