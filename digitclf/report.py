@@ -99,6 +99,13 @@ def build(runs: Sequence[RunDir], *, errors: int = 10, style: str = "seaborn", n
     from digitclf.listing import run_row
 
     _check_options(errors=errors, style=style, normalize=normalize)
+    seen: set[Path] = set()
+    for run in runs:  # one section (and one #run-<id> anchor) per run
+        if run.path.resolve() in seen:
+            from digitclf.errors import ConfigError
+
+            raise ConfigError(f"run {run.id} is given twice; name each run once")
+        seen.add(run.path.resolve())
 
     rows = [run_row(run) for run in runs]
     points = [{"label": f"{r['name']} {r['id'][-6:]}", "fit_seconds": r["fit_seconds"], "accuracy": r["accuracy"],

@@ -456,3 +456,11 @@ def test_concurrent_evaluations_keep_every_record(saved):
             name = f"confusion_matrix-set{k}-{i}.png"
             assert artifacts[name] == hashlib.sha256((run / name).read_bytes()).hexdigest()
     assert artifacts["confusion_matrix.png"] == hashlib.sha256((run / "confusion_matrix.png").read_bytes()).hexdigest()
+
+
+def test_report_refuses_a_run_given_twice(cli, saved):
+    """'report RUN RUN name/RUN' drew three sections of one run under one #run-<id> anchor (compare refuses it)."""
+    result = cli("report", saved.lbfgs, f"digits_lbfgs/{saved.lbfgs}", "--out", "r.html")
+    assert result.exit_code == 2
+    assert one_error_line(result) == f"Error: run {saved.lbfgs} is given twice; name each run once"
+    assert not Path("r.html").exists()
