@@ -58,8 +58,12 @@ def picture(gray: np.ndarray, frames: Sequence[np.ndarray], boxes: Sequence[tupl
 
 
 def save(image: Any, path: Path) -> Path:
-    """Write the picture as PNG atomically."""
+    """Write the picture as PNG atomically, signed ``Software: digitclf`` (so a later run may replace it)."""
+    from PIL.PngImagePlugin import PngInfo
+
     from digitclf.runs import atomic_write
 
-    atomic_write(path, lambda fh: image.save(fh, format="PNG"))
+    info = PngInfo()
+    info.add_text("Software", "digitclf")
+    atomic_write(path, lambda fh: image.save(fh, format="PNG", pnginfo=info))
     return path

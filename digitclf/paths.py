@@ -60,7 +60,9 @@ def run_folder_of(path: str | Path) -> Path | None:
     return None
 
 
-_SIGNATURES = {"png": (b"\x89PNG\r\n\x1a\n", "a PNG"), "html": (b'<meta name="generator" content="digitclf">',
+# what digitclf's own files hold near their start: its PNGs are drawn by matplotlib, which names itself in a
+# tEXt chunk before the pixels (a photo or someone's other PNG does not, and is never written over)
+_SIGNATURES = {"png": (b"Software\x00Matplotlib version", "a PNG"), "html": (b'<meta name="generator" content="digitclf">',
                                                               "a digitclf report")}
 
 
@@ -69,7 +71,7 @@ def check_output(path: str | Path, fmt: str) -> Path:
 
     Its folder must exist; it must not lie inside a run folder (those hold what ``train`` wrote,
     checked by sha256); and a file already there is replaced only if it is what digitclf writes
-    under that name (a PNG, a digitclf report), never a folder, a FIFO or someone's other file.
+    under that name (a PNG matplotlib drew, a digitclf report), never a folder, a FIFO or someone's other file.
     """
     from digitclf.errors import InputError
 

@@ -69,8 +69,8 @@ def _run_section(run: RunDir, *, errors: int, style: str, normalize: str | None,
                                 style=style, normalize=normalize)
     has_proba = load_split(run).proba is not None
     sort = "confidence" if has_proba else "index"
-    grid = error_grid(run, n=errors, cols=5, sort=sort)
     caption = f"Misclassified test images (up to {errors}, {'most confident first' if has_proba else 'in test order'})"
+    grid = _figure(plots.png_bytes(error_grid(run, n=errors, cols=5, sort=sort), dpi), caption) if errors else ""
     from digitclf.curves import has_curve, plot_run
 
     curve = _figure(plots.png_bytes(plot_run(run), dpi), "Validation accuracy and log-loss at each iteration "
@@ -78,7 +78,18 @@ def _run_section(run: RunDir, *, errors: int, style: str, normalize: str | None,
     return (f'<section id="run-{html.escape(run.id)}"><h2>{html.escape(run.name)} / {html.escape(run.id)}</h2>'
             f'<p>{summary}</p><p class="muted">{html.escape(str(run.path))}</p>'
             f"<div class=\"figures\">{_figure(plots.png_bytes(cm, dpi), 'Confusion matrix')}"
-            f"{_figure(plots.png_bytes(grid, dpi), caption)}{curve}</div></section>")
+            f"{grid}{curve}</div></section>")
+
+
+def _check_options(errors: int = 10, style: str = "seaborn", normalize: str | None = None, **_: Any) -> None:
+    from digitclf.choices import NORMALIZE, STYLES
+    from digitclf.errors import ConfigError
+
+    if not isinstance(errors, int) or errors < 0:
+        raise ConfigError(f"--errors: {errors!r}; give how many mistakes to show per run, 0 or more")
+    for option, value, allowed in (("--style", style, STYLES), ("--normalize", normalize, (None, *NORMALIZE))):
+        if value not in allowed:
+            raise ConfigError(f"{option}: {value!r} is not one of {', '.join(a for a in allowed if a)}")
 
 
 def build(runs: Sequence[RunDir], *, errors: int = 10, style: str = "seaborn", normalize: str | None = None,
@@ -86,6 +97,15 @@ def build(runs: Sequence[RunDir], *, errors: int = 10, style: str = "seaborn", n
     """The report as one HTML string (complete runs only: resolve them with ``resolve_run``)."""
     from digitclf import plots
     from digitclf.listing import run_row
+
+    _check_options(errors=errors, style=style, normalize=normalize)
+    seen: set[Path] = set()
+    for run in runs:  # one section (and one #run-<id> anchor) per run
+        if run.path.resolve() in seen:
+            from digitclf.errors import ConfigError
+
+            raise ConfigError(f"run {run.id} is given twice; name each run once")
+        seen.add(run.path.resolve())
 
     rows = [run_row(run) for run in runs]
     points = [{"label": f"{r['name']} {r['id'][-6:]}", "fit_seconds": r["fit_seconds"], "accuracy": r["accuracy"],
@@ -106,6 +126,8 @@ def build(runs: Sequence[RunDir], *, errors: int = 10, style: str = "seaborn", n
 def write(runs: Sequence[RunDir], out: str | Path, **options: Any) -> Path:
     """Build the report and write it atomically to ``out``."""
     from digitclf.paths import check_output
+
+    _check_options(**options)
 
     out = check_output(out, "html")  # before drawing anything
     write_text(out, build(runs, **options))

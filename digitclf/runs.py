@@ -47,7 +47,10 @@ __all__ = ["DAMAGED", "RUN_FILE", "STATUSES", "RunDir", "resolve_run", "iter_run
 def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
     """Call ``write(fh)`` on a temp file in the same folder, fsync it, then rename it over ``path``."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:  # name the file the user asked for, not the temp file it would have been written as
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     try:
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; artifacts are ordinary files
         with os.fdopen(fd, mode) as fh:
@@ -194,9 +197,19 @@ class RunDir:
         return path
 
     def replace_artifact(self, name: str, content: bytes) -> None:
-        """Write a file into the run folder atomically and record its new sha256 in run.json at once."""
-        self.add_artifact(name, lambda fh: fh.write(content))
-        self.update(artifacts={**self.record().artifacts, name: self.written[name]})
+        """Write a file into the run folder atomically and record its new sha256 in run.json at once.
+
+        Under an flock on the run folder itself: two ``evaluate`` of one run at once each read run.json,
+        add their file and write it back, and without the lock one lost the other's record."""
+        import fcntl
+
+        fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self.add_artifact(name, lambda fh: fh.write(content))
+            self.update(artifacts={**self.record().artifacts, name: self.written[name]})
+        finally:
+            os.close(fd)  # releases the lock
 
     def finish(self, status: str, **fields: Any) -> None:
         from digitclf import signing
@@ -237,7 +250,9 @@ class RunDir:
         return path
 
     def metrics(self) -> Metrics:
-        """metrics.json, parsed (a RunError when missing or damaged)."""
+        """metrics.json, parsed (a RunError when missing, damaged, or not the file recorded in run.json)."""
+        if METRICS_FILE in self.record().artifacts:  # recorded once the run finished: a swapped file is refused
+            self.verify(METRICS_FILE)
         return read(Metrics, self.file(METRICS_FILE), RunError,
                     missing=f"{self.file(METRICS_FILE)} is missing; the run is incomplete", owner="the run")
 
@@ -431,6 +446,9 @@ def resolve_run(ref: str | Path | None, outputs: Path = Path("outputs"), *, comp
         run = matches[0]
     if complete:
         status = run.status()
+        if status == "running":
+            raise RunBusyError(f"run {run.name}/{run.id} is still running (pid {run.record().pid}); it has no "
+                               "results yet: wait for it to end, then run this again")
         if status != "complete":
             raise RunError(f"run {run.id} is {status}, not complete; it has no usable results "
                            "(train it again, or prune it with 'digitclf runs --prune')")
@@ -481,7 +499,7 @@ def load_model(run: RunDir, *, trust: bool = False) -> Any:
         if untrusted:
             raise RunError(f"{path} contains types digitclf does not trust ({', '.join(sorted(untrusted))}); "
                            "refusing to load it")
-        return sio.load(path, trusted=sorted(SKOPS_TRUSTED))
+        return _loaded(path, lambda: sio.load(path, trusted=sorted(SKOPS_TRUSTED)))
     import joblib
 
     from digitclf import signing
@@ -492,7 +510,22 @@ def load_model(run: RunDir, *, trust: bool = False) -> Any:
         raise RunError(f"{path} is not signed with your key ({signing.key_path()}) for this run: it was saved "
                        "elsewhere, by a digitclf that signed models otherwise, put here from another run, or "
                        "altered, and loading a pickle runs its code; pass --trust if you trust where it came from")
-    return joblib.load(path)
+    return _loaded(path, lambda: joblib.load(path))
+
+
+def _loaded(path: Path, load: Callable[[], Any]) -> Any:
+    """The fitted classifier ``load`` reads from ``path``; a file that does not load as one is a RunError."""
+    try:
+        model = load()
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a damaged pickle fails in many ways (EOFError, KeyError, ...)
+        raise RunError(f"{path} cannot be loaded ({type(exc).__name__}: {exc}); the run is damaged, "
+                       "train it again") from None
+    if not (hasattr(model, "predict") and hasattr(model, "classes_")):
+        raise RunError(f"{path} holds a {type(model).__name__}, not a fitted classifier; the run is damaged, "
+                       "train it again")
+    return model
 
 
 def load_model_noting(run: RunDir, *, trust: bool = False) -> tuple[Any, list[str]]:

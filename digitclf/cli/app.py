@@ -78,7 +78,7 @@ class DigitclfGroup(TyperGroup):
             elif hasattr(exc, "format_message") and hasattr(exc, "exit_code"):  # click's (typer's copy) errors
                 ctx = getattr(exc, "ctx", None)
                 see = f" (see '{ctx.command_path} --help')" if ctx is not None and exc.exit_code == EXIT_USAGE else ""
-                fail(f"{exc.format_message()}{see}", exc.exit_code, debug)
+                fail(f"{exc.format_message()}{see}{_dash_file_hint(exc, args)}", exc.exit_code, debug)
             else:
                 fail(f"unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
                      EXIT_RUNTIME, debug)
@@ -88,6 +88,15 @@ class DigitclfGroup(TyperGroup):
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def _dash_file_hint(exc: Any, args: Sequence[str]) -> str:
+    """An unknown option that is really a file whose name starts with '-' (``predict -7.png``): say how to name it."""
+    name = getattr(exc, "option_name", None)
+    for arg in args if name else ():
+        if arg.startswith("-") and name.lstrip("-") in arg and arg != "--" and os.path.lexists(arg):
+            return f"; {arg!r} is a file: put file names that start with '-' after '--', or write ./{arg}"
+    return ""
 
 
 def _root_flag(args: Sequence[str], flag: str) -> bool:

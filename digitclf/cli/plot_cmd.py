@@ -18,10 +18,12 @@ def plot_errors(
     n: int = typer.Option(25, "--n", min=1, help="How many misclassified images to show."),
     cols: int = typer.Option(5, "--cols", min=1, help="Images per row."),
     sort: ErrorOrder = typer.Option("index", "--sort", help="Test order, or the most confident mistakes first."),
-    out: Optional[Path] = typer.Option(None, "--out", help="PNG file to write (default: misclassified-<run-id>.png)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="PNG file to write (default: misclassified-<run-id>.png); "
+                                                           "an existing file is replaced only if digitclf drew it."),
     outputs: Optional[Path] = OutputsOpt,
 ) -> None:
-    """Draw a grid of misclassified test images, each titled "Predicted: p, Actual: a" with its probability.
+    """Draw a grid of misclassified test images, each titled "Predicted: p, Actual: a" (and p=probability for
+    models with predict_proba).
 
     Example: digitclf plot-errors --n 10 --sort confidence --out errors.png
     """
@@ -39,7 +41,8 @@ def plot_samples(
                                 "(IDX folder or .npz)."),
     n: int = typer.Option(5, "--n", min=1, help="How many images (the first ones of the data set)."),
     cols: int = typer.Option(5, "--cols", min=1, help="Images per row."),
-    out: Optional[Path] = typer.Option(None, "--out", help="PNG file to write (default: samples-<dataset>.png)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="PNG file to write (default: samples-<dataset>.png); "
+                                                           "an existing file is replaced only if digitclf drew it."),
 ) -> None:
     """Draw the first N images of a data set with their labels (the seed tutorial's first figure).
 

@@ -31,7 +31,8 @@ def predict(
                                                      "(without it, an image with several digits is refused)."),
     explain: Optional[Path] = typer.Option(None, "--explain", metavar="FOLDER",
                                            help="Write FOLDER/<image>.explain.png per image: the picture with the "
-                                                "digits found, each digit as the model saw it, its top 3."),
+                                                "digits found, each digit as the model saw it, its top 3 (a file "
+                                                "there that digitclf did not draw is never replaced)."),
     min_confidence: Optional[float] = typer.Option(None, "--min-confidence", min=0.0, max=1.0, metavar="P",
                                                    help="Answer 'unsure' when the top probability is under P "
                                                         "(0-1)."),

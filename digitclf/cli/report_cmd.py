@@ -16,7 +16,8 @@ from digitclf.cli.completion import complete_run
 def report(
     refs: Optional[list[str]] = typer.Argument(None, metavar="[RUN...]", autocompletion=complete_run, help="Runs to include (default: every "
                                                "complete run in the outputs folder)."),
-    out: Path = typer.Option(Path("report.html"), "--out", help="HTML file to write."),
+    out: Path = typer.Option(Path("report.html"), "--out", help="HTML file to write; an existing file is replaced only "
+                                                      "if it is a digitclf report."),
     errors: int = typer.Option(10, "--errors", min=0, help="Misclassified images shown per run."),
     style: Style = StyleOpt,
     normalize: Optional[Normalize] = NormalizeOpt,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from digitclf.choices import SPLITS
+from digitclf.choices import NORMALIZE, SPLITS, STYLES
 from digitclf.errors import ConfigError, RunError
 from digitclf.records import RunRecord, SavedSplit, now
 from digitclf.runs import RunDir, as_trained, load_model_noting, load_split, write_json
@@ -27,15 +27,19 @@ def evaluate(run: RunDir, *, dataset: str | None = None, split: str = "test", st
     ``dataset`` (a name or a path) scores it on another data set with the same image shape, and
     ``split`` picks that set's ``test`` part (canonical, or the run's split rule), ``train`` or ``all``.
     Writes ``evaluation.json`` and refreshes ``confusion_matrix.png`` (``evaluation-<data>-<split>.json``
-    and ``confusion_matrix-<data>-<split>.png`` for anything but the run's own test split).
+    and ``confusion_matrix-<data>-<split>.png`` for anything but the run's own test split; ``<data>`` of a
+    set given by path ends with its fingerprint's first 8 digits).
     ``trust`` loads a pickled model that is not signed with this user's key (``digitclf.signing``).
     """
     from digitclf import metrics as metrics_mod
     from digitclf.datasets import class_names
 
-    if split not in SPLITS:
-        raise ConfigError(f"--split: {split!r} is not one of {', '.join(SPLITS)}")
+    for option, value, allowed in (("--split", split, SPLITS), ("--style", style, STYLES),
+                                   ("--normalize", normalize, (None, *NORMALIZE))):
+        if value not in allowed:
+            raise ConfigError(f"{option}: {value!r} is not one of {', '.join(a for a in allowed if a)}")
     record = run.record()
+    recorded = run.metrics()  # a damaged or swapped metrics.json is refused here, not compared against
     saved = load_split(run)
     data, same_data = _load_data(run, record, dataset, progress)
     rows = _rows(data, saved, record, same_data, split)
@@ -45,22 +49,33 @@ def evaluate(run: RunDir, *, dataset: str | None = None, split: str = "test", st
                        "the run or the data set is damaged")
     notes: list[str] = []
     run_max = record.dataset.pixel_max if record.dataset else data.pixel_max
+    if not (np.isfinite(run_max) and run_max > 0):
+        raise RunError(f"{run.path}/run.json: dataset.pixel_max is {run_max:g}, not a pixel range; the run is damaged, "
+                       "train it again")
     if data.pixel_max != run_max:
         X = X * np.float32(run_max / data.pixel_max)
         notes.append(f"pixels rescaled from 0-{data.pixel_max:g} to the run's 0-{run_max:g}")
 
     names = class_names(record.config.dataset.name)
     model, load_notes = load_model_noting(run, trust=trust)
+    expects = getattr(model, "n_features_in_", None)
+    if expects is not None and int(expects) != X.shape[1]:
+        raise RunError(f"{run.path}: its model takes {expects} pixels but its images have {X.shape[1]}; the run "
+                       "is damaged, train it again")
     y_pred = as_trained(model, record, "predict", X)
+    unknown = np.setdiff1d(np.unique(y_true), np.asarray(getattr(model, "classes_", np.unique(y_true))))
+    if unknown.size:  # another set's coding of its classes (labels 10-19, letters): say why accuracy is so low
+        shown = ", ".join(map(str, unknown[:5].tolist())) + (", ..." if unknown.size > 5 else "")
+        notes.append(f"{unknown.size} label(s) of the data set ({shown}) are not classes of this model, so it "
+                     "gets none of their images right")
     labels = np.union1d(saved.labels, np.unique(y_true))
     scores = metrics_mod.score(y_true, y_pred, labels)
-    recorded = _metrics_or_none(run)
     result: dict[str, Any] = {
         "schema": 1,
         "run_id": run.id,
         "name": run.name,
         "run_path": str(run.path),
-        "model": recorded.model_label if recorded else record.model_label,
+        "model": recorded.model_label,
         "evaluated": now(),
         "dataset": {"name": data.name, "source": data.source, "fingerprint": data.fingerprint,
                     "image_shape": list(data.image_shape), "same_as_training": same_data},
@@ -74,13 +89,13 @@ def evaluate(run: RunDir, *, dataset: str | None = None, split: str = "test", st
     result["curve"] = curve_summary(run)  # what the fit saw on its validation slice (None: no curve recorded)
     own_test = same_data and split == "test"
     if own_test:
-        result["recorded_accuracy"] = recorded.accuracy if recorded else None
-        result["matches_recorded"] = recorded is not None and recorded.accuracy == scores["accuracy"]
+        result["recorded_accuracy"] = recorded.accuracy
+        result["matches_recorded"] = recorded.accuracy == scores["accuracy"]
         result["changed_predictions"] = int(np.sum(y_pred != saved.y_pred))
     if save:
         from digitclf import plots
 
-        suffix = "" if own_test else f"-{data.name}-{split}"
+        suffix = "" if own_test else f"-{_data_tag(data)}-{split}"
         result["files"] = [f"evaluation{suffix}.json", f"confusion_matrix{suffix}.png"]
         shown = [names[int(label)] for label in labels] if names and labels.max() < len(names) else labels
         ax = plots.confusion_matrix(scores["confusion_matrix"], shown, accuracy=scores["accuracy"],
@@ -88,6 +103,14 @@ def evaluate(run: RunDir, *, dataset: str | None = None, split: str = "test", st
         run.replace_artifact(result["files"][1], plots.png_bytes(ax))
         write_json(run.file(result["files"][0]), result)
     return result
+
+
+def _data_tag(data: "Dataset") -> str:
+    """``<data>`` in the file names: the set's name, and for a set given by path (every one is ``idx`` or ``npz``)
+    its fingerprint's first 8 digits, so evaluating two folders never replaces one's files with the other's."""
+    if not data.source.startswith("path:"):
+        return data.name
+    return f"{data.name}-{data.fingerprint.rpartition(':')[2][:8]}"
 
 
 def _recorded_dataset(record: RunRecord) -> "DatasetConfig":
@@ -138,13 +161,6 @@ def _rows(data: "Dataset", saved: SavedSplit, record: RunRecord, same_data: bool
     else:
         test = np.asarray(split_indices(data, _run_split(record))[1])
     return {"test": test, "train": np.setdiff1d(np.arange(n), test), "all": np.arange(n)}[split]
-
-
-def _metrics_or_none(run: RunDir) -> Any:
-    try:
-        return run.metrics()
-    except RunError:
-        return None
 
 
 def _run_split(record: RunRecord) -> "SplitConfig":

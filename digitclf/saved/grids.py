@@ -34,6 +34,8 @@ def select_errors(saved: "SavedSplit", n: int = 25, sort: str = "index") -> Mist
     """The first ``n`` mistakes of a saved split, in test order or most confident first."""
     if sort not in ERROR_ORDERS:
         raise ConfigError(f"--sort: {sort!r} is not one of {', '.join(ERROR_ORDERS)}")
+    if not isinstance(n, int) or n < 1:  # n=0 drew "No misclassified images" for a run with mistakes
+        raise ConfigError(f"--n: {n!r} images; give a whole number of at least 1")
     where = np.asarray(saved.error_index, dtype=np.int64)
     confidence = saved.proba[where].max(axis=1) if saved.proba is not None and len(where) else None
     order = np.arange(len(where))
@@ -43,7 +45,7 @@ def select_errors(saved: "SavedSplit", n: int = 25, sort: str = "index") -> Mist
                               "confidence; use --sort index")
         if confidence is not None:
             order = np.argsort(-confidence, kind="stable")
-    order = order[: max(0, n)]
+    order = order[:n]
     return Mistakes(saved.error_images[order], saved.y_test[where[order]], saved.y_pred[where[order]], where[order],
                     None if confidence is None else confidence[order], int(len(where)))
 
@@ -53,6 +55,8 @@ def error_grid(run: RunDir, *, n: int = 25, cols: int = 5, sort: str = "index", 
     from digitclf import plots
     from digitclf.datasets import class_names
 
+    if not isinstance(cols, int) or cols < 1:
+        raise ConfigError(f"--cols: {cols!r} images per row; give a whole number of at least 1")
     saved = load_split(run)
     chosen = select_errors(saved, n, sort)
     return plots.misclassified(chosen.images, chosen.y_true, chosen.y_pred, saved.image_shape,

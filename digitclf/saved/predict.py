@@ -15,11 +15,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from digitclf.errors import InputError
-from digitclf.runs import RunDir, as_trained, load_model_noting, load_split
+from digitclf.errors import ConfigError, InputError, RunError
+from digitclf.runs import RUN_FILE, RunDir, as_trained, load_model_noting, load_split
 
 LOW_CONFIDENCE = 0.5  # a top probability under this is flagged low_confidence
 UNSURE = "unsure"
+EXPLAIN_SUFFIX = ".explain.png"
+EXPLAIN_MARK = b"Software\x00digitclf"  # the tEXt chunk digitclf.explain.save writes
 
 
 def _not_digits(names: Sequence[str] | None, classes: np.ndarray, dataset: str) -> str | None:
@@ -44,22 +46,34 @@ def predict_images(run: RunDir, paths: Sequence[str | Path], top: int = 3, *, tr
     from digitclf import extract, images
     from digitclf.datasets import class_names
 
+    if isinstance(paths, (str, Path)):  # one file or folder, not a sequence of one-letter names
+        paths = [paths]
+    if not isinstance(top, int) or top < 1:
+        raise ConfigError(f"top: {top!r}; give how many classes to rank, at least 1")
+    if min_confidence is not None and not 0 <= min_confidence <= 1:
+        raise ConfigError(f"--min-confidence: {min_confidence!r} is not a probability; give a number from 0 to 1")
     record = run.record()
-    shape = tuple(record.dataset.image_shape) if record.dataset else load_split(run).image_shape
-    pixel_max = record.dataset.pixel_max if record.dataset else 255.0
+    shape, pixel_max = _frame(run, record)
     files = images.collect(paths)
     folder = _explain_folder(explain)
     explain_names = _explain_names(files)
+    for name in explain_names if folder is not None else ():  # before any work: never over someone's file
+        _check_explain_target(folder / name)
     found: list[tuple[Any, Any]] = []  # (picture, extraction), or (None, the error) for a file refused
+    read_notes: list[str] = []  # what Pillow warned about a file (corrupt EXIF data: its rotation may be wrong)
     for file in files:
         try:
-            gray = images.read_gray(file)
+            gray = images.read_gray(file, notes=read_notes)
             found.append((gray, extract.extract(gray, shape, multi=multi, skew=deskew, source=str(file))))
         except InputError as refused:
             found.append((None, refused))
     if all(gray is None for gray, _ in found):
         raise found[0][1]  # nothing to answer: the first file's problem is the one Error line
     model, notes = load_model_noting(run, trust=trust)
+    expects = getattr(model, "n_features_in_", None)
+    if expects is not None and int(expects) != shape[0] * shape[1]:
+        raise RunError(f"{run.path}/{RUN_FILE}: its images are {shape[0]}x{shape[1]} but the model takes {expects} "
+                       "pixels; the run is damaged, train it again")
     names = class_names(record.config.dataset.name)
     classes = np.asarray(model.classes_)
     has_proba = hasattr(model, "predict_proba")
@@ -102,7 +116,21 @@ def predict_images(run: RunDir, paths: Sequence[str | Path], top: int = 3, *, tr
                                                digits, kind))
     return {"run_id": run.id, "name": run.name, "image_shape": list(shape), "pixel_max": pixel_max,
             "ranked_by": kind, "multi": multi, "min_confidence": min_confidence, "warnings": warnings,
-            "predictions": rows, "notes": notes}
+            "predictions": rows, "notes": read_notes + notes}
+
+
+def _frame(run: RunDir, record: Any) -> tuple[tuple[int, int], float]:
+    """The training frame (image shape) and pixel range a picture is put into, as run.json records them."""
+    import math
+
+    if record.dataset is None:
+        return load_split(run).image_shape, 255.0
+    info = record.dataset
+    shape, pixel_max = (int(info.image_shape[0]), int(info.image_shape[1])), float(info.pixel_max)
+    if min(shape) < 1 or shape[0] * shape[1] != info.n_features or not (math.isfinite(pixel_max) and pixel_max > 0):
+        raise RunError(f"{run.path}/{RUN_FILE}: dataset.image_shape {shape[0]}x{shape[1]} and pixel_max {pixel_max:g} "
+                       f"do not describe images of {info.n_features} pixels; the run is damaged, train it again")
+    return shape, pixel_max
 
 
 def _row(file: Path, digits: list[dict[str, Any]], multi: bool) -> dict[str, Any]:
@@ -117,11 +145,37 @@ def _row(file: Path, digits: list[dict[str, Any]], multi: bool) -> dict[str, Any
 def _explain_folder(explain: str | Path | None) -> Path | None:
     if explain is None:
         return None
+    from digitclf.paths import article, kind, run_folder_of
+
     folder = Path(explain).expanduser()
-    if folder.exists() and not folder.is_dir():
+    found = kind(folder)
+    if found == "file":
         raise InputError(f"--explain {str(explain)!r} is a file; give a folder for the pictures")
+    if found not in ("missing", "folder"):
+        raise InputError(f"--explain {str(explain)!r} is {article(found)}; give a folder for the pictures")
+    run = run_folder_of(folder / EXPLAIN_SUFFIX)
+    if run is not None:
+        raise InputError(f"--explain {str(explain)!r} is inside the run folder {run}, which holds only what the "
+                         "run saved; give a folder somewhere else")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def _check_explain_target(path: Path) -> None:
+    """``path`` is free, or a picture an earlier ``--explain`` drew (it carries ``Software: digitclf``)."""
+    from digitclf.paths import article, kind
+
+    found = kind(path)
+    if found == "missing":
+        return
+    head = b""
+    if found == "file":
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    if EXPLAIN_MARK not in head:
+        what = "another file" if found == "file" else article(found)
+        raise InputError(f"--explain: {path} is {what}, not a picture digitclf drew; move it away or give "
+                         "another --explain folder")
 
 
 def _explain_names(files: Sequence[Path]) -> list[str]:
@@ -130,7 +184,7 @@ def _explain_names(files: Sequence[Path]) -> list[str]:
     names = []
     for file in files:
         seen[file.stem] = seen.get(file.stem, 0) + 1
-        names.append(f"{file.stem}{'' if seen[file.stem] == 1 else '-' + str(seen[file.stem])}.explain.png")
+        names.append(f"{file.stem}{'' if seen[file.stem] == 1 else '-' + str(seen[file.stem])}{EXPLAIN_SUFFIX}")
     return names
 
 

@@ -39,8 +39,9 @@ def test_evaluate_on_another_idx_folder(saved, cli):
     expected = load_model(run_of(saved.idx)).predict(X)
     assert data["n_test"] == 250 and data["accuracy"] == np.mean(expected == y)
     assert data["dataset"]["same_as_training"] is False and "matches_recorded" not in data
-    assert data["files"] == ["evaluation-idx-all.json", "confusion_matrix-idx-all.png"]
-    assert run_of(saved.idx).file("evaluation-idx-all.json").is_file()
+    tag = f"idx-{data['dataset']['fingerprint'].removeprefix('sha256:')[:8]}"  # a set by path: its fingerprint too
+    assert data["files"] == [f"evaluation-{tag}-all.json", f"confusion_matrix-{tag}-all.png"]
+    assert run_of(saved.idx).file(f"evaluation-{tag}-all.json").is_file()
     test_part = json.loads(cli("evaluate", saved.idx, "--dataset", str(saved.idx_b), "--json").stdout)
     assert test_part["n_test"] == 50  # the set's canonical test part
 
