@@ -4,6 +4,7 @@ README gives for the YAML language server."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -72,3 +73,89 @@ def test_readme_dvc_block_runs_as_typed_from_a_clone_of_digitclf_and_repro_twice
     tracked = subprocess.run(["git", "ls-files"], cwd=repo, capture_output=True, text=True, check=True).stdout
     assert "outputs/digits_lbfgs/dvc/metrics_flat.json" in tracked.split()
     assert (repo / "dvc_plots" / "index.html").is_file()
+
+
+# ---------------------------------------------------------------- MLflow
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(url: str, proc: subprocess.Popen, log: Path, seconds: float = 180) -> None:
+    import urllib.request
+
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if direct.open(url, timeout=2).read() == b"OK":
+                return
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"{url} did not answer:\n{log.read_text()[-3000:]}")
+        time.sleep(0.5)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("jq") is None, reason="README pipes into jq")
+def test_readme_mlflow_server_commands_as_typed_log_twice_and_the_model_loads_from_the_server(tmp_path):
+    import importlib.util
+    import signal
+
+    pytest.importorskip("mlflow")
+    if importlib.util.find_spec("flask") is None or importlib.util.find_spec("flask_cors") is None:
+        pytest.skip("`mlflow server` needs Flask and Flask-CORS: pip install 'digitclf[test]'")
+    (block,) = [b for b in bash_blocks(section("MLflow")) if "mlflow server" in b]
+    server_line, train_line = [line for line in block.splitlines() if "pip install" not in line]
+    port = str(free_port())
+    server_line, train_line = (line.replace("5000", port) for line in (server_line, train_line))
+    home = tmp_path / "reader"  # where the reader types README's commands: server and client alike
+    shutil.copytree(ROOT / "configs", home / "configs")
+    log_path = home / "server.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(["bash", "-c", f"exec env {server_line}"], cwd=home, env=reader_env(),
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/health", proc, log_path)
+        printed = []
+        for _ in range(2):  # the same logging again: a second MLflow run, nothing refused
+            done = subprocess.run(["bash", "-c", f"set -o pipefail; {train_line}"], cwd=home,
+                                  env=reader_env(), capture_output=True, text=True, timeout=600)
+            assert done.returncode == 0, done.stderr[-2000:]
+            printed.append(float(done.stdout))
+        uri = f"http://127.0.0.1:{port}"
+        from mlflow import MlflowClient
+
+        client = MlflowClient(uri)
+        (experiment,) = [e for e in client.search_experiments() if e.name == "digitclf"]
+        logged = client.search_runs([experiment.experiment_id])
+        assert sorted(r.data.metrics["accuracy"] for r in logged) == sorted(printed)
+        # README's loading snippet, the run id filled in, in a new process that reaches the server
+        snippet = re.search(r"```python\n(import mlflow.pyfunc.*?)```", section("MLflow"), re.S).group(1)
+        snippet = snippet.replace("<mlflow-run-id>", logged[0].info.run_id)
+        snippet += "\nimport numpy as np\nprint(np.asarray(model.predict(load_digits().data)).tolist())\n"
+        loaded = subprocess.run([sys.executable, "-c", snippet], cwd=home, env=reader_env(
+            MLFLOW_TRACKING_URI=uri), capture_output=True, text=True, timeout=300)
+        assert loaded.returncode == 0, loaded.stderr[-2000:]
+        from sklearn.datasets import load_digits
+
+        from digitclf.runs import load_model, resolve_run
+
+        run = resolve_run(logged[0].data.tags["digitclf.run_id"], home / "outputs")
+        expected = load_model(run).predict(load_digits().data).tolist()
+        assert json.loads(loaded.stdout.splitlines()[-1]) == expected
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    server_log = log_path.read_text()
+    assert "No module named" not in server_log and "Traceback" not in server_log, server_log[-3000:]
