@@ -55,7 +55,8 @@ def test_ajv_strict_compiles_the_schema_and_agrees_with_config_validate(tmp_path
 class LanguageServer:
     """A minimal LSP client: JSON-RPC over the server's stdin/stdout, as an editor speaks it."""
 
-    def __init__(self, command: list[str], root: Path):
+    def __init__(self, command: list[str], root: Path, settings: dict | None = None):
+        self.settings = {"validate": True, "schemaStore": {"enable": False}, **(settings or {})}
         self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, cwd=root)
         self.next_id = 0
@@ -87,8 +88,8 @@ class LanguageServer:
         elif "method" in message and "id" in message:  # the server asks the editor something
             result = None
             if message["method"] == "workspace/configuration":
-                result = [{"validate": True, "schemaStore": {"enable": False}} if item.get("section") == "yaml"
-                          else None for item in message["params"]["items"]]
+                result = [self.settings if item.get("section") == "yaml" else None
+                          for item in message["params"]["items"]]
             self.send({"id": message["id"], "result": result})
         return message
 
@@ -142,3 +143,56 @@ def test_yaml_language_server_flags_exactly_the_bad_configs(tmp_path):
     finally:
         server.close()
     assert sorted(labels[k] for k in flagged) == sorted(BAD)
+
+
+# YAML text whose meaning differs between YAML 1.1 (PyYAML, digitclf) and 1.2 (the language server's default)
+YAML_TEXT = {
+    "plots: yes": "output: {plots: yes}",
+    "plots: on": "output: {plots: on}",
+    "C: 1_000": "model: {params: {C: 1_000}}",
+    "seed: 0o17": "seed: 0o17",
+    "seed: 010": "seed: 010",
+    "seed: 1:30": "seed: 1:30",
+    "plots: quoted yes": "output: {plots: 'yes'}",
+    "tol: 1e-4": "model: {params: {tol: 1e-4}}",
+}
+
+
+def readme_editor_settings() -> dict:
+    """The language server settings README's Editors section tells the reader to set ("yaml.X": value)."""
+    import re
+
+    section = (Path(__file__).resolve().parents[1] / "README.md").read_text().split("## Editors, shells", 1)[1]
+    found = {}
+    for block in re.findall(r"```json\n(.*?)```", section.split("\n## ", 1)[0], re.S):
+        found.update(json.loads(block))
+    return {key.removeprefix("yaml."): value for key, value in found.items()}
+
+
+def test_with_readmes_settings_the_language_server_and_config_validate_agree_on_yaml_1_1_text(tmp_path, cli):
+    server_js = need("yaml-language-server") / "bin" / "yaml-language-server"
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "config.schema.json").write_text(json.dumps(json_schema()))
+    configs = tmp_path / "my-configs"
+    configs.mkdir()
+    paths = {}
+    for n, (label, text) in enumerate(YAML_TEXT.items()):
+        paths[label] = configs / f"case-{n}.yaml"
+        paths[label].write_text(f"# yaml-language-server: $schema=../docs/config.schema.json\n{text}\n")
+    accepted = {label for label, path in paths.items() if cli("config", "validate", "--config", str(path)).exit_code == 0}
+    assert accepted >= {"plots: yes", "C: 1_000", "seed: 010"}  # the corpus has both verdicts
+    assert "seed: 0o17" not in accepted
+    server = LanguageServer(["node", str(server_js), "--stdio"], tmp_path, readme_editor_settings())
+    try:
+        server.request("initialize", {"processId": os.getpid(), "rootUri": tmp_path.as_uri(), "capabilities": {
+            "workspace": {"configuration": True}, "textDocument": {"publishDiagnostics": {}}}})
+        server.send({"method": "initialized", "params": {}})
+        server.send({"method": "workspace/didChangeConfiguration", "params": {"settings": {"yaml": server.settings}}})
+        for path in paths.values():
+            server.send({"method": "textDocument/didOpen", "params": {"textDocument": {
+                "uri": path.as_uri(), "languageId": "yaml", "version": 1, "text": path.read_text()}}})
+        clean = {label for label, path in paths.items()
+                 if not any(d.get("severity", 1) == 1 for d in server.diagnostics_for(path.as_uri()))}
+    finally:
+        server.close()
+    assert clean == accepted

@@ -122,6 +122,8 @@ BASH_SCRIPT = """
                    %(autocomplete_var)s=complete_bash $1 ) )
     # a --set key completes to KEY= : leave the cursor there for the value
     if [[ ${#COMPREPLY[@]} -eq 1 && ${COMPREPLY[0]} == *= ]]; then compopt -o nospace; fi
+    # config paths: readline quotes them as file names (a space, a quote)
+    if [[ "${COMPREPLY[*]}" == */* ]]; then compopt -o filenames; fi
     return 0
 }
 
@@ -163,7 +165,8 @@ def register_bash() -> None:
                     joined.append(word)
             incomplete = joined[-1]
             current = words[-1]
-            self.cut = incomplete[:len(incomplete) - len(current)] if current != "=" else incomplete[:-1]
+            # readline replaces only what follows the last '=' (bash's word '=' itself is not replaced)
+            self.cut = incomplete[:len(incomplete) - len(current)] if current != "=" else incomplete
             return joined[1:-1], incomplete
 
         def format_completion(self, item: Any) -> str:

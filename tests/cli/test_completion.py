@@ -68,9 +68,9 @@ def test_set_keys_and_values_complete_from_the_schema_and_the_configured_estimat
     mlflow = ["output.mlflow.tracking_uri=", "output.mlflow.experiment="]
     assert complete("digitclf train --set out") == [
         key for k in OutputConfig.model_fields for key in (mlflow if k == "mlflow" else [f"output.{k}="])]
-    # the values after '=': bash replaces only the part after it
+    # the values after '=': readline replaces only the part after it, the '=' stays
     assert complete("digitclf train --set model.params.solver=sa") == ["sag", "saga"]
-    assert complete("digitclf train --set output.plots=") == ["=true", "=false"]
+    assert complete("digitclf train --set output.plots=") == ["true", "false"]
     assert complete("digitclf train --set model.estimator=k") == ["knn"]
     assert complete("digitclf train --set dataset.name=f") == ["fashion-mnist"]
     # an earlier --set of the estimator switches the parameters offered
@@ -88,7 +88,9 @@ def test_data_set_names_complete():
 @pytest.mark.skipif(shutil.which("tmux") is None or shutil.which("bash") is None, reason="needs tmux and bash")
 def test_real_bash_completes_a_set_value_in_place(tmp_path):
     """Typed in bash with the script from --show-completion: the key ends at '=' with no space, and the
-    value completes after it."""
+    value completes after it; Tab right after '=' adds no second '='; a config path with spaces is quoted."""
+    (tmp_path / "my configs").mkdir()
+    (tmp_path / "my configs" / "digits lbfgs.yaml").write_text("name: spaced\n")
     bindir = tmp_path / "bin"
     bindir.mkdir()
     (bindir / "digitclf").write_text(f"#!/bin/sh\nexec {sys.executable} -c 'from digitclf.cli import main; main()' \"$@\"\n")
@@ -96,11 +98,11 @@ def test_real_bash_completes_a_set_value_in_place(tmp_path):
     socket = str(tmp_path / "tmux.sock")
     tmux = ["tmux", "-S", socket]
     env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}", "PS1": "$ "}
-    subprocess.run([*tmux, "new-session", "-d", "-x", "200", "-y", "20", "bash --norc --noprofile"], env=env,
-                   check=True)
+    subprocess.run([*tmux, "new-session", "-d", "-x", "200", "-y", "20", "-c", str(tmp_path),
+                    "bash --norc --noprofile"], env=env, check=True)
     try:
         def keys(*what: str) -> None:
-            subprocess.run([*tmux, "send-keys", "-t", "0", *what], check=True)
+            subprocess.run([*tmux, "send-keys", "-t", "0", "--", *what], check=True)
 
         def last_line_becomes(expected: str) -> str:
             deadline = time.monotonic() + 60
@@ -120,5 +122,21 @@ def test_real_bash_completes_a_set_value_in_place(tmp_path):
         keys("newton-ch", "Tab")
         expected += "newton-cholesky"
         assert last_line_becomes(expected) == expected
+        keys("--set output.plots=", "Tab", "Tab")  # the second Tab lists true/false; the line stays as typed
+        expected += " --set output.plots="
+        assert last_line_becomes(expected) == expected
+        keys("t", "Tab")
+        expected += "true"
+        assert last_line_becomes(expected) == expected
+        keys("--config my", "Tab", "di", "Tab")  # folder and file names with a space, escaped as bash does
+        expected += r" --config my\ configs/digits\ lbfgs.yaml"
+        assert last_line_becomes(expected) == expected
+        keys("C-u", "digitclf config validate --config 'my configs/d", "Tab")  # inside an open quote
+        expected = "$ digitclf config validate --config 'my configs/digits lbfgs.yaml' "
+        assert last_line_becomes(expected) == expected.rstrip()
+        keys("Enter")
+        assert last_line_becomes("$") == "$"
+        shown = subprocess.run([*tmux, "capture-pane", "-p", "-t", "0"], capture_output=True, text=True).stdout
+        assert "ok: spaced (digits, logistic_regression) is valid" in shown
     finally:
         subprocess.run([*tmux, "kill-server"], check=False)
