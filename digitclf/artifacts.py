@@ -34,7 +34,8 @@ def save(result: "RunResult", test_images: np.ndarray, test_rows: Any, class_nam
          renderer: "Renderer | None" = None) -> None:
     """model, split.npz (what evaluate and plot-errors need), plots, predictions.csv, then the metrics.
 
-    The plots are drawn by ``renderer`` (default: in this process) while the model and split are written.
+    The plots are drawn by ``renderer`` (default: in this process) while the model, split, predictions
+    and flat metrics are written.
     """
     from digitclf import plots
 
@@ -62,13 +63,13 @@ def save(result: "RunResult", test_images: np.ndarray, test_rows: Any, class_nam
         fh.write(buffer.getvalue())
 
     run.add_artifact("split.npz", write_split)
-    if pngs is not None:
-        confusion_png, misclassified_png = pngs()
-        run.add_artifact("confusion_matrix.png", lambda fh: fh.write(confusion_png))
-        run.add_artifact("misclassified.png", lambda fh: fh.write(misclassified_png))
     run.add_artifact("predictions.csv", lambda fh: fh.write(predictions_csv(result.y_test, result.y_pred)))
     run.add_artifact("metrics_flat.json", lambda fh: fh.write(json_bytes(m.flat())))
     run.add_artifact("timings_flat.json", lambda fh: fh.write(json_bytes(m.flat_timings())))
+    if pngs is not None:  # as late as can be: the drawing overlaps every write before
+        confusion_png, misclassified_png = pngs()
+        run.add_artifact("confusion_matrix.png", lambda fh: fh.write(confusion_png))
+        run.add_artifact("misclassified.png", lambda fh: fh.write(misclassified_png))
     run.add_artifact("metrics.json", lambda fh: fh.write(json_bytes(m.to_json())))
 
 
