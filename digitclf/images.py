@@ -29,6 +29,8 @@ def collect(paths: Sequence[str | Path]) -> list[Path]:
     for given in paths:
         if not str(given).strip():
             raise InputError("an empty image path names no file; give PNG/JPEG files or a folder of them")
+        if str(given) == "-" and not Path("-").exists():
+            raise InputError("'-' (standard input) is not read: save the image to a file and give its name")
         path = Path(given).expanduser()
         found = kind(path)
         if found not in ("file", "folder", "missing"):

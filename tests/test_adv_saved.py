@@ -464,3 +464,11 @@ def test_report_refuses_a_run_given_twice(cli, saved):
     assert result.exit_code == 2
     assert one_error_line(result) == f"Error: run {saved.lbfgs} is given twice; name each run once"
     assert not Path("r.html").exists()
+
+
+def test_stdin_dash_is_not_a_missing_file(cli, saved):
+    """'cat digit.png | digitclf predict -' said "image '-' does not exist"."""
+    result = cli("predict", saved.lbfgs, "-", input=b"\x89PNG\r\n\x1a\n")
+    assert result.exit_code == 2
+    assert one_error_line(result) == ("Error: '-' (standard input) is not read: save the image to a file and give "
+                                      "its name")
