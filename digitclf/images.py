@@ -21,8 +21,9 @@ ANIMATED = ("GIF", "PNG", "WEBP")  # formats whose extra frames are an animation
 WORK = 1000  # a picture is read at about this many pixels on its long side, when it is at least twice that
 
 
-def collect(paths: Sequence[str | Path]) -> list[Path]:
-    """Image files from files and folders (a folder's PNG/JPEG files, sorted by name)."""
+def collect(paths: Sequence[str | Path], skip: tuple[str, ...] = ()) -> list[Path]:
+    """Image files from files and folders (a folder's PNG/JPEG files, sorted by name, but for names ending
+    with one of ``skip``: what digitclf drew there itself)."""
     from digitclf.paths import article, kind
 
     files: list[Path] = []
@@ -36,7 +37,8 @@ def collect(paths: Sequence[str | Path]) -> list[Path]:
         if found not in ("file", "folder", "missing"):
             raise InputError(f"image {str(given)!r} is {article(found)}, not a file; give PNG/JPEG files")
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
+            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES
+                           and not p.name.lower().endswith(skip))
             if not found:
                 raise InputError(f"{path} has no PNG or JPEG files; give image files or a folder of them")
             files += found

@@ -472,3 +472,17 @@ def test_stdin_dash_is_not_a_missing_file(cli, saved):
     assert result.exit_code == 2
     assert one_error_line(result) == ("Error: '-' (standard input) is not read: save the image to a file and give "
                                       "its name")
+
+
+def test_explain_into_the_photos_folder_twice(cli, saved):
+    """'predict photos/ --explain photos/' run twice answered its own a.explain.png as a photo (and drew
+    a.explain.explain.png); a folder's scan leaves out the pictures --explain draws."""
+    Path("photos").mkdir()
+    Image.fromarray(_digit_picture().astype(np.uint8)).save("photos/a.png")
+    answers = []
+    for _ in range(2):
+        result = cli("predict", saved.lbfgs, "photos", "--explain", "photos", "--json")
+        assert result.exit_code == 0, result.stderr
+        answers.append([row["file"] for row in json.loads(result.stdout)["predictions"]])
+    assert answers == [["photos/a.png"], ["photos/a.png"]]
+    assert sorted(p.name for p in Path("photos").iterdir()) == ["a.explain.png", "a.png"]
