@@ -486,3 +486,26 @@ def test_explain_into_the_photos_folder_twice(cli, saved):
         answers.append([row["file"] for row in json.loads(result.stdout)["predictions"]])
     assert answers == [["photos/a.png"], ["photos/a.png"]]
     assert sorted(p.name for p in Path("photos").iterdir()) == ["a.explain.png", "a.png"]
+
+
+# ---------------------------------------------------------------- compare --json
+
+
+def test_compare_json_is_strict_json_when_t_is_infinite(cli, isolated, monkeypatch):
+    """Two cross-validated runs whose fold accuracies differ by one value in every fold have t = inf; --json
+    printed 'Infinity', which JSON does not have (JSON.parse, jq and strict parsers refuse the whole answer)."""
+    from helpers import train
+
+    runs = [train(Path("outputs"), "split.kind=kfold", "split.n_splits=3", f"model.params.C={c}",
+                  "output.plots=false").run.id for c in (0.01, 1.0)]
+    import digitclf.cv
+
+    monkeypatch.setattr(digitclf.cv, "corrected_variance", lambda *args: 0.0)  # every fold differs by the same
+    result = cli("compare", *runs, "--json")
+    assert result.exit_code == 0, result.stderr
+
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+
+    test = json.loads(result.stdout, parse_constant=refuse)["tests"][0]
+    assert test["t"] is None and test["p_value"] == 0.0 and test["folds"] == 3
