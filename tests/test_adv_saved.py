@@ -509,3 +509,19 @@ def test_compare_json_is_strict_json_when_t_is_infinite(cli, isolated, monkeypat
 
     test = json.loads(result.stdout, parse_constant=refuse)["tests"][0]
     assert test["t"] is None and test["p_value"] == 0.0 and test["folds"] == 3
+
+
+def test_latest_whose_run_was_deleted(cli, saved):
+    """With outputs/latest left pointing at a run folder deleted by hand, every command without a RUN said
+    'no complete run in outputs/; train one first' although complete runs were there."""
+    from digitclf.runs import LATEST
+
+    link = Path("outputs") / LATEST
+    target = os.readlink(link)
+    shutil.rmtree(link.parent / target)
+    newest = sorted(p.parent.name for p in Path("outputs").glob("*/*/metrics.json"))[-1]
+    for args in (("evaluate",), ("plot-errors", "--out", "e.png")):
+        result = cli(*args)
+        assert result.exit_code == 2
+        assert one_error_line(result) == (f"Error: outputs/latest points to {target}, which no longer exists; give a "
+                                          f"run (newest complete: {newest}; see 'digitclf runs')")
