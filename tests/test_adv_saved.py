@@ -525,3 +525,15 @@ def test_latest_whose_run_was_deleted(cli, saved):
         assert result.exit_code == 2
         assert one_error_line(result) == (f"Error: outputs/latest points to {target}, which no longer exists; give a "
                                           f"run (newest complete: {newest}; see 'digitclf runs')")
+
+
+def test_run_after_the_images(cli, saved):
+    """'predict digit.png RUN' said "image 'RUN' does not exist" and nothing about the order."""
+    Image.fromarray(_digit_picture().astype(np.uint8)).save("seven.png")
+    result = cli("predict", "seven.png", saved.c10)
+    assert result.exit_code == 2
+    assert one_error_line(result) == (f"Error: '{saved.c10}' is a run, not an image; the run goes first: digitclf "
+                                      f"predict {saved.c10} IMAGE...")
+    missing = cli("predict", "seven.png", "nothere")
+    assert one_error_line(missing) == ("Error: image 'nothere' does not exist; give PNG/JPEG files or a folder of "
+                                       "them")
