@@ -537,3 +537,29 @@ def test_run_after_the_images(cli, saved):
     missing = cli("predict", "seven.png", "nothere")
     assert one_error_line(missing) == ("Error: image 'nothere' does not exist; give PNG/JPEG files or a folder of "
                                        "them")
+
+
+# ---------------------------------------------------------------- evaluate a cross-validated run
+
+
+def test_evaluate_of_a_cross_validated_run(cli, isolated):
+    """A kfold run's saved model is refit on every image: evaluate scored it on its own training images as
+    'the test split saved with the run' (1.0000, 'DIFFERENT from train time'), and --split train, empty,
+    was 'unexpected ValueError: Found array with 0 sample(s)'."""
+    from helpers import train
+
+    run = train(Path("outputs"), "split.kind=kfold", "split.n_splits=3", "output.plots=false").run
+    cv_accuracy = json.loads(run.file("metrics.json").read_text())["accuracy"]
+    result = cli("evaluate", run.id)
+    assert result.exit_code == 2
+    assert one_error_line(result) == (
+        f"Error: run {run.id} is cross-validated: its saved model was refit on all 1,797 images of digits, so "
+        f"none is left to test it on (its cross-validated accuracy, {cv_accuracy:.4f}, is in metrics.json); score "
+        "it on another data set with --dataset, or use --split all for its accuracy on the images it was fitted on")
+    train_rows = cli("evaluate", run.id, "--split", "train")
+    assert train_rows.exit_code == 2
+    assert one_error_line(train_rows) == ("Error: --split train: this run leaves no train rows of digits (1,797 "
+                                          "images); use --split all")
+    assert not run.file("evaluation.json").exists()
+    everything = cli("evaluate", run.id, "--split", "all", "--json")
+    assert everything.exit_code == 0 and json.loads(everything.stdout)["n_test"] == 1797

@@ -42,7 +42,15 @@ def evaluate(run: RunDir, *, dataset: str | None = None, split: str = "test", st
     recorded = run.metrics()  # a damaged or swapped metrics.json is refused here, not compared against
     saved = load_split(run)
     data, same_data = _load_data(run, record, dataset, progress)
+    if same_data and split == "test" and recorded.scored_on == "cross-validation":
+        raise ConfigError(f"run {run.id} is cross-validated: its saved model was refit on all {len(data.y):,} "
+                          f"images of {data.name}, so none is left to test it on (its cross-validated accuracy, "
+                          f"{recorded.accuracy:.4f}, is in metrics.json); score it on another data set with "
+                          "--dataset, or use --split all for its accuracy on the images it was fitted on")
     rows = _rows(data, saved, record, same_data, split)
+    if not len(rows):
+        raise ConfigError(f"--split {split}: this run leaves no {split} rows of {data.name} "
+                          f"({len(data.y):,} images); use --split {'all' if split == 'train' else 'train'}")
     X, y_true = np.asarray(data.X[rows]), np.asarray(data.y[rows])
     if same_data and split == "test" and not np.array_equal(y_true, saved.y_test):
         raise RunError(f"{run.path}/split.npz: the saved test labels do not match the data set's rows; "
