@@ -563,3 +563,14 @@ def test_evaluate_of_a_cross_validated_run(cli, isolated):
     assert not run.file("evaluation.json").exists()
     everything = cli("evaluate", run.id, "--split", "all", "--json")
     assert everything.exit_code == 0 and json.loads(everything.stdout)["n_test"] == 1797
+
+
+def test_report_with_a_non_utf8_outputs_folder(cli, saved):
+    """An outputs folder whose name is not UTF-8 (b'out\\xe9') made report fail with 'unexpected
+    UnicodeEncodeError: ... surrogates not allowed'; the page shows the name with U+FFFD."""
+    folder = os.fsdecode(b"out\xe9")
+    shutil.copytree("outputs", folder, symlinks=True)
+    result = cli("report", saved.lbfgs, "-o", folder, "--out", "r.html")
+    assert result.exit_code == 0, result.stderr
+    page = Path("r.html").read_bytes().decode("utf-8")  # valid UTF-8 throughout
+    assert f"out\ufffd/digits_lbfgs/{saved.lbfgs}" in page
