@@ -574,3 +574,19 @@ def test_report_with_a_non_utf8_outputs_folder(cli, saved):
     assert result.exit_code == 0, result.stderr
     page = Path("r.html").read_bytes().decode("utf-8")  # valid UTF-8 throughout
     assert f"out\ufffd/digits_lbfgs/{saved.lbfgs}" in page
+
+
+def test_evaluate_when_the_training_file_is_gone(cli, isolated):
+    """A run trained on an .npz that was since deleted: "dataset.path: '...' does not exist; point it at a folder
+    of IDX files or an .npz" - evaluate has no dataset.path option; the run's own data is missing."""
+    from helpers import train
+
+    _keras_npz(Path("mine.npz"))
+    run = train(Path("outputs"), "dataset.name=npz", f"dataset.path={Path('mine.npz').resolve()}",
+                "split.kind=predefined", "output.plots=false").run
+    Path("mine.npz").unlink()
+    result = cli("evaluate", run.id)
+    assert result.exit_code == 1
+    assert one_error_line(result) == (f"Error: run {run.id} was trained on {Path('mine.npz').resolve()}, which no "
+                                      "longer exists; put the data back there, or score the run on another data "
+                                      "set with --dataset")

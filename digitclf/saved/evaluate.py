@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from digitclf.choices import NORMALIZE, SPLITS, STYLES
-from digitclf.errors import ConfigError, RunError
+from digitclf.errors import ConfigError, DatasetError, RunError
 from digitclf.records import RunRecord, SavedSplit, now
 from digitclf.runs import RunDir, as_trained, load_model_noting, load_split, write_json
 
@@ -139,7 +140,11 @@ def _load_data(run: RunDir, record: RunRecord, ref: str | None,
 
     trained_on = record.dataset
     if ref is None:
-        data = load_dataset(_recorded_dataset(record), progress=progress)
+        cfg = _recorded_dataset(record)
+        if cfg.path is not None and not os.path.lexists(Path(cfg.path).expanduser()):
+            raise DatasetError(f"run {run.id} was trained on {cfg.path}, which no longer exists; put the data "
+                               "back there, or score the run on another data set with --dataset")
+        data = load_dataset(cfg, progress=progress)
         if trained_on is not None and data.fingerprint != trained_on.fingerprint:
             raise RunError(f"data set {data.name!r} ({data.source}) has fingerprint {data.fingerprint}, but run {run.id} "
                            f"was trained on {trained_on.fingerprint}; the saved test split does not apply to it. "
