@@ -86,7 +86,7 @@ def _test_line(test: dict[str, Any], by_id: dict[str, str]) -> str:
 
 @app.command()
 def compare(
-    refs: list[str] = typer.Argument(..., metavar="RUN RUN...", autocompletion=complete_run, help="Two or more runs (folders or ids)."),
+    refs: list[str] = typer.Argument(..., metavar="RUN RUN...", autocompletion=complete_run, help="Two or more runs (folders, ids or names)."),
     only_changed: bool = typer.Option(False, "--only-changed", help="Show only the keys that differ."),
     json_: bool = JsonOpt,
     outputs: Optional[Path] = OutputsOpt,
