@@ -590,3 +590,13 @@ def test_evaluate_when_the_training_file_is_gone(cli, isolated):
     assert one_error_line(result) == (f"Error: run {run.id} was trained on {Path('mine.npz').resolve()}, which no "
                                       "longer exists; put the data back there, or score the run on another data "
                                       "set with --dataset")
+
+
+@pytest.mark.parametrize("level", [0, 128, 255])
+def test_blank_image_at_training_size_is_refused(cli, saved, level):
+    """A blank 8x8 file (already the training size, so read pixel for pixel) was answered '4 (0.106)';
+    the README promises one Error line for an image with no ink."""
+    Image.new("L", (8, 8), level).save("blank.png")
+    result = cli("predict", saved.lbfgs, "blank.png")
+    assert result.exit_code == 2
+    assert one_error_line(result) == "Error: blank.png: no digit found, the image is blank or has almost no contrast"
