@@ -270,6 +270,8 @@ def extract(gray: np.ndarray, shape: Sequence[int], *, multi: bool = False, skew
     """The digit (or, with ``multi``, the digits left to right) in a grayscale picture (0-255)."""
     shape = (int(shape[0]), int(shape[1]))
     if gray.shape == shape:  # already a training-size image: keep every pixel where it is
+        if float(gray.max() - gray.min()) <= 8.0:  # one gray level all over: a blank frame got an answer
+            raise InputError(f"{source}: no digit found, the image is blank or has almost no contrast")
         light = float(np.median(np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]]))) > 127.5
         frame = np.clip(255.0 - gray if light else gray, 0, 255) / 255.0
         return Extraction(frame, [Digit(frame, (0, 0) + shape)], light)

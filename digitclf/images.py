@@ -21,20 +21,24 @@ ANIMATED = ("GIF", "PNG", "WEBP")  # formats whose extra frames are an animation
 WORK = 1000  # a picture is read at about this many pixels on its long side, when it is at least twice that
 
 
-def collect(paths: Sequence[str | Path]) -> list[Path]:
-    """Image files from files and folders (a folder's PNG/JPEG files, sorted by name)."""
+def collect(paths: Sequence[str | Path], skip: tuple[str, ...] = ()) -> list[Path]:
+    """Image files from files and folders (a folder's PNG/JPEG files, sorted by name, but for names ending
+    with one of ``skip``: what digitclf drew there itself)."""
     from digitclf.paths import article, kind
 
     files: list[Path] = []
     for given in paths:
         if not str(given).strip():
             raise InputError("an empty image path names no file; give PNG/JPEG files or a folder of them")
+        if str(given) == "-" and not Path("-").exists():
+            raise InputError("'-' (standard input) is not read: save the image to a file and give its name")
         path = Path(given).expanduser()
         found = kind(path)
         if found not in ("file", "folder", "missing"):
             raise InputError(f"image {str(given)!r} is {article(found)}, not a file; give PNG/JPEG files")
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
+            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES
+                           and not p.name.lower().endswith(skip))
             if not found:
                 raise InputError(f"{path} has no PNG or JPEG files; give image files or a folder of them")
             files += found

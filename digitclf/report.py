@@ -130,5 +130,7 @@ def write(runs: Sequence[RunDir], out: str | Path, **options: Any) -> Path:
     _check_options(**options)
 
     out = check_output(out, "html")  # before drawing anything
-    write_text(out, build(runs, **options))
+    page = build(runs, **options)
+    # a path that is not UTF-8 (an outputs folder named in Latin-1) holds lone surrogates: shown as U+FFFD
+    write_text(out, page.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
     return out

@@ -418,6 +418,11 @@ def resolve_run(ref: str | Path | None, outputs: Path = Path("outputs"), *, comp
     outputs = Path(outputs)
     if ref is None:
         link = outputs / LATEST
+        if link.is_symlink() and not link.exists():  # its run was deleted by hand: other runs may be there
+            complete = [r for r in iter_runs(outputs) if r.state() == "complete"]
+            hint = f"give a run (newest complete: {complete[-1].id}; see 'digitclf runs')" if complete else \
+                "train one: digitclf train --config configs/digits_lbfgs.yaml"
+            raise RunNotFoundError(f"{link} points to {os.readlink(link)}, which no longer exists; {hint}")
         if not link.exists():
             raise RunNotFoundError(f"no complete run in {outputs}/; train one first: "
                                    "digitclf train --config configs/digits_lbfgs.yaml")

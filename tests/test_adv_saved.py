@@ -464,3 +464,139 @@ def test_report_refuses_a_run_given_twice(cli, saved):
     assert result.exit_code == 2
     assert one_error_line(result) == f"Error: run {saved.lbfgs} is given twice; name each run once"
     assert not Path("r.html").exists()
+
+
+def test_stdin_dash_is_not_a_missing_file(cli, saved):
+    """'cat digit.png | digitclf predict -' said "image '-' does not exist"."""
+    result = cli("predict", saved.lbfgs, "-", input=b"\x89PNG\r\n\x1a\n")
+    assert result.exit_code == 2
+    assert one_error_line(result) == ("Error: '-' (standard input) is not read: save the image to a file and give "
+                                      "its name")
+
+
+def test_explain_into_the_photos_folder_twice(cli, saved):
+    """'predict photos/ --explain photos/' run twice answered its own a.explain.png as a photo (and drew
+    a.explain.explain.png); a folder's scan leaves out the pictures --explain draws."""
+    Path("photos").mkdir()
+    Image.fromarray(_digit_picture().astype(np.uint8)).save("photos/a.png")
+    answers = []
+    for _ in range(2):
+        result = cli("predict", saved.lbfgs, "photos", "--explain", "photos", "--json")
+        assert result.exit_code == 0, result.stderr
+        answers.append([row["file"] for row in json.loads(result.stdout)["predictions"]])
+    assert answers == [["photos/a.png"], ["photos/a.png"]]
+    assert sorted(p.name for p in Path("photos").iterdir()) == ["a.explain.png", "a.png"]
+
+
+# ---------------------------------------------------------------- compare --json
+
+
+def test_compare_json_is_strict_json_when_t_is_infinite(cli, isolated, monkeypatch):
+    """Two cross-validated runs whose fold accuracies differ by one value in every fold have t = inf; --json
+    printed 'Infinity', which JSON does not have (JSON.parse, jq and strict parsers refuse the whole answer)."""
+    from helpers import train
+
+    runs = [train(Path("outputs"), "split.kind=kfold", "split.n_splits=3", f"model.params.C={c}",
+                  "output.plots=false").run.id for c in (0.01, 1.0)]
+    import digitclf.cv
+
+    monkeypatch.setattr(digitclf.cv, "corrected_variance", lambda *args: 0.0)  # every fold differs by the same
+    result = cli("compare", *runs, "--json")
+    assert result.exit_code == 0, result.stderr
+
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+
+    test = json.loads(result.stdout, parse_constant=refuse)["tests"][0]
+    assert test["t"] is None and test["p_value"] == 0.0 and test["folds"] == 3
+
+
+def test_latest_whose_run_was_deleted(cli, saved):
+    """With outputs/latest left pointing at a run folder deleted by hand, every command without a RUN said
+    'no complete run in outputs/; train one first' although complete runs were there."""
+    from digitclf.runs import LATEST
+
+    link = Path("outputs") / LATEST
+    target = os.readlink(link)
+    shutil.rmtree(link.parent / target)
+    newest = sorted(p.parent.name for p in Path("outputs").glob("*/*/metrics.json"))[-1]
+    for args in (("evaluate",), ("plot-errors", "--out", "e.png")):
+        result = cli(*args)
+        assert result.exit_code == 2
+        assert one_error_line(result) == (f"Error: outputs/latest points to {target}, which no longer exists; give a "
+                                          f"run (newest complete: {newest}; see 'digitclf runs')")
+
+
+def test_run_after_the_images(cli, saved):
+    """'predict digit.png RUN' said "image 'RUN' does not exist" and nothing about the order."""
+    Image.fromarray(_digit_picture().astype(np.uint8)).save("seven.png")
+    result = cli("predict", "seven.png", saved.c10)
+    assert result.exit_code == 2
+    assert one_error_line(result) == (f"Error: '{saved.c10}' is a run, not an image; the run goes first: digitclf "
+                                      f"predict {saved.c10} IMAGE...")
+    missing = cli("predict", "seven.png", "nothere")
+    assert one_error_line(missing) == ("Error: image 'nothere' does not exist; give PNG/JPEG files or a folder of "
+                                       "them")
+
+
+# ---------------------------------------------------------------- evaluate a cross-validated run
+
+
+def test_evaluate_of_a_cross_validated_run(cli, isolated):
+    """A kfold run's saved model is refit on every image: evaluate scored it on its own training images as
+    'the test split saved with the run' (1.0000, 'DIFFERENT from train time'), and --split train, empty,
+    was 'unexpected ValueError: Found array with 0 sample(s)'."""
+    from helpers import train
+
+    run = train(Path("outputs"), "split.kind=kfold", "split.n_splits=3", "output.plots=false").run
+    cv_accuracy = json.loads(run.file("metrics.json").read_text())["accuracy"]
+    result = cli("evaluate", run.id)
+    assert result.exit_code == 2
+    assert one_error_line(result) == (
+        f"Error: run {run.id} is cross-validated: its saved model was refit on all 1,797 images of digits, so "
+        f"none is left to test it on (its cross-validated accuracy, {cv_accuracy:.4f}, is in metrics.json); score "
+        "it on another data set with --dataset, or use --split all for its accuracy on the images it was fitted on")
+    train_rows = cli("evaluate", run.id, "--split", "train")
+    assert train_rows.exit_code == 2
+    assert one_error_line(train_rows) == ("Error: --split train: this run leaves no train rows of digits (1,797 "
+                                          "images); use --split all")
+    assert not run.file("evaluation.json").exists()
+    everything = cli("evaluate", run.id, "--split", "all", "--json")
+    assert everything.exit_code == 0 and json.loads(everything.stdout)["n_test"] == 1797
+
+
+def test_report_with_a_non_utf8_outputs_folder(cli, saved):
+    """An outputs folder whose name is not UTF-8 (b'out\\xe9') made report fail with 'unexpected
+    UnicodeEncodeError: ... surrogates not allowed'; the page shows the name with U+FFFD."""
+    folder = os.fsdecode(b"out\xe9")
+    shutil.copytree("outputs", folder, symlinks=True)
+    result = cli("report", saved.lbfgs, "-o", folder, "--out", "r.html")
+    assert result.exit_code == 0, result.stderr
+    page = Path("r.html").read_bytes().decode("utf-8")  # valid UTF-8 throughout
+    assert f"out\ufffd/digits_lbfgs/{saved.lbfgs}" in page
+
+
+def test_evaluate_when_the_training_file_is_gone(cli, isolated):
+    """A run trained on an .npz that was since deleted: "dataset.path: '...' does not exist; point it at a folder
+    of IDX files or an .npz" - evaluate has no dataset.path option; the run's own data is missing."""
+    from helpers import train
+
+    _keras_npz(Path("mine.npz"))
+    run = train(Path("outputs"), "dataset.name=npz", f"dataset.path={Path('mine.npz').resolve()}",
+                "split.kind=predefined", "output.plots=false").run
+    Path("mine.npz").unlink()
+    result = cli("evaluate", run.id)
+    assert result.exit_code == 1
+    assert one_error_line(result) == (f"Error: run {run.id} was trained on {Path('mine.npz').resolve()}, which no "
+                                      "longer exists; put the data back there, or score the run on another data "
+                                      "set with --dataset")
+
+
+@pytest.mark.parametrize("level", [0, 128, 255])
+def test_blank_image_at_training_size_is_refused(cli, saved, level):
+    """A blank 8x8 file (already the training size, so read pixel for pixel) was answered '4 (0.106)';
+    the README promises one Error line for an image with no ink."""
+    Image.new("L", (8, 8), level).save("blank.png")
+    result = cli("predict", saved.lbfgs, "blank.png")
+    assert result.exit_code == 2
+    assert one_error_line(result) == "Error: blank.png: no digit found, the image is blank or has almost no contrast"

@@ -191,7 +191,8 @@ JsonOpt = typer.Option(False, "--json", help="Print the result as JSON on stdout
 OutputsOpt = typer.Option(None, "--outputs", "-o", help="Outputs folder (default: the config's output.dir; "
                                                         "without a config, 'outputs').")
 RunArg = typer.Argument(None, metavar="[RUN]", autocompletion=complete_run,
-                        help="A run folder, a run id (a unique prefix is enough); default: the latest complete run.")
+                        help="A run folder, a run id (a unique prefix is enough) or a run name (its newest complete "
+                             "run); default: the latest complete run.")
 StyleOpt = typer.Option("seaborn", "--style", help="Confusion matrix: annotated seaborn heatmap or plain matplotlib.")
 NormalizeOpt = typer.Option(None, "--normalize",
                             help="Show the confusion matrix as fractions of each actual (true) or predicted "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -21,6 +22,23 @@ def split_run_and_images(args: list[str]) -> tuple[Optional[str], list[str]]:
     if is_run and len(args) == 1:
         raise InputError(f"no images given, or {args[0]!r} does not exist; usage: digitclf predict [RUN] IMAGE...")
     return (args[0], args[1:]) if is_run else (None, args)
+
+
+def _no_run_among(images: list[str], outputs: Optional[Path]) -> None:
+    """A run named after the images (``predict digit.png RUN``) is said to go first, not 'image does not exist'."""
+    from digitclf.cli.app import DEFAULT_OUTPUTS
+    from digitclf.errors import DigitclfError, InputError
+    from digitclf.images import SUFFIXES
+    from digitclf.runs import resolve_run
+
+    for given in images:
+        if os.path.lexists(given) or Path(given).suffix.lower() in SUFFIXES or not given.strip():
+            continue
+        try:
+            resolve_run(given, outputs or DEFAULT_OUTPUTS, complete=False)
+        except DigitclfError:
+            continue
+        raise InputError(f"{given!r} is a run, not an image; the run goes first: digitclf predict {given} IMAGE...")
 
 
 @app.command()
@@ -50,6 +68,7 @@ def predict(
     from digitclf.saved.predict import predict_images
 
     run, images = split_run_and_images(args)
+    _no_run_among(images, outputs)
     result = predict_images(resolve(run, outputs), images, trust=trust, multi=multi,
                             min_confidence=min_confidence, deskew=deskew, explain=explain)
     for note in result["notes"]:

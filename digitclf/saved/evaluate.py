@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from digitclf.choices import NORMALIZE, SPLITS, STYLES
-from digitclf.errors import ConfigError, RunError
+from digitclf.errors import ConfigError, DatasetError, RunError
 from digitclf.records import RunRecord, SavedSplit, now
 from digitclf.runs import RunDir, as_trained, load_model_noting, load_split, write_json
 
@@ -42,7 +43,15 @@ def evaluate(run: RunDir, *, dataset: str | None = None, split: str = "test", st
     recorded = run.metrics()  # a damaged or swapped metrics.json is refused here, not compared against
     saved = load_split(run)
     data, same_data = _load_data(run, record, dataset, progress)
+    if same_data and split == "test" and recorded.scored_on == "cross-validation":
+        raise ConfigError(f"run {run.id} is cross-validated: its saved model was refit on all {len(data.y):,} "
+                          f"images of {data.name}, so none is left to test it on (its cross-validated accuracy, "
+                          f"{recorded.accuracy:.4f}, is in metrics.json); score it on another data set with "
+                          "--dataset, or use --split all for its accuracy on the images it was fitted on")
     rows = _rows(data, saved, record, same_data, split)
+    if not len(rows):
+        raise ConfigError(f"--split {split}: this run leaves no {split} rows of {data.name} "
+                          f"({len(data.y):,} images); use --split {'all' if split == 'train' else 'train'}")
     X, y_true = np.asarray(data.X[rows]), np.asarray(data.y[rows])
     if same_data and split == "test" and not np.array_equal(y_true, saved.y_test):
         raise RunError(f"{run.path}/split.npz: the saved test labels do not match the data set's rows; "
@@ -131,7 +140,11 @@ def _load_data(run: RunDir, record: RunRecord, ref: str | None,
 
     trained_on = record.dataset
     if ref is None:
-        data = load_dataset(_recorded_dataset(record), progress=progress)
+        cfg = _recorded_dataset(record)
+        if cfg.path is not None and not os.path.lexists(Path(cfg.path).expanduser()):
+            raise DatasetError(f"run {run.id} was trained on {cfg.path}, which no longer exists; put the data "
+                               "back there, or score the run on another data set with --dataset")
+        data = load_dataset(cfg, progress=progress)
         if trained_on is not None and data.fingerprint != trained_on.fingerprint:
             raise RunError(f"data set {data.name!r} ({data.source}) has fingerprint {data.fingerprint}, but run {run.id} "
                            f"was trained on {trained_on.fingerprint}; the saved test split does not apply to it. "

@@ -54,7 +54,7 @@ def predict_images(run: RunDir, paths: Sequence[str | Path], top: int = 3, *, tr
         raise ConfigError(f"--min-confidence: {min_confidence!r} is not a probability; give a number from 0 to 1")
     record = run.record()
     shape, pixel_max = _frame(run, record)
-    files = images.collect(paths)
+    files = images.collect(paths, skip=(EXPLAIN_SUFFIX,))  # predict photos/ --explain photos/, run twice
     folder = _explain_folder(explain)
     explain_names = _explain_names(files)
     for name in explain_names if folder is not None else ():  # before any work: never over someone's file
