@@ -593,16 +593,23 @@ def read_config_file(path: str | Path) -> tuple[dict[str, Any], str]:
     source = str(file)
     try:
         text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config {source}: {getattr(exc, 'strerror', None) or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"cannot read config {source}: it is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} "
+                          f"at offset {exc.start}); save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {source}: {exc.strerror or exc}; check the file's permissions") from None
     data = read_yaml(text, source)
     if data is None:
         raise ConfigError(f"{source} is empty; start from configs/digits_lbfgs.yaml")
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of sections "
                           f"(name, dataset, split, ...), got a {type(data).__name__}")
-    data.setdefault("name", _default_name(file))
+    data.setdefault("name", _FileName(_default_name(file)))
     return data, source
+
+
+class _FileName(str):
+    """A run name taken from the config file's name (not written by the user): its errors say so."""
 
 
 def _default_name(file: Path) -> str:
@@ -614,6 +621,11 @@ def from_dict(data: dict[str, Any], source: str = "config") -> RunConfig:
     try:
         return RunConfig.model_validate(data).resolved()
     except ValidationError as exc:
+        name = data.get("name")
+        if isinstance(name, _FileName) and exc.errors()[0]["loc"] == ("name",):
+            raise ConfigError(f"{source}: the run name defaults to the file's name, and {str(name)!r} cannot be "
+                              f"one (reserved: {', '.join(RESERVED_NAMES)}; at most 64 letters, digits, '.', '_' "
+                              "or '-'); add a name: key to the config, or rename the file") from None
         raise ConfigError(describe_validation_error(exc, source)) from None
 
 
