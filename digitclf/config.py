@@ -323,6 +323,7 @@ class SweepSection(_Strict):
                              f"{{model.params.C: {{loguniform: [0.001, 100]}}}}; "
                              f"got {value!r}")
         for key, spec in value.items():
+            _check_key_path(key)
             if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in DISTRIBUTIONS:
                 raise ValueError(f"{key}: must be one of {{choice: [a, b, ...]}}, {{uniform: [low, high]}}, "
                                  f"{{loguniform: [low, high]}}, {{int: [low, high]}}; got {spec!r}")
@@ -350,6 +351,7 @@ class SweepSection(_Strict):
             raise ValueError(f"must map KEY.PATH to a list of values, e.g. {{model.params.C: [0.1, 1, 10]}}; "
                              f"got {value!r}")
         for key, values in value.items():
+            _check_key_path(key)
             if not isinstance(values, list) or not values:
                 raise ValueError(f"{key}: must be a non-empty list of values, got {values!r}; "
                                  f"write [{values}] for a single value")
@@ -363,7 +365,16 @@ class SweepSection(_Strict):
         if not isinstance(value, list) or not all(isinstance(v, dict) and v for v in value):
             raise ValueError(f"must be a list of mappings of KEY.PATH to a value, "
                              f"e.g. [{{model.params.solver: liblinear}}]; got {value!r}")
+        for variant in value:
+            for key in variant:
+                _check_key_path(key)
         return value
+
+
+def _check_key_path(key: Any) -> None:
+    """A swept key is a dotted path of config keys, as --set takes it (model.params.C)."""
+    if not isinstance(key, str) or not key.strip() or any(not part.strip() for part in key.split(".")):
+        raise ValueError(f"{key!r} is not a KEY.PATH; write dotted config keys such as model.params.C")
 
 
 DISTRIBUTIONS = ("choice", "uniform", "loguniform", "int")  # a space: entry is {one of these: [...]}

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from digitclf.errors import RunBusyError, RunError, RunNotFoundError
-from digitclf.paths import check_outputs, inside
+from digitclf.errors import DigitclfError, RunBusyError, RunError, RunNotFoundError
+from digitclf.paths import article, check_outputs, inside, kind
 from digitclf.records import ID_TIME, STATUSES, Metrics, RunRecord, SavedSplit, now, read
 
 if TYPE_CHECKING:
@@ -126,6 +126,7 @@ class RunDir:
         check_outputs(Path(outputs))
         check_latest(Path(outputs))
         parent = Path(outputs) / name
+        check_name_folder(parent)
         parent.mkdir(parents=True, exist_ok=True)
         if run_id is not None:
             claim = lock_run_ids(parent)
@@ -315,6 +316,14 @@ def supersede(path: Path) -> Path:
     return aside
 
 
+def check_name_folder(folder: Path) -> None:
+    """``<outputs>/<name>`` is a folder or can be made one (not a file, FIFO or dangling link); exit 1 otherwise."""
+    found = kind(folder)
+    if found not in ("missing", "folder"):
+        raise DigitclfError(f"{folder} is {article(found)}, not the folder of {folder.name}'s runs; move it away, "
+                            "or choose another name or outputs folder")
+
+
 def make_way(path: Path) -> Path | None:
     """Supersede the run folder at ``path`` for a new run of that id, and return where it went (None: no
     folder there); a run still running there is refused (``RunBusyError``).  Done under the run-id lock,
@@ -333,8 +342,6 @@ def _make_way(path: Path) -> Path | None:
     if not os.path.lexists(path):
         return None
     if path.is_symlink() or not path.is_dir():
-        from digitclf.paths import article, kind
-
         what = "a link" if path.is_symlink() else article(kind(path))
         raise RunError(f"{path} is {what}, not a run folder; move it away or choose another --run-id")
     run = RunDir(path)
@@ -361,8 +368,6 @@ def check_latest(outputs: Path) -> None:
     """Refuse to work in an outputs folder whose ``latest`` is something digitclf did not make."""
     link = Path(outputs) / LATEST
     if not _latest_is_ours(link):
-        from digitclf.paths import article, kind
-
         what = "a link digitclf did not make" if link.is_symlink() else article(kind(link))
         raise RunError(f"{link} is {what}; digitclf keeps a link to the newest complete run there and never "
                        f"replaces anything else: move it away, or use another outputs folder (--outputs)")

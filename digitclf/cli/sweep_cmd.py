@@ -250,5 +250,7 @@ def sweep(
     if failed:
         kept = sum(row.action == "kept" for row in failed)
         hint = "; rerun with --retry-failed to run them again" if kept else ""
-        info(f"{len(failed)} of {len(result.rows)} points failed (traceback.txt in each run folder){hint}")
-        raise typer.Exit(1)
+        from digitclf.errors import DigitclfError
+
+        raise DigitclfError(f"{len(failed)} of {len(result.rows)} points failed (traceback.txt in each run "
+                            f"folder){hint}")

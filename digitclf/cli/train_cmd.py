@@ -178,7 +178,8 @@ def check_run_id(run_id: str) -> None:
     from digitclf.errors import ConfigError
 
     if not re.fullmatch(NAME_PATTERN, run_id):
-        raise ConfigError(f"--run-id {run_id!r} is not a safe folder name; use letters, digits, '.', '_' or '-'")
+        raise ConfigError(f"--run-id {run_id!r} is not a safe folder name; use letters, digits, '.', '_' or '-' "
+                          "(at most 64, starting with a letter or digit)")
 
 
 @app.command()

@@ -1,0 +1,181 @@
+"""Hostile and careless inputs to the commands that make runs and read configs (train, config, data, sweep,
+runs): each is one exact ``Error:`` line with its exit code, and nothing a user had is touched."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from digitclf import datasets
+from digitclf.sweep.search import MAX_POINTS
+from helpers import one_error_line
+
+FOUR_FILES = "an IDX folder needs the four standard files (train/t10k images and labels)"
+
+
+def files_under(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) if folder.exists() else []
+
+
+# ---------------------------------------------------------------- configs
+
+
+def test_a_utf16_config_says_it_is_not_utf8(cli, isolated):
+    Path("c.yaml").write_bytes("name: x\n".encode("utf-16"))  # starts with the BOM ff fe
+    result = cli("config", "validate", "-c", "c.yaml")
+    assert result.exit_code == 2
+    assert one_error_line(result) == "Error: cannot read config c.yaml: it is not UTF-8 text (byte 0xff at offset 0); " \
+                                     "save it as UTF-8"
+
+
+@pytest.mark.parametrize("stem", ["latest", "Sweeps", "y" * 80])
+def test_a_run_name_taken_from_the_file_name_says_so(cli, isolated, stem):
+    Path(f"{stem}.yaml").write_text("seed: 1\n")
+    for command in (("config", "validate"), ("train", "-q"), ("sweep", "--dry-run", "--grid", "seed=1,2")):
+        result = cli(*command, "-c", f"{stem}.yaml")
+        assert result.exit_code == 2, result.stderr
+        prefix = "sweep point 1 (seed=1): " if command[0] == "sweep" else ""
+        assert one_error_line(result) == (
+            f"Error: {prefix}{stem}.yaml: the run name defaults to the file's name, and {stem!r} cannot be one "
+            "(reserved: latest, sweeps; at most 64 letters, digits, '.', '_' or '-'); add a name: key to the "
+            "config, or rename the file")
+    assert not Path("outputs").exists()
+    fixed = cli("config", "validate", "-c", f"{stem}.yaml", "--set", "name=mine")  # a name given is used
+    assert fixed.exit_code == 0 and fixed.stdout == "ok: mine (digits, logistic_regression) is valid\n"
+
+
+# ---------------------------------------------------------------- dataset.path, checked before anything runs
+
+
+def test_an_idx_folder_without_its_fourth_file_fails_config_validate(cli, idx_folder):
+    (idx_folder / "t10k-labels-idx1-ubyte.gz").unlink()
+    Path("c.yaml").write_text(f"dataset: {{name: idx, path: {idx_folder}}}\n")
+    expected = f"Error: dataset.path: {idx_folder} has no t10k-labels-idx1-ubyte[.gz]; {FOUR_FILES}"
+    for command in (("config", "validate"), ("train", "-q")):
+        result = cli(*command, "-c", "c.yaml")
+        assert (result.exit_code, one_error_line(result)) == (2, expected)
+    assert not Path("outputs").exists()  # refused before any run folder
+
+
+def test_a_fifo_in_an_idx_folder_fails_config_validate_without_blocking(cli, idx_folder):
+    (idx_folder / "t10k-labels-idx1-ubyte.gz").unlink()
+    os.mkfifo(idx_folder / "t10k-labels-idx1-ubyte.gz")
+    result = cli("config", "validate", "--set", "dataset.name=idx", "--set", f"dataset.path={idx_folder}")
+    assert result.exit_code == 2
+    assert one_error_line(result) == (f"Error: dataset.path: {idx_folder}/t10k-labels-idx1-ubyte.gz is a FIFO, "
+                                      "not a file; put the IDX file itself there")
+
+
+def test_a_text_file_as_dataset_path_fails_config_validate(cli, isolated):
+    Path("notes.txt").write_text("hello\n")
+    result = cli("config", "validate", "--set", "dataset.path=notes.txt")
+    assert result.exit_code == 2
+    assert one_error_line(result) == ("Error: dataset.path: 'notes.txt' is neither a folder of IDX files nor an .npz "
+                                      "file; point it at one of those")
+
+
+# ---------------------------------------------------------------- data import and the cache
+
+
+@pytest.mark.parametrize("name", ["my-set", "digits", "idx", "by-path"])
+def test_data_import_refuses_a_name_no_run_reads(cli, idx_folder, name):
+    result = cli("data", "import", name, str(idx_folder))
+    assert result.exit_code == 2
+    assert one_error_line(result) == (
+        f"Error: cannot import into {name!r}: only mnist, fashion-mnist are read from the cache; use other IDX or "
+        ".npz data where it is, with dataset: {name: idx, path: PATH} (or npz) in the config (it is cached on its "
+        "first run)")
+    assert files_under(datasets.cache_dir()) == []  # before: 55 MB cached under a name nothing could load
+
+
+def test_a_data_cache_that_is_a_file(cli, idx_folder, monkeypatch):
+    Path("cachefile").write_text("mine\n")
+    monkeypatch.setenv("DIGITCLF_DATA", "cachefile")
+    result = cli("data", "import", "mnist", str(idx_folder))
+    assert result.exit_code == 1
+    assert one_error_line(result) == ("Error: cannot write mnist into the data cache cachefile: cachefile is a file; "
+                                      "set DIGITCLF_DATA to a folder you can write (it is created if missing), or "
+                                      "free disk space")
+    assert Path("cachefile").read_text() == "mine\n"
+
+
+# ---------------------------------------------------------------- sweeps
+
+
+def test_a_million_point_grid_is_refused_before_it_is_expanded(cli, isolated):
+    values = ",".join(str(v) for v in range(1, 101))
+    grid = [arg for key in ("C", "tol", "max_iter") for arg in ("--grid", f"model.params.{key}={values}")]
+    result = cli("sweep", *grid, "--dry-run")
+    assert result.exit_code == 2
+    assert one_error_line(result) == (f"Error: the sweep has 1,000,000 points (100 x 100 x 100); at most "
+                                      f"{MAX_POINTS:,} are allowed: sweep fewer values, or draw points with "
+                                      "--search random --trials N")
+
+
+def test_too_many_drawn_points_are_refused(cli, isolated):
+    Path("s.yaml").write_text("sweep: {search: random, trials: 100000, space: {model.params.C: {uniform: [0.1, 1]}}}\n")
+    result = cli("sweep", "-c", "s.yaml", "--dry-run")
+    assert result.exit_code == 2
+    assert one_error_line(result) == (f"Error: sweep.trials: 100,000 random points; at most {MAX_POINTS:,} are "
+                                      "allowed (every point is checked before any runs): draw fewer, or use "
+                                      "--search optuna")
+    Path("h.yaml").write_text("sweep: {search: halving, halving: {min_resources: 1, max_resources: 1000000000}, "
+                              "space: {model.params.C: {uniform: [0.1, 1]}}}\n")
+    result = cli("sweep", "-c", "h.yaml", "--dry-run")
+    assert result.exit_code == 2
+    assert one_error_line(result) == (f"Error: sweep.trials: halving would draw 1,000,000,000 first-rung points; at "
+                                      f"most {MAX_POINTS:,} are allowed: give sweep.trials (or --trials), or raise "
+                                      "halving.min_resources")
+
+
+@pytest.mark.parametrize("key", ["''", "'model..C'", "1"])
+def test_a_swept_key_that_is_not_a_key_path(cli, isolated, key):
+    Path("s.yaml").write_text(f"sweep:\n  grid: {{{key}: [1, 2]}}\n")
+    result = cli("sweep", "-c", "s.yaml", "--dry-run")
+    assert result.exit_code == 2
+    shown = {"''": "''", "'model..C'": "'model..C'", "1": "1"}[key]
+    assert one_error_line(result) == (f"Error: s.yaml: sweep.grid: {shown} is not a KEY.PATH; write dotted config "
+                                      "keys such as model.params.C")  # before: an error about a --set never given
+
+
+# ---------------------------------------------------------------- the outputs folder
+
+
+@pytest.mark.parametrize("what", ["file", "dangling link", "FIFO"])
+def test_a_name_folder_that_is_not_a_folder(cli, isolated, what):
+    Path("outputs").mkdir()
+    spot = Path("outputs/digits_lbfgs")
+    {"file": lambda: spot.write_text("mine\n"), "dangling link": lambda: spot.symlink_to("nowhere"),
+     "FIFO": lambda: os.mkfifo(spot)}[what]()
+    said = {"file": "a file", "dangling link": "a link to nothing", "FIFO": "a FIFO"}[what]
+    for command, where in ((("train", "-q"), "outputs"), (("sweep", "-q", "--grid", "model.params.C=1,2"),
+                                                          str(Path("outputs").absolute()))):
+        result = cli(*command)
+        assert result.exit_code == 1, result.stderr
+        assert one_error_line(result) == (f"Error: {where}/digits_lbfgs is {said}, not the folder of digits_lbfgs's "
+                                          "runs; move it away, or choose another name or outputs folder")
+    assert files_under(Path("outputs")) == ["digits_lbfgs"]
+    if what == "file":
+        assert spot.read_text() == "mine\n"
+
+
+def test_runs_of_an_outputs_folder_that_is_a_file(cli, isolated):
+    Path("notes.txt").write_text("mine\n")
+    for args in ((), ("--prune", "--yes")):
+        result = cli("runs", "-o", "notes.txt", *args)
+        assert result.exit_code == 2
+        assert one_error_line(result) == ("Error: outputs folder notes.txt is a file, not a folder; give the folder "
+                                          "runs were saved in with --outputs")
+
+
+def test_runs_help_names_every_sort_column_and_what_prune_deletes(cli):
+    from digitclf.listing import KEYS, PRUNABLE
+
+    text = " ".join(re.sub(r"[│╭╮╰╯─]", " ", cli("runs", "--help").stdout).split())
+    sort_help = text[text.index("Column to sort by:"):]
+    assert all(key in sort_help.split("[default")[0] for key in KEYS)
+    prune_help = text[text.index("Delete the listed runs"):text.index("after confirmation")]
+    assert all(status in prune_help for status in PRUNABLE)
