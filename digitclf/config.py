@@ -323,7 +323,7 @@ class SweepSection(_Strict):
                              f"{{model.params.C: {{loguniform: [0.001, 100]}}}}; "
                              f"got {value!r}")
         for key, spec in value.items():
-            _check_key_path(key)
+            check_key_path(key)
             if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in DISTRIBUTIONS:
                 raise ValueError(f"{key}: must be one of {{choice: [a, b, ...]}}, {{uniform: [low, high]}}, "
                                  f"{{loguniform: [low, high]}}, {{int: [low, high]}}; got {spec!r}")
@@ -351,7 +351,7 @@ class SweepSection(_Strict):
             raise ValueError(f"must map KEY.PATH to a list of values, e.g. {{model.params.C: [0.1, 1, 10]}}; "
                              f"got {value!r}")
         for key, values in value.items():
-            _check_key_path(key)
+            check_key_path(key)
             if not isinstance(values, list) or not values:
                 raise ValueError(f"{key}: must be a non-empty list of values, got {values!r}; "
                                  f"write [{values}] for a single value")
@@ -367,14 +367,17 @@ class SweepSection(_Strict):
                              f"e.g. [{{model.params.solver: liblinear}}]; got {value!r}")
         for variant in value:
             for key in variant:
-                _check_key_path(key)
+                check_key_path(key)
         return value
 
 
-def _check_key_path(key: Any) -> None:
+def check_key_path(key: Any) -> None:
     """A swept key is a dotted path of config keys, as --set takes it (model.params.C)."""
     if not isinstance(key, str) or not key.strip() or any(not part.strip() for part in key.split(".")):
         raise ValueError(f"{key!r} is not a KEY.PATH; write dotted config keys such as model.params.C")
+    if any(part.isdigit() for part in key.split(".")[1:]):
+        raise ValueError(f"{key!r} holds a list index; sweep the whole list instead, e.g. "
+                         f"preprocess: [[scale], [standardize]]")
 
 
 DISTRIBUTIONS = ("choice", "uniform", "loguniform", "int")  # a space: entry is {one of these: [...]}
@@ -406,6 +409,9 @@ class HalvingSettings(_Strict):
 
 def find_config(name: str | Path) -> Path:
     """A config path as given, or a bare name looked up in ./ then configs/ (``.yaml`` optional)."""
+    if not str(name).strip():
+        raise ConfigError("--config is empty; give a YAML file such as configs/digits_lbfgs.yaml, or leave --config "
+                          "out for the built-in digits default")
     path = Path(name)
     candidates = [path]
     if not path.is_absolute() and len(path.parts) == 1:
@@ -565,6 +571,11 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]
     for text in overrides:
         keys, value = parse_override(text)
         node = data
+        index = next((depth for depth, key in enumerate(keys) if key.isdigit() and depth), None)
+        if index is not None:  # no config key is a number: this means an item of a list
+            path = ".".join(keys[:index])
+            raise ConfigError(f"--set {text!r}: {keys[index]} is a list index, and --set takes mapping keys only; "
+                              f"set the whole list, e.g. --set {path}=[...]")
         for depth, key in enumerate(keys[:-1]):
             child = node.get(key)
             if child is None:

@@ -179,3 +179,30 @@ def test_runs_help_names_every_sort_column_and_what_prune_deletes(cli):
     assert all(key in sort_help.split("[default")[0] for key in KEYS)
     prune_help = text[text.index("Delete the listed runs"):text.index("after confirmation")]
     assert all(status in prune_help for status in PRUNABLE)
+
+
+# ---------------------------------------------------------------- --set and --grid key paths
+
+
+def test_an_empty_config_option(cli, isolated):
+    result = cli("train", "--config", "")
+    assert result.exit_code == 2  # before: "config '' is a folder" (the empty path is '.')
+    assert one_error_line(result) == ("Error: --config is empty; give a YAML file such as configs/digits_lbfgs.yaml, "
+                                      "or leave --config out for the built-in digits default")
+
+
+@pytest.mark.parametrize("config", [None, "configs/fashion_mnist_fast.yaml"])
+def test_a_list_index_in_set_reads_the_same_with_or_without_a_config(cli, isolated, config):
+    # before: with the built-in default, preprocess.0=scale made the mapping {'0': 'scale'} and a puzzling error
+    args = ("--config", config) if config else ()
+    result = cli("config", "show", *args, "--set", "preprocess.0=scale")
+    assert result.exit_code == 2
+    assert one_error_line(result) == ("Error: --set 'preprocess.0=scale': 0 is a list index, and --set takes mapping "
+                                      "keys only; set the whole list, e.g. --set preprocess=[...]")
+
+
+def test_a_list_index_in_a_grid_key(cli, isolated):
+    result = cli("sweep", "--grid", "preprocess.0=scale,none", "--dry-run")
+    assert result.exit_code == 2  # before: an error about a --set the user never gave
+    assert one_error_line(result) == ("Error: --grid 'preprocess.0=scale,none': 'preprocess.0' holds a list index; "
+                                      "sweep the whole list instead, e.g. preprocess: [[scale], [standardize]]")

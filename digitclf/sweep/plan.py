@@ -141,6 +141,10 @@ def parse_grid_option(text: str) -> tuple[str, list[Any]]:
     key = key.strip()
     if not sep or not key or any(not part for part in key.split(".")) or not raw.strip():
         raise ConfigError(f"--grid {text!r}: expected KEY.PATH=v1,v2,..., e.g. --grid model.params.C=0.1,1,10")
+    try:
+        config_mod.check_key_path(key)
+    except ValueError as exc:
+        raise ConfigError(f"--grid {text!r}: {exc}") from None
     values = config_mod.read_yaml(f"[{raw}]", f"--grid {key}")
     if not isinstance(values, list) or not values:
         raise ConfigError(f"--grid {text!r}: give one or more comma-separated values, e.g. {key}=0.1,1,10")
