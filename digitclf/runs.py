@@ -9,6 +9,7 @@ symlink to the newest complete run.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -55,11 +56,13 @@ def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> 
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError) and exc.filename is None:  # a full disk says no file: the error line names it
+            exc.filename = str(path)
         raise
 
 
@@ -183,6 +186,11 @@ class RunDir:
                 id=self.id, name=self.name, status="running", pid=os.getpid(), host=socket.gethostname(),
                 started=now(), finished=None, config=config, versions=versions(), artifacts={},
                 token=secrets.token_hex(8), **fields)))
+        except OSError as exc:  # a full disk or a read-only folder: leave no empty folder that looks like a run
+            with contextlib.suppress(OSError):
+                self.path.rmdir()
+            raise DigitclfError(f"cannot start run {self.name}/{self.id}: writing {self.file(RUN_FILE)} failed "
+                                f"({exc.strerror or exc}); free disk space or give a writable --outputs") from None
         finally:  # run.json says who runs here: others may look now
             _release(self.claim)
             self.claim = None

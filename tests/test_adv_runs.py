@@ -206,3 +206,27 @@ def test_a_list_index_in_a_grid_key(cli, isolated):
     assert result.exit_code == 2  # before: an error about a --set the user never gave
     assert one_error_line(result) == ("Error: --grid 'preprocess.0=scale,none': 'preprocess.0' holds a list index; "
                                       "sweep the whole list instead, e.g. preprocess: [[scale], [standardize]]")
+
+
+# ---------------------------------------------------------------- a full disk
+
+
+def no_space(fh):
+    import errno
+
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_full_disk_error_names_the_file(cli, isolated, monkeypatch):
+    from digitclf import runs
+
+    with pytest.raises(OSError) as info:
+        runs.atomic_write(Path("x.json"), no_space)
+    assert info.value.filename == "x.json" and not list(Path(".").glob(".x.json.*"))  # no temp file left
+    monkeypatch.setattr(runs.RunDir, "_write", lambda self, record: no_space(None))
+    result = cli("train", "-q")  # run.json cannot be written: no empty folder stays behind to look like a run
+    assert result.exit_code == 1
+    line = one_error_line(result)
+    assert re.fullmatch(r"Error: cannot start run digits_lbfgs/(\S+): writing outputs/digits_lbfgs/\1/run\.json "
+                        r"failed \(No space left on device\); free disk space or give a writable --outputs", line), line
+    assert files_under(Path("outputs")) == ["digits_lbfgs"]
