@@ -518,10 +518,23 @@ def fetch_openml_arrays(name: str) -> tuple[np.ndarray, np.ndarray]:
             errors.append(f"{parser}: {type(exc).__name__}: {exc}")
     else:
         raise DatasetError(f"cannot parse OpenML {spec.openml}: {'; '.join(errors)}")
-    X = np.asarray(bunch.data)
-    if X.min() < 0 or X.max() > 255:
-        raise DatasetError(f"OpenML {spec.openml} has pixel values outside 0-255; not an MNIST-style set")
-    return X.astype(np.uint8), np.asarray(bunch.target).astype(np.int64)
+    X, target = np.asarray(bunch.data), np.asarray(bunch.target)
+    fix = (f"if scikit-learn's OpenML cache ({os.environ.get('SCIKIT_LEARN_DATA') or '~/scikit_learn_data'}) "
+           f"was altered, delete its openml folder and fetch again")
+    side = math.isqrt(X.shape[1]) if X.ndim == 2 else 0
+    if X.ndim != 2 or not len(X) or side * side != X.shape[1] or len(target) != len(X):
+        raise DatasetError(f"OpenML {spec.openml} came as {X.shape} pixels and {len(target)} labels, not square "
+                           f"images with one label each; {fix}")
+    if X.dtype.kind not in "iuf" or not np.isfinite(X).all() or X.min() < 0 or X.max() > 255 \
+            or (X.dtype.kind == "f" and (X != np.round(X)).any()):
+        raise DatasetError(f"OpenML {spec.openml} has pixel values that are not whole numbers in 0-255; not an "
+                           f"MNIST-style set; {fix}")
+    try:
+        y = target.astype(np.int64)
+    except (TypeError, ValueError):
+        raise DatasetError(f"OpenML {spec.openml} has labels that are not whole numbers (e.g. "
+                           f"{next((v for v in target if not str(v).strip().isdigit()), '?')!r}); {fix}") from None
+    return X.astype(np.uint8), y
 
 
 def _reason(exc: BaseException) -> str:
@@ -550,7 +563,7 @@ def fetch_to_cache(name: str, progress: Any = None) -> Path:
     if progress is not None:
         progress(f"fetching {name} from OpenML ({spec.openml}); this happens once, then it is cached")
     X, y = fetch_openml_arrays(name)
-    side = int(round(np.sqrt(X.shape[1])))
+    side = math.isqrt(X.shape[1])
     return cache_store(name, X, y, spec.n_train, (side, side), source=f"openml:{spec.openml}")
 
 

@@ -7,6 +7,7 @@ import os
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from digitclf import datasets
@@ -230,3 +231,33 @@ def test_a_full_disk_error_names_the_file(cli, isolated, monkeypatch):
     assert re.fullmatch(r"Error: cannot start run digits_lbfgs/(\S+): writing outputs/digits_lbfgs/\1/run\.json "
                         r"failed \(No space left on device\); free disk space or give a writable --outputs", line), line
     assert files_under(Path("outputs")) == ["digits_lbfgs"]
+
+
+# ---------------------------------------------------------------- what OpenML (or an altered copy of it) hands back
+
+GOOD_X = np.arange(4 * 784).reshape(4, 784) % 256
+
+
+@pytest.mark.parametrize("case, data, target, said", [
+    ("labels not numbers", GOOD_X, np.array(["1", "x", "2", "3"], dtype=object),
+     "has labels that are not whole numbers (e.g. 'x')"),  # before: unexpected ValueError
+    ("a missing pixel", np.where(GOOD_X == 5, np.nan, GOOD_X), np.arange(4),
+     "has pixel values that are not whole numbers in 0-255; not an MNIST-style set"),  # before: cast to garbage
+    ("fractional pixels", GOOD_X + 0.5, np.arange(4),
+     "has pixel values that are not whole numbers in 0-255; not an MNIST-style set"),
+    ("no rows", np.zeros((0, 784)), np.zeros(0), "came as (0, 784) pixels and 0 labels, not square images with one "
+     "label each"),  # before: unexpected ValueError (min of an empty array)
+    ("not square", np.zeros((4, 785)), np.arange(4), "came as (4, 785) pixels and 4 labels, not square images with "
+     "one label each"),  # before: cached as 28x28 images of 785 pixels
+])
+def test_an_openml_answer_that_is_not_mnist_is_one_error(cli, isolated, monkeypatch, case, data, target, said):
+    import sklearn.datasets
+    from sklearn.utils import Bunch
+
+    monkeypatch.setattr(sklearn.datasets, "fetch_openml", lambda *a, **k: Bunch(data=data, target=target))
+    monkeypatch.setenv("SCIKIT_LEARN_DATA", "skl")
+    result = cli("data", "fetch", "mnist")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == (f"Error: OpenML mnist_784 {said}; if scikit-learn's OpenML cache (skl) "
+                                              "was altered, delete its openml folder and fetch again")
+    assert files_under(datasets.cache_dir()) == []
