@@ -261,3 +261,54 @@ def test_an_openml_answer_that_is_not_mnist_is_one_error(cli, isolated, monkeypa
     assert result.stderr.splitlines()[-1] == (f"Error: OpenML mnist_784 {said}; if scikit-learn's OpenML cache (skl) "
                                               "was altered, delete its openml folder and fetch again")
     assert files_under(datasets.cache_dir()) == []
+
+
+# ---------------------------------------------------------------- YAML numbers and booleans as editors read them
+
+SCALARS = ["010", "-010", "1_000", "1:30", "1:30.5", "0b11", "0o17", "0x1F", "1e3", "1.5", ".5", "+.5", "2026-12-02",
+           "+5", "-0", "1.", "-1E-3", ".inf", "-.inf", "yes", "No", "on", "OFF", "y", "true", "False", "~", "null",
+           "12:30:00", "0o8", "1__0", "007.5"]
+
+
+@pytest.mark.slow
+def test_scalars_read_as_the_editors_yaml_parser_reads_them(tmp_path):
+    """The YAML language server parses with the npm package ``yaml`` (YAML 1.2 core); PyYAML alone is YAML 1.1
+    (010 -> 8, 1:30 -> 90, yes -> true). digitclf's reader must give the same value for every scalar."""
+    import json
+    import shutil
+    import subprocess
+
+    from digitclf.config import dump_yaml, read_yaml
+
+    modules = Path(os.environ.get("DIGITCLF_NODE_MODULES", Path(__file__).resolve().parents[1] / ".ci-node" /
+                                  "node_modules"))
+    if shutil.which("node") is None or not (modules / "yaml" / "package.json").exists():
+        pytest.skip("node and the npm package yaml are needed (.ci/run installs them)")
+    script = tmp_path / "parse.js"
+    script.write_text("const YAML = require(process.argv[2]);\n"
+                      "const out = JSON.parse(process.argv[3]).map(t => YAML.parse('v: ' + t).v);\n"
+                      "console.log(JSON.stringify(out.map(v => typeof v === 'number' && !isFinite(v) ? String(v) : v)));\n")
+    done = subprocess.run(["node", str(script), str(modules / "yaml"), json.dumps(SCALARS)], capture_output=True,
+                          text=True, timeout=60, check=True)
+    editor = json.loads(done.stdout)
+    ours = [read_yaml(f"v: {text}", "x")["v"] for text in SCALARS]
+    named = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}  # how JavaScript prints them
+    shown = [named[str(v)] if isinstance(v, float) and str(v) in named else v for v in ours]
+    assert list(zip(SCALARS, shown)) == list(zip(SCALARS, editor))  # (JSON cannot tell 1000 from 1000.0)
+    as_strings = {"v": SCALARS}  # and digitclf writes strings back so that they stay strings
+    assert read_yaml(dump_yaml(as_strings), "x") == as_strings
+
+
+def test_yaml_11_numbers_and_booleans_are_not_misread(cli, isolated):
+    Path("c.yaml").write_text("seed: 010\nsplit: {random_state: 0o17}\nmodel: {params: {C: 1_000}}\n")
+    shown = cli("config", "show", "-c", "c.yaml", "--json")
+    assert shown.exit_code == 0
+    import json
+
+    data = json.loads(shown.stdout)  # before: seed 8 (octal), C 1000
+    assert (data["seed"], data["split"]["random_state"], data["model"]["params"]["C"]) == (10, 15, "1_000")
+    Path("d.yaml").write_text("output: {plots: yes}\n")
+    refused = cli("config", "validate", "-c", "d.yaml")
+    assert refused.exit_code == 2  # before: accepted as true, while the editor refuses the string 'yes'
+    assert one_error_line(refused) == ("Error: d.yaml: output.plots: must be true or false, got 'yes' (YAML 1.2, as "
+                                       "editors read it, has no yes/no/on/off booleans)")

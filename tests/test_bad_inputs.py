@@ -35,7 +35,7 @@ NPZ_CONFIG = "dataset: {name: npz, path: d.npz}\n"
 DIGITS = "configs/digits_lbfgs.yaml"
 # lists that grow as sections, data sets and estimators are added are checked as fragments
 TOP_KEYS = ("name, dataset, split, preprocess, model, output, seed",)
-NOT_BOOL = "must be a whole number, not true (YAML reads true/false/yes/no as booleans)"
+NOT_BOOL = "must be a whole number, not true (YAML reads true/false as booleans)"
 SAFE_NAME = ("is not a safe run name; use letters, digits, '.', '_' or '-' "
              "(at most 64, starting with a letter or digit)")
 

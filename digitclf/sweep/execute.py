@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-import yaml
-
 from digitclf.checks import CheckedConfig
 from digitclf.choices import BACKENDS
+from digitclf.config import dump_yaml
 from digitclf.errors import ConfigError, DigitclfError, RunBusyError, suggest
 from digitclf.observers import SweepEvents, SweepObserver
 from digitclf.records import PointRow, Selection, SweepSummary
@@ -240,7 +239,7 @@ def run_sweep(plan: SweepPlan, *, jobs: int = 1, backend: str = "loky", schedule
         with sigterm_as_interrupt(), \
                 _executor(backend, scheduler, jobs, len(plan.points)) as (parallel, threads, where):
             plan.folder.mkdir(parents=True, exist_ok=True)
-            write_text(plan.folder / "spec.yaml", yaml.safe_dump(plan.to_dict(), sort_keys=False))
+            write_text(plan.folder / "spec.yaml", dump_yaml(plan.to_dict()))
             started = True
             batch = list(plan.points)
             states = actions(plan, rerun, retry_failed)
