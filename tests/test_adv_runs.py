@@ -312,3 +312,16 @@ def test_yaml_11_numbers_and_booleans_are_not_misread(cli, isolated):
     assert refused.exit_code == 2  # before: accepted as true, while the editor refuses the string 'yes'
     assert one_error_line(refused) == ("Error: d.yaml: output.plots: must be true or false, got 'yes' (YAML 1.2, as "
                                        "editors read it, has no yes/no/on/off booleans)")
+
+
+def test_jobs_beyond_the_cores_are_capped_at_one_process_per_core(cli, isolated):
+    from joblib import cpu_count
+
+    from digitclf.sweep.execute import _executor
+
+    cores = cpu_count()
+    with _executor("loky", None, 1000, 50) as (parallel, threads, where):
+        assert parallel.n_jobs == cores  # before: 50 processes (1000 with as many points)
+        assert "--jobs 1000 capped at one per core" in where
+    with _executor("loky", None, 1, 50) as (parallel, threads, where):
+        assert parallel.n_jobs == 1 and "capped" not in where

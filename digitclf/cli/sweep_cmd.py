@@ -179,7 +179,8 @@ def sweep(
                                                   "e.g. --grid model.params.C=0.1,1,10)."),
     set_: Optional[list[str]] = SetOpt,
     jobs: int = typer.Option(1, "--jobs", "-j", help="Points run at once in separate processes (-1: one per core; "
-                                                  "with --backend dask the cluster's threads decide)."),
+                                                  "at most one per core; with --backend dask the cluster's "
+                                                  "threads decide)."),
     backend: str = typer.Option("loky", "--backend", help="loky (processes on this machine) or dask (a cluster)."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address for --backend dask, "
                                                                       "e.g. tcp://host:8786."),

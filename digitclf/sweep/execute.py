@@ -443,10 +443,13 @@ def _executor(backend: str, scheduler: str | None, jobs: int,
                        f"Dask at {scheduler}: {len(caps)} workers, {threads} threads on {cores} cores")
         return
     cores = cpu_count()
-    workers = max(1, min(cores if jobs == -1 else jobs, n_tasks))
+    # more processes than cores only slow CPU-bound fits, and each holds its own copy of scikit-learn
+    # (--jobs 1000 would start 1000 of them): at most one per core
+    workers = max(1, min(cores, n_tasks) if jobs == -1 or jobs > cores else min(jobs, n_tasks))
     threads = max(1, cores // workers)
-    where = (f"{workers} processes x {threads} BLAS/OpenMP threads ({cores} cores)" if workers > 1
-             else f"this process, {threads} BLAS/OpenMP threads")
+    capped = f"; --jobs {jobs} capped at one per core" if jobs > cores else ""
+    where = (f"{workers} processes x {threads} BLAS/OpenMP threads ({cores} cores{capped})" if workers > 1
+             else f"this process, {threads} BLAS/OpenMP threads{capped}")
     if workers == 1:
         yield Parallel(n_jobs=1, **options), threads, where
         return
