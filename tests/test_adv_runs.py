@@ -325,3 +325,31 @@ def test_jobs_beyond_the_cores_are_capped_at_one_process_per_core(cli, isolated)
         assert "--jobs 1000 capped at one per core" in where
     with _executor("loky", None, 1, 50) as (parallel, threads, where):
         assert parallel.n_jobs == 1 and "capped" not in where
+
+
+@pytest.mark.parametrize("command", [("train", "-q"), ("sweep", "-q", "--grid", "model.params.C=1,2")])
+def test_sigterm_before_any_run_exists_is_an_interrupt(cli, isolated, monkeypatch, command):
+    """A SIGTERM while the config is still being checked (scikit-learn importing): exit 130 and the interrupted
+    line, as for Ctrl-C; before, the default action killed the process (143, no line)."""
+    import signal
+
+    from digitclf import checks
+
+    real = checks.preflight
+
+    def terminated_while_checking(config):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real(config)
+
+    monkeypatch.setattr(checks, "preflight", terminated_while_checking)
+    monkeypatch.setattr("digitclf.sweep.plan.preflight", terminated_while_checking)
+    seen = []
+    previous = signal.signal(signal.SIGTERM, lambda *args: seen.append(args))  # stands in for the default kill
+    try:
+        result = cli(*command)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert (result.exit_code, seen) == (130, [])
+    assert one_error_line(result) == ("Error: interrupted (Ctrl-C or SIGTERM); a run in progress was recorded as "
+                                      "interrupted")
+    assert files_under(Path("outputs")) == []

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import typer
 
 from digitclf.cli.app import ConfigOpt, JsonOpt, OutputsOpt, SetOpt, app, echo_json, info, table
+from digitclf.cli.train_cmd import sigterm_stops
 from digitclf.observers import SweepObserver
 
 if TYPE_CHECKING:
@@ -172,6 +173,7 @@ def _num(value: Optional[float], fmt: str) -> str:
 
 
 @app.command()
+@sigterm_stops
 def sweep(
     config: Optional[str] = ConfigOpt,
     grid: Optional[list[str]] = typer.Option(None, "--grid", "-g", metavar="KEY.PATH=V1,V2",
