@@ -353,3 +353,10 @@ def test_sigterm_before_any_run_exists_is_an_interrupt(cli, isolated, monkeypatc
     assert one_error_line(result) == ("Error: interrupted (Ctrl-C or SIGTERM); a run in progress was recorded as "
                                       "interrupted")
     assert files_under(Path("outputs")) == []
+
+
+def test_grid_values_equal_but_written_differently_are_duplicates(cli, isolated):
+    result = cli("sweep", "--grid", "model.params.C=1,1.0", "--dry-run")
+    assert result.exit_code == 2  # before: two points, two run ids, the same model fitted twice
+    assert one_error_line(result) == ("Error: sweep points 1 and 2 have equal values (C=1 and C=1.0), written "
+                                      "differently; they would fit the same model twice: remove the duplicate value")
