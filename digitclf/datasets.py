@@ -674,7 +674,13 @@ def load_dataset(cfg: "DatasetConfig", *, progress: Any = None) -> Dataset:
     for folder in spec.system_dirs:
         if Path(folder).is_dir():
             say(f"importing {cfg.name} from {folder} into the cache at {cache_dir()}")
-            import_to_cache(cfg.name, folder)
+            try:
+                import_to_cache(cfg.name, folder)
+            except DatasetError as exc:
+                if not str(exc).startswith("cannot write"):
+                    raise
+                say(f"{exc}; reading {folder} without the cache this time")  # an unwritable cache loses no run
+                return _load_path(cfg.model_copy(update={"path": Path(folder)}), spec)
             return cache_load(cfg.name)
     fetch_to_cache(cfg.name, progress=say)
     return cache_load(cfg.name)

@@ -360,3 +360,20 @@ def test_grid_values_equal_but_written_differently_are_duplicates(cli, isolated)
     assert result.exit_code == 2  # before: two points, two run ids, the same model fitted twice
     assert one_error_line(result) == ("Error: sweep points 1 and 2 have equal values (C=1 and C=1.0), written "
                                       "differently; they would fit the same model twice: remove the duplicate value")
+
+
+def test_an_unwritable_cache_still_trains_from_the_system_folder(cli, idx_folder, monkeypatch):
+    import dataclasses
+    import json
+
+    monkeypatch.setitem(datasets.DATASETS, "mnist",
+                        dataclasses.replace(datasets.DATASETS["mnist"], system_dirs=(str(idx_folder),)))
+    Path("cachefile").write_text("mine\n")
+    monkeypatch.setenv("DIGITCLF_DATA", "cachefile")
+    result = cli("train", "--set", "dataset.name=mnist", "--set", "output.plots=false")
+    assert result.exit_code == 0, result.stderr  # before: the run failed on the cache it could not write
+    assert (f"- note: cannot write mnist into the data cache cachefile: cachefile is a file; set DIGITCLF_DATA to a "
+            f"folder you can write (it is created if missing), or free disk space; reading {idx_folder} without the "
+            "cache this time") in result.stderr.splitlines()
+    metrics = json.loads(next(Path("outputs").glob("*/*/metrics.json")).read_text())
+    assert metrics["n_train"] + metrics["n_test"] == 250 and Path("cachefile").read_text() == "mine\n"
