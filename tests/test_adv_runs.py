@@ -377,3 +377,17 @@ def test_an_unwritable_cache_still_trains_from_the_system_folder(cli, idx_folder
             "cache this time") in result.stderr.splitlines()
     metrics = json.loads(next(Path("outputs").glob("*/*/metrics.json")).read_text())
     assert metrics["n_train"] + metrics["n_test"] == 250 and Path("cachefile").read_text() == "mine\n"
+
+
+def test_outputs_inside_a_run_folder_are_refused(cli, isolated):
+    assert cli("train", "-q", "--set", "output.plots=false").exit_code == 0
+    run = next(Path("outputs").glob("digits_lbfgs/*/run.json")).parent
+    before = files_under(run)
+    for command in (("train", "-q"), ("sweep", "-q", "--grid", "seed=1,2")):
+        result = cli(*command, "-o", str(run / "nested"))
+        assert result.exit_code == 1  # before: a run folder, latest link and all, inside the run folder
+        line = one_error_line(result)
+        assert line.startswith(f"Error: outputs folder ") and line.endswith(
+            f"nested is inside the run folder {run.resolve()}, which holds only what that run saved; give another "
+            "folder with --outputs or output.dir")
+    assert files_under(run) == before
