@@ -391,3 +391,15 @@ def test_outputs_inside_a_run_folder_are_refused(cli, isolated):
             f"nested is inside the run folder {run.resolve()}, which holds only what that run saved; give another "
             "folder with --outputs or output.dir")
     assert files_under(run) == before
+
+
+def test_config_show_of_a_sweep_config_reads_back_as_the_same_sweep(cli, isolated):
+    import json
+
+    shown = cli("config", "show", "-c", "configs/sweep_digits.yaml", "--set", "seed=3")
+    assert shown.exit_code == 0, shown.stderr  # before: "has a sweep: section; ... (train runs one config)"
+    Path("shown.yaml").write_text(shown.stdout)
+    plans = [json.loads(cli("sweep", "-c", path, *extra, "--dry-run", "--json").stdout)
+             for path, extra in (("configs/sweep_digits.yaml", ("--set", "seed=3")), ("shown.yaml", ()))]
+    assert [p["run_id"] for p in plans[0]["points"]] == [p["run_id"] for p in plans[1]["points"]]
+    assert len(plans[0]["points"]) == 8
