@@ -57,7 +57,7 @@ def check_estimator(model: ModelConfig) -> None:
         if isinstance(value, bool) and not _takes_bool(param_schema(constraints.get(key))):
             # scikit-learn counts True as the integer 1; the schema (and so an editor) refuses it
             raise ConfigError(f"model.params.{key}: {cls.__name__} takes a number or a name here, not "
-                              f"{str(value).lower()} (YAML reads true/false/yes/no as booleans)")
+                              f"{str(value).lower()} (YAML reads true/false as booleans)")
         if key in constraints:
             _check_constraints(cls.__name__, key, value, constraints[key])
     rng = np.random.default_rng(0)

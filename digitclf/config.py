@@ -35,11 +35,11 @@ class _Strict(BaseModel):
 
 
 def _whole_number(value: Any) -> Any:
-    """YAML reads true/false/yes/no as booleans; pydantic would take them as 1 and 0, and "3" as 3
+    """YAML reads true/false as booleans; pydantic would take them as 1 and 0, and "3" as 3
     (which the JSON Schema, and so an editor, refuses: both give the same verdict)."""
     if isinstance(value, bool):
         raise ValueError(f"must be a whole number, not {str(value).lower()} "
-                         "(YAML reads true/false/yes/no as booleans)")
+                         "(YAML reads true/false as booleans)")
     if isinstance(value, str):
         hint = "; remove the quotes" if value.strip().lstrip("+-").isdigit() else ""
         raise ValueError(f"must be a whole number, got the text {value!r}{hint}")
@@ -267,7 +267,7 @@ class RunConfig(_Strict):
         return self.model_dump(mode="json")
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+        return dump_yaml(self.to_dict())
 
     def digest(self) -> str:
         """A stable hash of the resolved config (without where outputs go; an unset or auto blas_threads, and
@@ -323,6 +323,7 @@ class SweepSection(_Strict):
                              f"{{model.params.C: {{loguniform: [0.001, 100]}}}}; "
                              f"got {value!r}")
         for key, spec in value.items():
+            check_key_path(key)
             if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in DISTRIBUTIONS:
                 raise ValueError(f"{key}: must be one of {{choice: [a, b, ...]}}, {{uniform: [low, high]}}, "
                                  f"{{loguniform: [low, high]}}, {{int: [low, high]}}; got {spec!r}")
@@ -350,6 +351,7 @@ class SweepSection(_Strict):
             raise ValueError(f"must map KEY.PATH to a list of values, e.g. {{model.params.C: [0.1, 1, 10]}}; "
                              f"got {value!r}")
         for key, values in value.items():
+            check_key_path(key)
             if not isinstance(values, list) or not values:
                 raise ValueError(f"{key}: must be a non-empty list of values, got {values!r}; "
                                  f"write [{values}] for a single value")
@@ -363,7 +365,19 @@ class SweepSection(_Strict):
         if not isinstance(value, list) or not all(isinstance(v, dict) and v for v in value):
             raise ValueError(f"must be a list of mappings of KEY.PATH to a value, "
                              f"e.g. [{{model.params.solver: liblinear}}]; got {value!r}")
+        for variant in value:
+            for key in variant:
+                check_key_path(key)
         return value
+
+
+def check_key_path(key: Any) -> None:
+    """A swept key is a dotted path of config keys, as --set takes it (model.params.C)."""
+    if not isinstance(key, str) or not key.strip() or any(not part.strip() for part in key.split(".")):
+        raise ValueError(f"{key!r} is not a KEY.PATH; write dotted config keys such as model.params.C")
+    if any(part.isdigit() for part in key.split(".")[1:]):
+        raise ValueError(f"{key!r} holds a list index; sweep the whole list instead, e.g. "
+                         f"preprocess: [[scale], [standardize]]")
 
 
 DISTRIBUTIONS = ("choice", "uniform", "loguniform", "int")  # a space: entry is {one of these: [...]}
@@ -395,6 +409,9 @@ class HalvingSettings(_Strict):
 
 def find_config(name: str | Path) -> Path:
     """A config path as given, or a bare name looked up in ./ then configs/ (``.yaml`` optional)."""
+    if not str(name).strip():
+        raise ConfigError("--config is empty; give a YAML file such as configs/digits_lbfgs.yaml, or leave --config "
+                          "out for the built-in digits default")
     path = Path(name)
     candidates = [path]
     if not path.is_absolute() and len(path.parts) == 1:
@@ -442,15 +459,53 @@ class _SafeLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+# Numbers as YAML 1.2 (what editors' YAML language servers read) rather than PyYAML's YAML 1.1, which reads
+# 010 as 8, 1:30 as 90, 1_000 as 1000, yes as true and 2026-12-02 as a date: a config means the same to digitclf and to the
+# editor showing it.
+_YAML11_ONLY = ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
+                "tag:yaml.org,2002:timestamp")
+_SafeLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _YAML11_ONLY]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_SafeLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                  list("tTfF"))  # not yes/no/on/off
+_INT = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
+_SafeLoader.add_implicit_resolver("tag:yaml.org,2002:int", _INT, list("-+0123456789"))
+
+
+def _construct_int(loader: yaml.SafeLoader, node: Any) -> int:
+    text = loader.construct_scalar(node)
+    if not _INT.match(text):  # an explicit !!int tag on something else
+        raise yaml.constructor.ConstructorError(None, None, f"{text!r} is not a whole number", node.start_mark)
+    if text[:2] in ("0o", "0x"):
+        return int(text[2:], 8 if text[1] == "o" else 16)
+    return int(text, 10)  # more digits than Python converts: a ValueError, reported by read_yaml
+
+
+_SafeLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 _SafeLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
-    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-                |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-                |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+    re.compile(r"""^(?:[-+]?[0-9]+\.[0-9]*(?:[eE][-+]?[0-9]+)?
+                |[-+]?[0-9]+(?:[eE][-+]?[0-9]+)
+                |[-+]?\.[0-9]+(?:[eE][-+]?[0-9]+)?
                 |[-+]?\.(?:inf|Inf|INF)
                 |\.(?:nan|NaN|NAN))$""", re.X),
     list("-+0123456789."),
 )
+
+
+class _SafeDumper(yaml.SafeDumper):
+    """Quotes every string that YAML 1.1 or 1.2 would read as something else (0o17, 1_000, yes): the file reads
+    back the same in digitclf, in PyYAML and in an editor."""
+
+
+for _first, _resolvers in _SafeLoader.yaml_implicit_resolvers.items():
+    for _tag, _regexp in _resolvers:
+        _SafeDumper.add_implicit_resolver(_tag, _regexp, [_first])
+
+
+def dump_yaml(data: Any) -> str:
+    return yaml.dump(data, Dumper=_SafeDumper, sort_keys=False)
 
 
 def _expanded_size(node: Any) -> tuple[int, int]:
@@ -554,6 +609,11 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]
     for text in overrides:
         keys, value = parse_override(text)
         node = data
+        index = next((depth for depth, key in enumerate(keys) if key.isdigit() and depth), None)
+        if index is not None:  # no config key is a number: this means an item of a list
+            path = ".".join(keys[:index])
+            raise ConfigError(f"--set {text!r}: {keys[index]} is a list index, and --set takes mapping keys only; "
+                              f"set the whole list, e.g. --set {path}=[...]")
         for depth, key in enumerate(keys[:-1]):
             child = node.get(key)
             if child is None:
@@ -593,16 +653,23 @@ def read_config_file(path: str | Path) -> tuple[dict[str, Any], str]:
     source = str(file)
     try:
         text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config {source}: {getattr(exc, 'strerror', None) or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"cannot read config {source}: it is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} "
+                          f"at offset {exc.start}); save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {source}: {exc.strerror or exc}; check the file's permissions") from None
     data = read_yaml(text, source)
     if data is None:
         raise ConfigError(f"{source} is empty; start from configs/digits_lbfgs.yaml")
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of sections "
                           f"(name, dataset, split, ...), got a {type(data).__name__}")
-    data.setdefault("name", _default_name(file))
+    data.setdefault("name", _FileName(_default_name(file)))
     return data, source
+
+
+class _FileName(str):
+    """A run name taken from the config file's name (not written by the user): its errors say so."""
 
 
 def _default_name(file: Path) -> str:
@@ -614,6 +681,11 @@ def from_dict(data: dict[str, Any], source: str = "config") -> RunConfig:
     try:
         return RunConfig.model_validate(data).resolved()
     except ValidationError as exc:
+        name = data["name"] if "name" in data else None
+        if isinstance(name, _FileName) and exc.errors()[0]["loc"] == ("name",):
+            raise ConfigError(f"{source}: the run name defaults to the file's name, and {str(name)!r} cannot be "
+                              f"one (reserved: {', '.join(RESERVED_NAMES)}; at most 64 letters, digits, '.', '_' "
+                              "or '-'); add a name: key to the config, or rename the file") from None
         raise ConfigError(describe_validation_error(exc, source)) from None
 
 
@@ -648,7 +720,10 @@ def describe_validation_error(exc: ValidationError, source: str, root: type[Base
         shape = f"a mapping with keys {', '.join(keys)}" if keys and kind != "dict_type" else "a mapping (key: value)"
         message = f"must be {shape}; got {first['input']!r}"
     elif kind == "bool_type":
-        message = f"must be true or false (no quotes), got {first['input']!r}"
+        said = first["input"]
+        yaml11 = isinstance(said, str) and said.lower() in ("yes", "no", "on", "off", "y", "n")
+        message = (f"must be true or false, got {said!r} (YAML 1.2, as editors read it, has no yes/no/on/off "
+                   "booleans)" if yaml11 else f"must be true or false (no quotes), got {said!r}")
     elif kind == "string_pattern_mismatch" and loc == ["name"]:
         message = (f"{first['input']!r} is not a safe run name; use letters, digits, '.', '_' or '-' "
                    "(at most 64, starting with a letter or digit)")

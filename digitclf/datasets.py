@@ -140,6 +140,18 @@ def check_spec(cfg: "DatasetConfig", split: "SplitConfig | None" = None) -> Data
         if found not in ("file", "folder"):
             raise ConfigError(f"dataset.path: {str(cfg.path)!r} is {article(found)}; point it at a folder of IDX "
                               "files or an .npz file")
+        if found == "file" and Path(cfg.path).suffix != ".npz":
+            raise ConfigError(f"dataset.path: {str(cfg.path)!r} is neither a folder of IDX files nor an .npz "
+                              "file; point it at one of those")
+        if found == "folder":
+            try:
+                files = _source_files(Path(cfg.path).expanduser())  # the four files are there (read when loading)
+            except DatasetError as exc:
+                raise ConfigError(f"dataset.path: {exc}") from None
+            for file in files:
+                if path_kind(file) != "file":
+                    raise ConfigError(f"dataset.path: {file} is {article(path_kind(file))}, not a file; put the "
+                                      "IDX file itself there")
     if split is not None and split.kind == "predefined" and not spec.predefined_split and cfg.path is None:
         raise ConfigError(f"split.kind: {cfg.name!r} has no predefined train/test split; use kind: random")
     return spec
@@ -425,6 +437,19 @@ def cache_store(name: str, X: np.ndarray, y: np.ndarray, n_train: int | None,
     """Write arrays into the cache atomically: a private temp folder renamed into place."""
     final = cache_dir() / name
     root = final.parent  # the cache itself, or its by-path/ folder
+    try:
+        return _store(final, root, name, X, y, n_train, image_shape, source)
+    except OSError as exc:
+        in_way = next((p for p in (root, *root.parents) if path_kind(p) != "missing"), root)
+        what = path_kind(in_way)
+        why = (f"{in_way} is {article(what)}" if what != "folder"
+               else f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else ""))
+        raise DatasetError(f"cannot write {name} into the data cache {cache_dir()}: {why}; set DIGITCLF_DATA to a "
+                           "folder you can write (it is created if missing), or free disk space") from None
+
+
+def _store(final: Path, root: Path, name: str, X: np.ndarray, y: np.ndarray, n_train: int | None,
+           image_shape: tuple[int, int], source: str) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     clear_leftovers(root)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-tmp-{os.getpid()}-", dir=root))
@@ -493,10 +518,23 @@ def fetch_openml_arrays(name: str) -> tuple[np.ndarray, np.ndarray]:
             errors.append(f"{parser}: {type(exc).__name__}: {exc}")
     else:
         raise DatasetError(f"cannot parse OpenML {spec.openml}: {'; '.join(errors)}")
-    X = np.asarray(bunch.data)
-    if X.min() < 0 or X.max() > 255:
-        raise DatasetError(f"OpenML {spec.openml} has pixel values outside 0-255; not an MNIST-style set")
-    return X.astype(np.uint8), np.asarray(bunch.target).astype(np.int64)
+    X, target = np.asarray(bunch.data), np.asarray(bunch.target)
+    fix = (f"if scikit-learn's OpenML cache ({os.environ.get('SCIKIT_LEARN_DATA') or '~/scikit_learn_data'}) "
+           f"was altered, delete its openml folder and fetch again")
+    side = math.isqrt(X.shape[1]) if X.ndim == 2 else 0
+    if X.ndim != 2 or not len(X) or side * side != X.shape[1] or len(target) != len(X):
+        raise DatasetError(f"OpenML {spec.openml} came as {X.shape} pixels and {len(target)} labels, not square "
+                           f"images with one label each; {fix}")
+    if X.dtype.kind not in "iuf" or not np.isfinite(X).all() or X.min() < 0 or X.max() > 255 \
+            or (X.dtype.kind == "f" and (X != np.round(X)).any()):
+        raise DatasetError(f"OpenML {spec.openml} has pixel values that are not whole numbers in 0-255; not an "
+                           f"MNIST-style set; {fix}")
+    try:
+        y = target.astype(np.int64)
+    except (TypeError, ValueError):
+        raise DatasetError(f"OpenML {spec.openml} has labels that are not whole numbers (e.g. "
+                           f"{next((v for v in target if not str(v).strip().isdigit()), '?')!r}); {fix}") from None
+    return X.astype(np.uint8), y
 
 
 def _reason(exc: BaseException) -> str:
@@ -505,10 +543,15 @@ def _reason(exc: BaseException) -> str:
 
 def import_to_cache(name: str, path: str | Path) -> Path:
     """Read an IDX folder or .npz and store it in the cache under ``name``."""
+    importable = [key for key, spec in DATASETS.items() if spec.openml]  # the sets a run reads from the cache
+    if name not in importable:
+        raise ConfigError(f"cannot import into {name!r}: only {', '.join(importable)} are read from the cache; "
+                          "use other IDX or .npz data where it is, with dataset: {name: idx, path: PATH} "
+                          "(or npz) in the config (it is cached on its first run)")
     X, y, n_train, shape = _combine(_read_path(Path(path)), str(path))
     _check_labels(y, str(path), class_names(name))
     check_canonical(name, fingerprint(X, y, n_train), str(path),  # before anything is written
-                    f"import other data under another name, e.g. digitclf data import my-{name} {path}")
+                    f"for other data use dataset: {{name: idx, path: {path}}} (or npz) in the config")
     return cache_store(name, X, y, n_train, shape, source=f"import:{Path(path).resolve()}")
 
 
@@ -520,7 +563,7 @@ def fetch_to_cache(name: str, progress: Any = None) -> Path:
     if progress is not None:
         progress(f"fetching {name} from OpenML ({spec.openml}); this happens once, then it is cached")
     X, y = fetch_openml_arrays(name)
-    side = int(round(np.sqrt(X.shape[1])))
+    side = math.isqrt(X.shape[1])
     return cache_store(name, X, y, spec.n_train, (side, side), source=f"openml:{spec.openml}")
 
 
@@ -612,7 +655,7 @@ def _load_path(cfg: "DatasetConfig", spec: DatasetSpec) -> Dataset:
     found = fingerprint(X, y, n_train)
     check_canonical(cfg.name, found, str(path))
     if digest is not None and X.dtype == np.uint8 and y.dtype.kind in "iu":  # the cache holds uint8 pixels only
-        with contextlib.suppress(OSError):  # a read-only cache: the next run parses again
+        with contextlib.suppress(OSError, DatasetError):  # a read-only cache: the next run parses again
             cache_store(entry, X, y, n_train, shape, source=f"{source}#xxh3:{digest}")
     return Dataset(cfg.name, X, y, shape, n_train, source, found, class_names=spec.class_names)
 
@@ -631,7 +674,13 @@ def load_dataset(cfg: "DatasetConfig", *, progress: Any = None) -> Dataset:
     for folder in spec.system_dirs:
         if Path(folder).is_dir():
             say(f"importing {cfg.name} from {folder} into the cache at {cache_dir()}")
-            import_to_cache(cfg.name, folder)
+            try:
+                import_to_cache(cfg.name, folder)
+            except DatasetError as exc:
+                if not str(exc).startswith("cannot write"):
+                    raise
+                say(f"{exc}; reading {folder} without the cache this time")  # an unwritable cache loses no run
+                return _load_path(cfg.model_copy(update={"path": Path(folder)}), spec)
             return cache_load(cfg.name)
     fetch_to_cache(cfg.name, progress=say)
     return cache_load(cfg.name)

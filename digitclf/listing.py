@@ -82,6 +82,12 @@ def list_runs(outputs: Path, *, name: str | None = None, status: str | None = No
         raise ConfigError(f"--status: {status!r} is not one of {', '.join((*STATUSES, DAMAGED))}")
     if sort not in KEYS:
         raise ConfigError(f"--sort: {sort!r} is not a column; use one of {', '.join(KEYS)}")
+    from digitclf.paths import article, kind
+
+    found = kind(outputs)
+    if found not in ("missing", "folder"):
+        raise RunNotFoundError(f"outputs folder {outputs} is {article(found)}, not a folder; give the folder runs "
+                               "were saved in with --outputs")
     runs = iter_runs(outputs)
     if not runs:
         raise RunNotFoundError(f"no runs in {outputs}/; train one first: digitclf train --config configs/digits_lbfgs.yaml")

@@ -107,6 +107,10 @@ def check_outputs(outputs: str | Path) -> None:
     from digitclf.errors import DigitclfError
 
     path = Path(outputs)
+    run = run_folder_of(path / "run")
+    if run is not None:  # runs nested in a run folder would change what it holds
+        raise DigitclfError(f"outputs folder {path} is inside the run folder {run}, which holds only what that run "
+                            "saved; give another folder with --outputs or output.dir")
     for candidate in (path, *path.parents):
         found = kind(candidate)
         if found == "missing":

@@ -9,6 +9,7 @@ symlink to the newest complete run.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -22,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from digitclf.errors import RunBusyError, RunError, RunNotFoundError
-from digitclf.paths import check_outputs, inside
+from digitclf.errors import DigitclfError, RunBusyError, RunError, RunNotFoundError
+from digitclf.paths import article, check_outputs, inside, kind
 from digitclf.records import ID_TIME, STATUSES, Metrics, RunRecord, SavedSplit, now, read
 
 if TYPE_CHECKING:
@@ -58,11 +59,13 @@ def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> 
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError) and exc.filename is None:  # a full disk says no file: the error line names it
+            exc.filename = str(path)
         raise
 
 
@@ -129,6 +132,7 @@ class RunDir:
         check_outputs(Path(outputs))
         check_latest(Path(outputs))
         parent = Path(outputs) / name
+        check_name_folder(parent)
         parent.mkdir(parents=True, exist_ok=True)
         if run_id is not None:
             claim = lock_run_ids(parent)
@@ -185,6 +189,11 @@ class RunDir:
                 id=self.id, name=self.name, status="running", pid=os.getpid(), host=socket.gethostname(),
                 started=now(), finished=None, config=config, versions=versions(), artifacts={},
                 token=secrets.token_hex(8), **fields)))
+        except OSError as exc:  # a full disk or a read-only folder: leave no empty folder that looks like a run
+            with contextlib.suppress(OSError):
+                self.path.rmdir()
+            raise DigitclfError(f"cannot start run {self.name}/{self.id}: writing {self.file(RUN_FILE)} failed "
+                                f"({exc.strerror or exc}); free disk space or give a writable --outputs") from None
         finally:  # run.json says who runs here: others may look now
             _release(self.claim)
             self.claim = None
@@ -330,6 +339,14 @@ def supersede(path: Path) -> Path:
     return aside
 
 
+def check_name_folder(folder: Path) -> None:
+    """``<outputs>/<name>`` is a folder or can be made one (not a file, FIFO or dangling link); exit 1 otherwise."""
+    found = kind(folder)
+    if found not in ("missing", "folder"):
+        raise DigitclfError(f"{folder} is {article(found)}, not the folder of {folder.name}'s runs; move it away, "
+                            "or choose another name or outputs folder")
+
+
 def make_way(path: Path) -> Path | None:
     """Supersede the run folder at ``path`` for a new run of that id, and return where it went (None: no
     folder there); a run still running there is refused (``RunBusyError``).  Done under the run-id lock,
@@ -348,8 +365,6 @@ def _make_way(path: Path) -> Path | None:
     if not os.path.lexists(path):
         return None
     if path.is_symlink() or not path.is_dir():
-        from digitclf.paths import article, kind
-
         what = "a link" if path.is_symlink() else article(kind(path))
         raise RunError(f"{path} is {what}, not a run folder; move it away or choose another --run-id")
     run = RunDir(path)
@@ -376,8 +391,6 @@ def check_latest(outputs: Path) -> None:
     """Refuse to work in an outputs folder whose ``latest`` is something digitclf did not make."""
     link = Path(outputs) / LATEST
     if not _latest_is_ours(link):
-        from digitclf.paths import article, kind
-
         what = "a link digitclf did not make" if link.is_symlink() else article(kind(link))
         raise RunError(f"{link} is {what}; digitclf keeps a link to the newest complete run there and never "
                        f"replaces anything else: move it away, or use another outputs folder (--outputs)")

@@ -35,7 +35,7 @@ NPZ_CONFIG = "dataset: {name: npz, path: d.npz}\n"
 DIGITS = "configs/digits_lbfgs.yaml"
 # lists that grow as sections, data sets and estimators are added are checked as fragments
 TOP_KEYS = ("name, dataset, split, preprocess, model, output, seed",)
-NOT_BOOL = "must be a whole number, not true (YAML reads true/false/yes/no as booleans)"
+NOT_BOOL = "must be a whole number, not true (YAML reads true/false as booleans)"
 SAFE_NAME = ("is not a safe run name; use letters, digits, '.', '_' or '-' "
              "(at most 64, starting with a letter or digit)")
 
@@ -174,7 +174,7 @@ CASES: list[Bad] = [
         "config 'folder.yaml' is a folder; give a YAML file such as configs/digits_lbfgs.yaml",
         files={"folder.yaml/x": "seed: 1\n"}),
     config("config-not-utf8", b"name: \xff\xfe\n", 2,
-           "cannot read config c.yaml: 'utf-8' codec can't decode byte 0xff in position 6: invalid start byte"),
+           "cannot read config c.yaml: it is not UTF-8 text (byte 0xff at offset 6); save it as UTF-8"),
     config("yaml-syntax-flow", "name: x\nsplit: {kind: random\nseed: 1\n", 2,
            "c.yaml:3:5: invalid YAML: expected ',' or '}', but got ':'; fix the syntax there"),
     config("yaml-syntax-indent", "name: x\n  bad: value\n", 2,
@@ -347,10 +347,10 @@ CASES: list[Bad] = [
     config("idx-labels-not-1d", IDX_CONFIG, 1,
            "idxdata: train labels have shape (200, 1); expected one label per image (an idx1-ubyte file)",
            idx=replace_idx("train-labels-idx1-ubyte", tiny_images(200)[1].reshape(200, 1)), ran=True),
-    config("idx-missing-file", IDX_CONFIG, 1,
-           "idxdata has no t10k-labels-idx1-ubyte[.gz]; an IDX folder needs the four standard files "
+    config("idx-missing-file", IDX_CONFIG, 2,  # found before any run folder is made (config validate too)
+           "dataset.path: idxdata has no t10k-labels-idx1-ubyte[.gz]; an IDX folder needs the four standard files "
            "(train/t10k images and labels)",
-           idx=lambda folder: (folder / "t10k-labels-idx1-ubyte.gz").unlink(), ran=True),
+           idx=lambda folder: (folder / "t10k-labels-idx1-ubyte.gz").unlink()),
     config("idx-gzip-truncated", IDX_CONFIG, 1,
            "cannot read idxdata/train-images-idx3-ubyte.gz: Compressed file ended before the end-of-stream "
            "marker was reached; re-download or re-export the file",
@@ -379,8 +379,9 @@ CASES: list[Bad] = [
            files={"d.npz": npz(x_train=X60.reshape(60, -1), y_train=Y60, x_test=X60, y_test=Y60)}, ran=True),
     config("npz-single-class", NPZ_CONFIG, 1, "d.npz has a single class (0); classification needs at least two",
            files={"d.npz": npz(x_train=X60, y_train=np.zeros(60), x_test=X60, y_test=np.zeros(60))}, ran=True),
-    config("dataset-path-neither", "dataset: {name: npz, path: notes.txt}\n", 1,
-           "notes.txt is neither a folder of IDX files nor an .npz file", files={"notes.txt": "hello"}, ran=True),
+    config("dataset-path-neither", "dataset: {name: npz, path: notes.txt}\n", 2,
+           "dataset.path: 'notes.txt' is neither a folder of IDX files nor an .npz file; point it at one of those",
+           files={"notes.txt": "hello"}),
     # -- other commands run the same checks
     config("config-show-unknown-key", "nmae: x\n", 2,
            "c.yaml: nmae: unknown key 'nmae' (did you mean 'name'?); allowed keys: ", TOP_KEYS,
@@ -489,7 +490,7 @@ CASES: list[Bad] = [
         "--jobs: 0 is not a number of processes; use 1, 2, ... or -1 for one per core"),
     Bad("sweep-jobs-not-a-number", ("sweep", "-c", DIGITS, "--grid", "model.params.C=1,2", "--jobs", "abc"), 2,
         "Invalid value for '--jobs' / '-j': ", ("unable to parse string as an integer",)),
-    Bad("import-bad-idx", ("data", "import", "mine", "idxdata"), 1,
+    Bad("import-bad-idx", ("data", "import", "mnist", "idxdata"), 1,
         "idxdata/train-images-idx3-ubyte.gz is not an IDX file (bad magic number 00000703); "
         "expected the MNIST format, e.g. train-images-idx3-ubyte",
         idx=edit_gz("train-images-idx3-ubyte", lambda b: b"\x00\x00\x07\x03" + b[4:])),

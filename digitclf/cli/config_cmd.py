@@ -23,13 +23,24 @@ def show(
 
     Example: digitclf config show --config mnist_lbfgs.yaml --set model.params.C=10
     """
-    from digitclf.config import load_config
+    from digitclf.config import dump_yaml, load_config, read_config_file
 
-    cfg = load_config(config, set_ or [])
-    if json_:
-        echo_json(cfg.to_dict())
+    if config is not None and "sweep" in read_config_file(config)[0]:  # the base config each point starts from
+        from digitclf.config import apply_overrides
+        from digitclf.sweep.plan import _validated_section, read_sweep_config
+
+        base, section, source = read_sweep_config(config)
+        on_sweep = [text for text in set_ or [] if text.split("=", 1)[0].strip().split(".")[0] == "sweep"]
+        section = _validated_section(apply_overrides({"sweep": section.model_dump(mode="json")}, on_sweep)["sweep"],
+                                     source)
+        data = {**load_config(data=base, overrides=[t for t in set_ or [] if t not in on_sweep]).to_dict(),
+                "sweep": section.model_dump(mode="json", exclude_defaults=True)}
     else:
-        typer.echo(cfg.to_yaml(), nl=False)
+        data = load_config(config, set_ or []).to_dict()
+    if json_:
+        echo_json(data)
+    else:
+        typer.echo(dump_yaml(data), nl=False)
 
 
 @config_app.command("validate")

@@ -55,7 +55,7 @@ def fetch(
 
 @data_app.command("import")
 def import_cmd(
-    name: str = typer.Argument(..., help="Name to cache it under (mnist, fashion-mnist, or your own)."),
+    name: str = typer.Argument(..., help="The data set it is: mnist or fashion-mnist (other data: dataset: {name: idx, path: PATH} in a config)."),
     path: Path = typer.Argument(..., help="A folder with the four IDX files, or a Keras-style .npz."),
 ) -> None:
     """Import local IDX files or an .npz into the cache (no network needed).

@@ -67,11 +67,11 @@ def runs(
                                          "failed, interrupted, abandoned (process gone) or damaged."),
     sweep: Optional[str] = typer.Option(None, "--sweep", help="Only the points of this sweep (its id or a prefix)."),
     sort: str = typer.Option("date", "--sort", help="Column to sort by: id, name, dataset, model, accuracy, "
-                             "fit_seconds, converged, status, date."),
+                             "fit_seconds, converged, status, date, accuracy_ci95, scored_on, sweep, path."),
     reverse: bool = typer.Option(False, "--reverse", "-r", help="Sort in descending order."),
     fmt: TableFormat = typer.Option("table", "--format", help="Output format."),
     prune: bool = typer.Option(False, "--prune", help="Delete the listed runs that can never finish "
-                               "(abandoned, failed, interrupted), after confirmation."),
+                               "(abandoned, failed, interrupted) or are damaged, after confirmation."),
     yes: bool = typer.Option(False, "--yes", "-y", help="With --prune: do not ask for confirmation (for scripts)."),
     outputs: Optional[Path] = OutputsOpt,
 ) -> None:

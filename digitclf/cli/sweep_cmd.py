@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import typer
 
 from digitclf.cli.app import ConfigOpt, JsonOpt, OutputsOpt, SetOpt, app, echo_json, info, table
+from digitclf.cli.train_cmd import sigterm_stops
 from digitclf.observers import SweepObserver
 
 if TYPE_CHECKING:
@@ -172,6 +173,7 @@ def _num(value: Optional[float], fmt: str) -> str:
 
 
 @app.command()
+@sigterm_stops
 def sweep(
     config: Optional[str] = ConfigOpt,
     grid: Optional[list[str]] = typer.Option(None, "--grid", "-g", metavar="KEY.PATH=V1,V2",
@@ -179,7 +181,8 @@ def sweep(
                                                   "e.g. --grid model.params.C=0.1,1,10)."),
     set_: Optional[list[str]] = SetOpt,
     jobs: int = typer.Option(1, "--jobs", "-j", help="Points run at once in separate processes (-1: one per core; "
-                                                  "with --backend dask the cluster's threads decide)."),
+                                                  "at most one per core; with --backend dask the cluster's "
+                                                  "threads decide)."),
     backend: str = typer.Option("loky", "--backend", help="loky (processes on this machine) or dask (a cluster)."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address for --backend dask, "
                                                                       "e.g. tcp://host:8786."),
@@ -250,5 +253,7 @@ def sweep(
     if failed:
         kept = sum(row.action == "kept" for row in failed)
         hint = "; rerun with --retry-failed to run them again" if kept else ""
-        info(f"{len(failed)} of {len(result.rows)} points failed (traceback.txt in each run folder){hint}")
-        raise typer.Exit(1)
+        from digitclf.errors import DigitclfError
+
+        raise DigitclfError(f"{len(failed)} of {len(result.rows)} points failed (traceback.txt in each run "
+                            f"folder){hint}")

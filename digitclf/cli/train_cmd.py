@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import typer
 
@@ -178,10 +179,26 @@ def check_run_id(run_id: str) -> None:
     from digitclf.errors import ConfigError
 
     if not re.fullmatch(NAME_PATTERN, run_id):
-        raise ConfigError(f"--run-id {run_id!r} is not a safe folder name; use letters, digits, '.', '_' or '-'")
+        raise ConfigError(f"--run-id {run_id!r} is not a safe folder name; use letters, digits, '.', '_' or '-' "
+                          "(at most 64, starting with a letter or digit)")
+
+
+def sigterm_stops(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a command with SIGTERM raising KeyboardInterrupt from its first line: a SIGTERM while scikit-learn
+    is still being imported ends with the interrupted line and exit 130, as Ctrl-C does (was: killed, 143)."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        from digitclf.threads import sigterm_as_interrupt
+
+        with sigterm_as_interrupt():
+            return command(*args, **kwargs)
+
+    return run
 
 
 @app.command()
+@sigterm_stops
 def train(
     config: Optional[str] = ConfigOpt,
     set_: Optional[list[str]] = SetOpt,

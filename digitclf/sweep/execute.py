@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-import yaml
-
 from digitclf.checks import CheckedConfig
 from digitclf.choices import BACKENDS
+from digitclf.config import dump_yaml
 from digitclf.errors import ConfigError, DigitclfError, RunBusyError, suggest
 from digitclf.observers import SweepEvents, SweepObserver
 from digitclf.records import PointRow, Selection, SweepSummary
@@ -240,7 +239,7 @@ def run_sweep(plan: SweepPlan, *, jobs: int = 1, backend: str = "loky", schedule
         with sigterm_as_interrupt(), \
                 _executor(backend, scheduler, jobs, len(plan.points)) as (parallel, threads, where):
             plan.folder.mkdir(parents=True, exist_ok=True)
-            write_text(plan.folder / "spec.yaml", yaml.safe_dump(plan.to_dict(), sort_keys=False))
+            write_text(plan.folder / "spec.yaml", dump_yaml(plan.to_dict()))
             started = True
             batch = list(plan.points)
             states = actions(plan, rerun, retry_failed)
@@ -444,10 +443,13 @@ def _executor(backend: str, scheduler: str | None, jobs: int,
                        f"Dask at {scheduler}: {len(caps)} workers, {threads} threads on {cores} cores")
         return
     cores = cpu_count()
-    workers = max(1, min(cores if jobs == -1 else jobs, n_tasks))
+    # more processes than cores only slow CPU-bound fits, and each holds its own copy of scikit-learn
+    # (--jobs 1000 would start 1000 of them): at most one per core
+    workers = max(1, min(cores, n_tasks) if jobs == -1 or jobs > cores else min(jobs, n_tasks))
     threads = max(1, cores // workers)
-    where = (f"{workers} processes x {threads} BLAS/OpenMP threads ({cores} cores)" if workers > 1
-             else f"this process, {threads} BLAS/OpenMP threads")
+    capped = f"; --jobs {jobs} capped at one per core" if jobs > cores else ""
+    where = (f"{workers} processes x {threads} BLAS/OpenMP threads ({cores} cores{capped})" if workers > 1
+             else f"this process, {threads} BLAS/OpenMP threads{capped}")
     if workers == 1:
         yield Parallel(n_jobs=1, **options), threads, where
         return

@@ -83,6 +83,7 @@ class SweepPlan:
         points = [make_point(self.base, self.source, values, start + n, self.mlflow, overrides)
                   for n, values in enumerate(batch, 1)]
         check_distinct([*self.points, *points])
+        check_equal_values(points)
         self.points.extend(points)
         return points
 
@@ -141,6 +142,10 @@ def parse_grid_option(text: str) -> tuple[str, list[Any]]:
     key = key.strip()
     if not sep or not key or any(not part for part in key.split(".")) or not raw.strip():
         raise ConfigError(f"--grid {text!r}: expected KEY.PATH=v1,v2,..., e.g. --grid model.params.C=0.1,1,10")
+    try:
+        config_mod.check_key_path(key)
+    except ValueError as exc:
+        raise ConfigError(f"--grid {text!r}: {exc}") from None
     values = config_mod.read_yaml(f"[{raw}]", f"--grid {key}")
     if not isinstance(values, list) or not values:
         raise ConfigError(f"--grid {text!r}: give one or more comma-separated values, e.g. {key}=0.1,1,10")
@@ -250,6 +255,17 @@ def check_distinct(points: list[Point]) -> None:
                               f"(identical resolved config and data; output.* keys do not count); "
                               "remove the duplicate value")
         seen[point.run_id] = point
+
+
+def check_equal_values(batch: list[Point]) -> None:
+    """Two points of one batch whose values are equal but written differently (1 and 1.0: two identities, one
+    model) are a ConfigError naming both."""
+    for n, point in enumerate(batch):
+        twin = next((other for other in batch[:n] if other.values == point.values), None)
+        if twin is not None:
+            raise ConfigError(f"sweep points {twin.index} and {point.index} have equal values "
+                              f"({point_label(twin.values)} and {point_label(point.values)}), written differently; "
+                              "they would fit the same model twice: remove the duplicate value")
 
 
 def _base_config(base: dict[str, Any], source: str) -> RunConfig:

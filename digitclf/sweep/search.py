@@ -62,6 +62,9 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") and not isinstance(value, (list, dict, str)) else value
 
 
+MAX_POINTS = 10_000  # points one sweep may plan (a grid's combinations, a search's trials)
+
+
 def expand(grid: dict[str, list[Any]], variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every grid combination, once per variant (the grid alone, or the variants alone, also work)."""
     for n, variant in enumerate(variants, 1):
@@ -69,6 +72,12 @@ def expand(grid: dict[str, list[Any]], variants: list[dict[str, Any]]) -> list[d
         if both:
             raise ConfigError(f"sweep.variants[{n}]: {', '.join(both)} is also swept by the grid; "
                               "a key is either in the grid or set per variant")
+    count = math.prod(len(values) for values in grid.values()) * max(len(variants), 1)
+    if count > MAX_POINTS:  # every point is checked before any runs (a few ms each): refuse before expanding
+        sizes = " x ".join(str(len(values)) for values in grid.values())
+        per = f" x {len(variants)} variants" if variants else ""
+        raise ConfigError(f"the sweep has {count:,} points ({sizes}{per}); at most {MAX_POINTS:,} are allowed: "
+                          "sweep fewer values, or draw points with --search random --trials N")
     combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
     return [{**combo, **variant} for variant in (variants or [{}]) for combo in combos]
 
@@ -213,7 +222,11 @@ def make_search(section: Any, seed: int, folder: Path | None = None, jobs: int =
         if settings.resource in space:
             raise ConfigError(f"sweep.halving.resource: {settings.resource} is also in sweep.space; the resource "
                               "is set by the rungs, remove it from the space")
-        candidates = draw(space, section.trials or settings.max_resources // settings.min_resources, seed)
+        n = section.trials or settings.max_resources // settings.min_resources
+        if n > MAX_POINTS:
+            raise ConfigError(f"sweep.trials: halving would draw {n:,} first-rung points; at most {MAX_POINTS:,} "
+                              "are allowed: give sweep.trials (or --trials), or raise halving.min_resources")
+        candidates = draw(space, n, seed)
         schedule = halving_schedule(len(candidates), settings.min_resources, settings.max_resources, settings.factor)
         return HalvingSearch("halving", candidates, settings, schedule)
     if section.trials is None:
@@ -222,6 +235,9 @@ def make_search(section: Any, seed: int, folder: Path | None = None, jobs: int =
     if section.search == "optuna":
         return OptunaSearch("optuna", [], space=space, trials=section.trials, seed=seed, folder=folder,
                             batch=max(1, jobs), pruner=section.pruner)
+    if section.trials > MAX_POINTS:
+        raise ConfigError(f"sweep.trials: {section.trials:,} random points; at most {MAX_POINTS:,} are allowed "
+                          "(every point is checked before any runs): draw fewer, or use --search optuna")
     return Search("random", draw(space, section.trials, seed))
 
 

@@ -102,11 +102,13 @@ class FolderLock:
 
 
 def check_lock_files(folders: "set[Path]") -> None:
-    """The lock files already in these run-name folders are regular files (else one RunError naming it)."""
+    """These run-name folders can hold runs, and the lock files already there are regular files (else one error
+    naming it)."""
     from digitclf.paths import open_lock_file
-    from digitclf.runs import RUN_IDS_LOCK
+    from digitclf.runs import RUN_IDS_LOCK, check_name_folder
 
     for folder in sorted(folders):
+        check_name_folder(folder)
         for name in (LOCK_FILE, RUN_IDS_LOCK):
             if os.path.lexists(folder / name):
                 open_lock_file(folder / name).close()

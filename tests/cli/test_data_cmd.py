@@ -14,11 +14,12 @@ from helpers import N_ROWS
 
 
 def test_data_import_and_list(cli, idx_folder):
-    result = cli("data", "import", "emnist-tiny", str(idx_folder))
-    assert result.exit_code == 0 and "cached emnist-tiny at" in result.stdout
+    result = cli("data", "import", "mnist", str(idx_folder))
+    assert result.exit_code == 0 and result.stdout == f"cached mnist at {datasets.cache_dir() / 'mnist'}\n"
     listed = json.loads(cli("data", "list", "--json").stdout)
     by_name = {row["name"]: row for row in listed["datasets"]}
     assert by_name["digits"]["source"] == "embedded"
+    assert by_name["mnist"]["cached"] is True and by_name["mnist"]["samples"] == 250
     bad = cli("data", "import", "../x", str(idx_folder))
     assert bad.exit_code == 2 and bad.stderr.startswith("Error: '../x' is not a usable cache name")
 

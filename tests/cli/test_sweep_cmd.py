@@ -232,7 +232,7 @@ def test_a_point_failing_at_fit_time_is_isolated(cli):
     failure = [line for line in stderr_lines(result) if "point 2 " in line]
     assert len(failure) == 1
     assert "point 2 (n_neighbors=2000): failed: " in failure[0] and str(sklearn_error.value) in failure[0]
-    assert stderr_lines(result)[-1] == "1 of 3 points failed (traceback.txt in each run folder)"
+    assert stderr_lines(result)[-1] == "Error: 1 of 3 points failed (traceback.txt in each run folder)"
     rows = summary()["points"]
     assert [r["status"] for r in rows] == ["complete", "failed", "complete"]
     failed_run = Path(rows[1]["run"])
@@ -245,7 +245,7 @@ def test_a_point_failing_at_fit_time_is_isolated(cli):
     kept = cli(*args, "--json")
     assert kept.exit_code == 1
     assert [r["action"] for r in json.loads(kept.stdout)["points"]] == ["reused", "kept", "reused"]
-    assert stderr_lines(kept)[-1] == ("1 of 3 points failed (traceback.txt in each run folder); "
+    assert stderr_lines(kept)[-1] == ("Error: 1 of 3 points failed (traceback.txt in each run folder); "
                                       "rerun with --retry-failed to run them again")
 
     # --retry-failed runs it again (it fails again); the old failed folder is kept aside

@@ -148,7 +148,7 @@ def test_runtime_failure_marks_run_failed_and_exits_1(cli, monkeypatch):
     ("0", "Error: config: model.blas_threads: input should be greater than or equal to 1, got 0"),
     ("1025", "Error: config: model.blas_threads: input should be less than or equal to 1024, got 1025"),
     ("true", "Error: config: model.blas_threads: must be a whole number, not true "
-             "(YAML reads true/false/yes/no as booleans)"),
+             "(YAML reads true/false as booleans)"),
 ])
 def test_bad_blas_threads_exit_2_with_one_line(cli, value, message):
     result = cli("train", "--set", f"model.blas_threads={value}", "--json")
