@@ -207,7 +207,21 @@ def resolve(ref: Optional[str], outputs: Optional[Path]) -> Any:
 
 
 def echo_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, default=str))
+    """``--json`` output: strict JSON, so an infinite or NaN number is null (JSON has no Infinity; the
+    corrected t-test's t is infinite when every fold differs by one value, and strict parsers refuse it)."""
+    typer.echo(json.dumps(_finite(data), indent=2, default=str, allow_nan=False))
+
+
+def _finite(value: Any) -> Any:
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(v) for key, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def info(message: str, quiet: bool = False) -> None:

@@ -24,20 +24,6 @@ def _value(value: Any) -> str:
     return str(value)
 
 
-def _finite(value: Any) -> Any:
-    """``value`` with every infinite or NaN float as None: JSON has no Infinity (the corrected t-test's t is
-    infinite when the fold differences are all one nonzero value), and strict parsers refuse it."""
-    import math
-
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _finite(v) for key, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
 def format_comparison(result: dict[str, Any]) -> str:
     """Runs as columns A, B, ...; one row per key, changed keys marked with '*'; then the paired tests
 (McNemar for runs on the same test images, the corrected t-test for runs cross-validated on the same folds)."""
@@ -100,6 +86,6 @@ def compare(
 
     result = compare_runs([resolve(ref, outputs) for ref in refs], only_changed=only_changed)
     if json_:
-        echo_json(_finite(result))
+        echo_json(result)
     else:
         typer.echo(format_comparison(result))
