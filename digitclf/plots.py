@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-from digitclf.choices import NORMALIZE, STYLES  # noqa: F401 - the styles and normalizations offered
+from digitclf.choices import NORMALIZE, STYLES  # the styles and normalizations offered
 
 
 def _axes(ax: "Axes | None", figsize: tuple[float, float]) -> "Axes":
@@ -30,6 +30,11 @@ def _axes(ax: "Axes | None", figsize: tuple[float, float]) -> "Axes":
 def confusion_matrix(cm: Sequence[Sequence[float]], labels: Sequence[Any], *, accuracy: float | None = None,
                      style: str = "seaborn", normalize: str | None = None, ax: "Axes | None" = None) -> "Axes":
     """The seed's confusion matrix: an annotated seaborn heatmap, or its plain-matplotlib version."""
+    if style not in STYLES or (normalize is not None and normalize not in NORMALIZE):
+        from digitclf.errors import ConfigError
+
+        raise ConfigError(f"confusion matrix: style {style!r} / normalize {normalize!r}: use a style from "
+                          f"{', '.join(STYLES)} and normalize None or one of {', '.join(NORMALIZE)}")
     cm = np.asarray(cm, dtype=float)
     if normalize == "true":
         cm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)

@@ -109,3 +109,14 @@ def test_grid_titles_never_overlap_in_a_small_panel():
     boxes = [t.get_window_extent(renderer) for t in ax.texts]
     assert len(boxes) == 25
     assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+
+
+@pytest.mark.parametrize(("style", "normalize"), [("bogus", None), ("seaborn", "bogus"), ("Seaborn", "true"),
+                                                  ("matplotlib", "")])
+def test_an_unknown_style_or_normalization_is_a_config_error_naming_the_choices(style, normalize):
+    from digitclf.errors import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        plots.confusion_matrix([[1, 0], [0, 1]], [0, 1], style=style, normalize=normalize)
+    assert str(caught.value) == (f"confusion matrix: style {style!r} / normalize {normalize!r}: use a style from "
+                                 "seaborn, matplotlib and normalize None or one of true, pred, all")
