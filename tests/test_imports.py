@@ -83,3 +83,23 @@ import pandas
 print(json.dumps({"raised": raised, "pandas": pandas.__name__}))
 """)
     assert seen == {"raised": True, "pandas": "pandas"}
+
+
+def test_predict_loads_no_pandas_either(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.zeros((8, 8), np.uint8)
+    pixels[1:7, 3:5] = 255
+    Image.fromarray(pixels).save(tmp_path / "one.png")
+    train = subprocess.run([sys.executable, "-m", "digitclf", "train", "--quiet", "--set",
+                            f"output.dir={tmp_path}/outputs"], capture_output=True, text=True, timeout=300)
+    assert train.returncode == 0, train.stderr
+    seen = child(f"""
+import json, sys
+from digitclf.cli import app
+code = app(["predict", "--outputs", "{tmp_path}/outputs", "--json", "{tmp_path}/one.png"], prog_name="digitclf",
+           standalone_mode=False)
+print(json.dumps({{"code": code, "pandas": "pandas" in sys.modules, "sklearn": "sklearn" in sys.modules}}))
+""")
+    assert seen == {"code": 0, "pandas": False, "sklearn": True}

@@ -65,8 +65,10 @@ def predict(
 
     Example: digitclf predict my_digit.png photos/ --json; digitclf predict number.jpg --multi --explain seen/
     """
+    from digitclf.imports import import_sklearn
     from digitclf.saved.predict import predict_images
 
+    import_sklearn()  # the model's unpickling imports scikit-learn: without pandas, as train does
     run, images = split_run_and_images(args)
     _no_run_among(images, outputs)
     result = predict_images(resolve(run, outputs), images, trust=trust, multi=multi,
