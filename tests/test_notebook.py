@@ -42,6 +42,9 @@ def errors(cell) -> list[str]:
 def test_readme_api_snippet_runs_in_a_kernel_and_shows_its_figures(tmp_path):
     cells = [
         readme_snippet(),
+        "first = run.id",
+        readme_snippet(),  # the same cell run again in the same kernel: a second run, its own figure
+        "print(len(table), run.id != first, same.id == run.id)",
         "run.plot_confusion_matrix()",  # no ax: a figure of its own, shown inline like any matplotlib plot
         "run.plot_errors(n=10);",
         "print(table['date'].dtype)",
@@ -49,11 +52,13 @@ def test_readme_api_snippet_runs_in_a_kernel_and_shows_its_figures(tmp_path):
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
                             resources={"metadata": {"path": str(tmp_path)}}).execute()
-    snippet, matrix, grid, dates = notebook.cells
+    snippet, _, again, counted, matrix, grid, dates = notebook.cells
     for cell in notebook.cells:
         assert errors(cell) == []
     (size,) = images(snippet)  # the README's 16x8 figure, both panels in it
     assert size[0] > 1.8 * size[1]
+    assert images(again) == [size]
+    assert "".join(o.get("text", "") for o in counted.outputs).split() == ["2", "True", "True"]
     (matrix_size,) = images(matrix)
     assert min(matrix_size) > 300
     (grid_size,) = images(grid)
