@@ -63,6 +63,7 @@ def structure_schema() -> dict[str, Any]:
     # one step alone is read as a list of that step (preprocess: scale)
     steps = schema["properties"]["preprocess"]
     step = steps["items"]
+    steps["uniqueItems"] = True  # a step listed twice is refused (the same step with other settings too)
     schema["properties"]["preprocess"] = {"anyOf": [step, steps, {"type": "null"}],
                                           "default": steps.get("default"), "title": steps.get("title")}
 

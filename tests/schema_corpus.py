@@ -56,5 +56,6 @@ BAD = {
     "pca zero": {"preprocess": [{"pca": {"n_components": 0}}]},
     "pca fraction above one": {"preprocess": [{"pca": {"n_components": 2.5}}]},
     "idx without path": {"dataset": {"name": "idx"}},
+    "step twice": {"preprocess": ["scale", "scale"]},
     "npz with null path": {"dataset": {"name": "npz", "path": None}},
 }
