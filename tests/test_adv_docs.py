@@ -159,3 +159,22 @@ def test_readme_mlflow_server_commands_as_typed_log_twice_and_the_model_loads_fr
             proc.wait()
     server_log = log_path.read_text()
     assert "No module named" not in server_log and "Traceback" not in server_log, server_log[-3000:]
+
+
+@pytest.mark.slow  # MLflow creates its tables in a new SQLite file (~10 s)
+def test_readme_log_run_later_twice_gives_two_mlflow_runs_with_artifacts_in_mlruns_beside_the_db(tmp_path):
+    pytest.importorskip("mlflow")
+    from mlflow import MlflowClient
+
+    subprocess.run([sys.executable, "-m", "digitclf", "train", "--set", "output.plots=false", "--quiet"],
+                   cwd=tmp_path, check=True, capture_output=True, timeout=300)
+    snippet = re.search(r"\*\*Log a saved run later\*\*.*?```python\n(.*?)```", section("MLflow"), re.S).group(1)
+    script = snippet + "print(mlflow_run_id)\n"
+    ids = [subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                          check=True, timeout=300).stdout.split()[-1] for _ in range(2)]
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = [client.get_run(i) for i in ids]
+    assert ids[0] != ids[1] and runs[0].data.tags["digitclf.run_id"] == runs[1].data.tags["digitclf.run_id"]
+    for run in runs:
+        assert Path(run.info.artifact_uri.removeprefix("file://")).is_relative_to(tmp_path / "mlruns")
+        assert (Path(run.info.artifact_uri.removeprefix("file://")) / "metrics.json").is_file()
