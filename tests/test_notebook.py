@@ -64,3 +64,30 @@ def test_readme_api_snippet_runs_in_a_kernel_and_shows_its_figures(tmp_path):
     (grid_size,) = images(grid)
     assert grid_size[0] > 300
     assert "datetime64" in "".join(o.get("text", "") for o in dates.outputs)
+
+
+@pytest.mark.slow  # registers a kernel and starts it
+def test_readmes_kernel_registration_gives_a_kernel_of_this_environment_that_runs_the_snippet(tmp_path, monkeypatch):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    section = ROOT.joinpath("README.md").read_text().split("## Using it from Python", 1)[1].split("\n## ", 1)[0]
+    (line,) = [b.strip() for b in re.findall(r"```bash\n(.*?)```", section, re.S) if "ipykernel install" in b]
+    register = line.split("&&", 1)[1].strip()  # ipykernel is installed here: the part after `pip install`
+    home = tmp_path / "home"  # --user writes under $HOME: a home of the test's own
+    monkeypatch.setenv("HOME", str(home))
+    for name in ("JUPYTER_DATA_DIR", "JUPYTER_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    bindir = Path(sys.executable).parent
+    done = subprocess.run(["bash", "-c", register], env={**os.environ, "PATH": f"{bindir}:/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    (spec,) = home.glob(".local/share/jupyter/kernels/digitclf/kernel.json")
+    assert Path(json.loads(spec.read_text())["argv"][0]).parent == bindir  # this environment's Python
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(readme_snippet())])
+    nbclient.NotebookClient(notebook, timeout=600, kernel_name="digitclf",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    (cell,) = notebook.cells
+    assert errors(cell) == [] and len(images(cell)) == 1
