@@ -53,7 +53,8 @@ def structure_schema() -> dict[str, Any]:
     defs["DatasetConfig"]["properties"]["name"]["enum"] = list(DATASETS)
     # what digitclf checks beyond pydantic's types: idx and npz read dataset.path; a size is a fraction
     # in (0, 1) or a whole count
-    defs["DatasetConfig"]["if"] = {"properties": {"name": {"enum": ["idx", "npz"]}}, "required": ["name"]}
+    with_path = [name for name, spec in DATASETS.items() if spec.needs_path]
+    defs["DatasetConfig"]["if"] = {"properties": {"name": {"enum": with_path}}, "required": ["name"]}
     defs["DatasetConfig"]["then"] = {"properties": {"path": {"type": "string"}}, "required": ["path"]}
     fraction_or_count = [{"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
                          {"type": "integer", "minimum": 1}]
