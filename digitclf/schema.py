@@ -51,9 +51,20 @@ def structure_schema() -> dict[str, Any]:
     _drop_formats(schema)
 
     defs["DatasetConfig"]["properties"]["name"]["enum"] = list(DATASETS)
+    # what digitclf checks beyond pydantic's types: idx and npz read dataset.path; a size is a fraction
+    # in (0, 1) or a whole count
+    with_path = [name for name, spec in DATASETS.items() if spec.needs_path]
+    defs["DatasetConfig"]["if"] = {"properties": {"name": {"enum": with_path}}, "required": ["name"]}
+    defs["DatasetConfig"]["then"] = {"properties": {"path": {"type": "string"}}, "required": ["path"]}
+    fraction_or_count = [{"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+                         {"type": "integer", "minimum": 1}]
+    test_size = defs["SplitConfig"]["properties"]["test_size"]
+    test_size["anyOf"] = [*fraction_or_count, *(o for o in test_size["anyOf"] if o.get("type") == "string")]
+    defs["PCAParams"]["properties"]["n_components"]["anyOf"] = fraction_or_count
     # one step alone is read as a list of that step (preprocess: scale)
     steps = schema["properties"]["preprocess"]
     step = steps["items"]
+    steps["uniqueItems"] = True  # a step listed twice is refused (the same step with other settings too)
     schema["properties"]["preprocess"] = {"anyOf": [step, steps, {"type": "null"}],
                                           "default": steps.get("default"), "title": steps.get("title")}
 

@@ -19,6 +19,9 @@ GOOD = {
     "blas": {"model": {"blas_threads": 1}},
     "random_state null": {"model": {"params": {"random_state": None}}},
     "split random_state bounds": {"split": {"random_state": 2**32 - 1}},
+    "test_size count": {"split": {"test_size": 300}},
+    "pca one component": {"preprocess": [{"pca": {"n_components": 1}}]},
+    "mnist with a path": {"dataset": {"name": "mnist", "path": "/tmp"}},
 }
 
 BAD = {
@@ -49,4 +52,10 @@ BAD = {
     "split random_state too big": {"split": {"random_state": 2**32}},
     "mlp activation": {"model": {"estimator": "mlp", "params": {"activation": "sigmoid"}}},
     "forest n_estimators": {"model": {"estimator": "random_forest", "params": {"n_estimators": 0}}},
+    "test_size above one, not whole": {"split": {"test_size": 1.5}},
+    "pca zero": {"preprocess": [{"pca": {"n_components": 0}}]},
+    "pca fraction above one": {"preprocess": [{"pca": {"n_components": 2.5}}]},
+    "idx without path": {"dataset": {"name": "idx"}},
+    "step twice": {"preprocess": ["scale", "scale"]},
+    "npz with null path": {"dataset": {"name": "npz", "path": None}},
 }

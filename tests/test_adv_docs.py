@@ -93,7 +93,7 @@ def wait_for(url: str, proc: subprocess.Popen, log: Path, seconds: float = 180) 
     deadline = time.monotonic() + seconds
     while True:
         try:
-            if direct.open(url, timeout=2).read() == b"OK":
+            if direct.open(url, timeout=2).status == 200:
                 return
         except OSError:
             pass
@@ -150,6 +150,26 @@ def test_readme_mlflow_server_commands_as_typed_log_twice_and_the_model_loads_fr
         run = resolve_run(logged[0].data.tags["digitclf.run_id"], home / "outputs")
         expected = load_model(run).predict(load_digits().data).tolist()
         assert json.loads(loaded.stdout.splitlines()[-1]) == expected
+
+        # README's `mlflow models serve` and its curl request, ports and run id filled in
+        (serve_block,) = [b for b in bash_blocks(section("MLflow")) if "mlflow models serve" in b]
+        serve_line, curl_line = (re.sub(r"\s+#\s.*$", "", line) for line in serve_block.strip().splitlines())
+        serve_port = str(free_port())
+        serve_line = serve_line.replace("5000", port).replace("5001", serve_port).replace(
+            "<mlflow-run-id>", logged[0].info.run_id)
+        serve_log_path = home / "serve.log"
+        with serve_log_path.open("w") as serve_log:
+            serving = subprocess.Popen(["bash", "-c", f"exec env {serve_line}"], cwd=home, env=reader_env(),
+                                       stdout=serve_log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_for(f"http://127.0.0.1:{serve_port}/ping", serving, serve_log_path)
+            answer = subprocess.run(["bash", "-c", curl_line.replace("5001", serve_port)], cwd=home,
+                                    env=reader_env(), capture_output=True, text=True, timeout=120)
+            assert json.loads(answer.stdout) == {"predictions": expected[:1]}
+            assert answer.stdout.strip() == serve_block.split("# ", 1)[1].strip()  # the answer README shows
+        finally:
+            os.killpg(serving.pid, signal.SIGTERM)
+            serving.wait(timeout=60)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -159,3 +179,22 @@ def test_readme_mlflow_server_commands_as_typed_log_twice_and_the_model_loads_fr
             proc.wait()
     server_log = log_path.read_text()
     assert "No module named" not in server_log and "Traceback" not in server_log, server_log[-3000:]
+
+
+@pytest.mark.slow  # MLflow creates its tables in a new SQLite file (~10 s)
+def test_readme_log_run_later_twice_gives_two_mlflow_runs_with_artifacts_in_mlruns_beside_the_db(tmp_path):
+    pytest.importorskip("mlflow")
+    from mlflow import MlflowClient
+
+    subprocess.run([sys.executable, "-m", "digitclf", "train", "--set", "output.plots=false", "--quiet"],
+                   cwd=tmp_path, check=True, capture_output=True, timeout=300)
+    snippet = re.search(r"\*\*Log a saved run later\*\*.*?```python\n(.*?)```", section("MLflow"), re.S).group(1)
+    script = snippet + "print(mlflow_run_id)\n"
+    ids = [subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                          check=True, timeout=300).stdout.split()[-1] for _ in range(2)]
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = [client.get_run(i) for i in ids]
+    assert ids[0] != ids[1] and runs[0].data.tags["digitclf.run_id"] == runs[1].data.tags["digitclf.run_id"]
+    for run in runs:
+        assert Path(run.info.artifact_uri.removeprefix("file://")).is_relative_to(tmp_path / "mlruns")
+        assert (Path(run.info.artifact_uri.removeprefix("file://")) / "metrics.json").is_file()

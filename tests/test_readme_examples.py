@@ -43,6 +43,8 @@ SKIP = {
     "data fetch mnist": "needs the network",
     "--scheduler tcp://": "needs a Dask cluster (tests/sweep/ run a local one)",
     "mlflow server": "starts a server (tests/test_tracking.py runs one)",
+    "mlflow models serve": "serves a model logged to a server (tests/test_adv_docs.py runs it)",
+    "5001/invocations": "as 'mlflow models serve'",
     "dvc ": "DVC, driven by tests/test_dvc.py",
     "docs/dvc.yaml": "the DVC walkthrough (tests/test_dvc.py)",
     "dvc.lock": "the DVC walkthrough (tests/test_dvc.py)",
