@@ -21,7 +21,7 @@ GOOD = {
     "split random_state bounds": {"split": {"random_state": 2**32 - 1}},
     "test_size count": {"split": {"test_size": 300}},
     "pca one component": {"preprocess": [{"pca": {"n_components": 1}}]},
-    "mnist with a path": {"dataset": {"name": "mnist", "path": "/tmp"}},
+    "mnist with a path": {"dataset": {"name": "mnist", "path": "/usr/share/datasets/fashion-mnist"}},  # 4 IDX files
 }
 
 BAD = {
