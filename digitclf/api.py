@@ -155,13 +155,16 @@ def train(config: RunConfig | str | Path, *, overrides: list[str] | tuple[str, .
     return run
 
 
-def load_run(ref: str | Path | None = None, outputs: str | Path = "outputs", *, trust: bool = False) -> Run:
-    """A complete saved run: a folder, a run id (a unique prefix is enough) or None for the latest.
+def load_run(ref: str | Path | int | None = None, outputs: str | Path | None = "outputs", *,
+             trust: bool = False) -> Run:
+    """A complete saved run: a folder, a run id (a unique prefix is enough; a number is read as its
+    digits) or None for the latest; ``outputs=None`` is the default ``outputs`` folder.
 
     ``trust=True`` lets ``.model`` unpickle a model that is not signed with your key (one copied
     from elsewhere: unpickling runs its code).
     """
-    return Run(runs.resolve_run(ref, Path(outputs)), trust=trust)
+    ref = str(ref) if isinstance(ref, int) else ref
+    return Run(runs.resolve_run(ref, Path(outputs or "outputs")), trust=trust)
 
 
 def list_runs(outputs: str | Path = "outputs", **filters: Any) -> "pandas.DataFrame":

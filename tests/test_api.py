@@ -58,6 +58,15 @@ def test_load_run_errors_are_the_projects_own():
 
     with pytest.raises(RunNotFoundError, match="no complete run in outputs/"):
         digitclf.load_run()
+    with pytest.raises(RunNotFoundError, match="no complete run in outputs/"):
+        digitclf.load_run(outputs=None)  # was TypeError: Path(None)
+
+
+def test_load_run_takes_outputs_none_and_a_run_id_given_as_a_number(cli):
+    assert cli("train", "--run-id", "20261202", "--quiet").exit_code == 0
+    by_number = digitclf.load_run(20261202, outputs=None)  # was AttributeError: int has no startswith
+    assert by_number.path == digitclf.load_run("20261202").path == Path("outputs/digits_lbfgs/20261202")
+    assert by_number.metrics.run_id == "20261202"
 
 
 # Zalando's names for Fashion-MNIST's labels 0-9 (github.com/zalandoresearch/fashion-mnist, "Labels")
